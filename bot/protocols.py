@@ -1,0 +1,113 @@
+"""The small interfaces through which `bot/` knows the outside world.
+
+The engine never imports an SDK: a news source, a market stream, a broker and a sentiment model are
+whatever satisfies these protocols. Adapters live in `adapters/` and are chosen in one place
+(`bot/assemble.py`). Keeping these narrow is what lets replay and live share one object graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol, runtime_checkable
+
+from bot.events import Bar, Fill, Label, OrderUpdate, Ticker, Trade
+from bot.orders import Order
+
+Publish = Callable[[object], Awaitable[None]]
+"""How a live source hands an event to the bus: awaiting it applies back-pressure."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """One model answer: always one of the three classes, with calibrated probabilities.
+
+    `probs` is in the one label order (bearish, neutral, bullish) and sums to 1.
+    """
+
+    label: Label
+    confidence: float
+    probs: tuple[float, float, float]
+    model_id: str
+
+    @classmethod
+    def from_probs(cls, probs: Sequence[float], model_id: str) -> Prediction:
+        if len(probs) != 3:
+            raise ValueError(f"expected 3 class probabilities, got {len(probs)}")
+        total = float(sum(probs))
+        if total <= 0:
+            raise ValueError("class probabilities sum to zero")
+        p = tuple(float(x) / total for x in probs)
+        best = max(range(3), key=lambda i: p[i])
+        return cls(Label(best), p[best], (p[0], p[1], p[2]), model_id)
+
+
+class ModelUnavailable(Exception):
+    """The model could not answer now (server down, timeout); the item is kept and retried."""
+
+
+@runtime_checkable
+class SentimentModel(Protocol):
+    """What the signal service needs from a model. `model_id` changes whenever answers could."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    async def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
+
+    async def close(self) -> None: ...
+
+
+@runtime_checkable
+class NewsSource(Protocol):
+    """A live source of news: runs until cancelled, publishing each new item once."""
+
+    name: str
+
+    async def run(self, publish: Publish) -> None: ...
+
+
+@runtime_checkable
+class MarketStream(Protocol):
+    """A live source of market data (bars, trades, tickers) for the configured symbols."""
+
+    async def run(self, publish: Publish) -> None: ...
+
+
+MarketEvent = Bar | Trade | Ticker
+Emit = Callable[[object], None]
+"""How a broker reports back (OrderUpdate, Fill) into the engine; synchronous and ordered."""
+
+
+@dataclass(frozen=True, slots=True)
+class VenueState:
+    """What a venue says is true, for reconciliation on start and after reconnects."""
+
+    open_orders: tuple[Order, ...]
+    positions: dict[str, tuple[Decimal, Decimal]]  # symbol -> (signed qty, average price)
+    cash: Decimal | None  # wallet balance in the quote currency, when known
+    fills: tuple[Fill, ...] = ()
+    updates: tuple[OrderUpdate, ...] = ()
+
+
+class Broker(Protocol):
+    """Where orders go. Paper and live brokers are separate classes with this one face.
+
+    `submit` must not block: outcomes come back later through `emit` as `OrderUpdate` and `Fill`
+    events, in the order the venue reported them.
+    """
+
+    def bind(self, emit: Emit) -> None: ...
+
+    def submit(self, order: Order) -> None: ...
+
+    def cancel(self, order: Order) -> None: ...
+
+    def on_market(self, event: MarketEvent) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def reconcile(self, known: Sequence[Order]) -> VenueState | None: ...
