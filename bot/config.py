@@ -150,21 +150,44 @@ class NewsConfig(Section):
 
 
 class BybitConfig(Section):
+    """Bybit v5 connection, stream and broker settings (`adapters/bybit/`)."""
+
     network: Literal["demo", "testnet", "mainnet"] = "demo"
     category: Literal["linear", "spot"] = "linear"
     rest_url: str = ""
     ws_public_url: str = ""
     ws_private_url: str = ""
     kline_interval: str = "1"
-    recv_window: int = Field(5000, ge=1)
+    trades: bool = True
+    tickers: bool = True
+    recv_window: int = Field(default=5000, ge=1)
     rest_timeout: Duration = 10.0
-    rest_concurrency: int = Field(4, ge=1)
+    rest_concurrency: int = Field(default=4, ge=1)
+    rest_retries: int = Field(default=3, ge=0)
+    rest_backoff: Duration = 0.5
+    rest_backoff_max: Duration = 10.0
+    clock_sync_interval: Duration = 300.0
     ping_interval: Duration = 20.0
     silence_timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
     reconnect_initial: Duration = 1.0
     reconnect_max: Duration = 60.0
+    gap_fill: bool = True
+    fill_gap_grace: Duration = 1.0
+    order_poll_interval: Duration = 15.0
+    account_type: str = "UNIFIED"
+    settle_coin: str = "USDT"
+    download_rate: float = Field(default=10.0, gt=0)
     api_key_env: str = "BYBIT_API_KEY"
     api_secret_env: str = "BYBIT_API_SECRET"
+
+    @field_validator("kline_interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        allowed = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
+        if value not in allowed:
+            raise ValueError(f"must be one of Bybit's kline intervals {', '.join(allowed)}")
+        return value
 
 
 class SymbolConfig(Section):
