@@ -23,7 +23,7 @@ from bot.bus import Bus
 from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.errors import InputError, UserError
-from bot.events import Bar, Fill, NewsItem
+from bot.events import Bar, Fill
 from bot.log import get_logger
 from bot.metrics import RoundTrips
 from bot.models import build_model
@@ -180,10 +180,14 @@ def run_backtest(
     portfolio = engine.portfolio
     pending = 0
     started = False
+    advance = clock.advance_to
+    publish = bus.publish
+    times, closes = recording.times, recording.closes
+    exposed, equity = recording.exposed, recording.equity
     try:
         for event in events:
             if not started:
-                clock.advance_to(event.ts)
+                advance(event.ts)
                 store.start_run(run_id, "backtest", event.ts, settings.to_toml_dict())
                 store.open_account(
                     store.account, "backtest", settings.engine.initial_cash, event.ts
@@ -191,18 +195,20 @@ def run_backtest(
                 engine.start_timers()
                 started = True
             else:
-                clock.advance_to(event.ts)
-            bus.publish(event)
+                advance(event.ts)
+            publish(event)
             if type(event) is Bar:
                 bar = event
-                recording.n_bars += 1
-                recording.times.append(event.ts)
-                recording.closes.append(float(event.close))
+                times.append(event.ts)
+                closes.append(float(event.close))
                 position = portfolio.positions.get(symbol)
-                held = position is not None and position.qty != 0
-                recording.exposed.append(held)
-                recording.equity.append(float(portfolio.equity) if held else float(portfolio.cash))
-            elif type(event) is NewsItem:
+                if position is not None and position.qty:
+                    exposed.append(True)
+                    equity.append(float(portfolio.equity))
+                else:
+                    exposed.append(False)
+                    equity.append(float(portfolio.cash))
+            else:
                 recording.n_news += 1
             pending += 1
             if pending >= 4096:
@@ -210,6 +216,7 @@ def run_backtest(
                 pending = 0
     finally:
         meter.close()
+    recording.n_bars = len(times)
     if bar is None:
         raise InputError(f"{bars_path}: no bars between --from and --to")
     engine.snapshot(clock.now())

@@ -228,6 +228,8 @@ def _rows_csv(handle: Any, problems: _Problems) -> Iterator[Row]:
         mapping[k] for k in ("timestamp", "open", "high", "low", "close", "volume")
     )
     width = len(header)
+    fromiso = datetime.fromisoformat
+    naive_suffix = ""  # set on the first row when times are naive: a naive ISO time is UTC
     number = 1
     for row in reader:
         number += 1
@@ -236,23 +238,36 @@ def _rows_csv(handle: Any, problems: _Problems) -> Iterator[Row]:
                 continue
             problems.add(number, f"expected {width} fields, found {len(row)}")
             continue
+        text = row[it]
         try:
-            ts = _parse_ts(row[it])
+            if naive_suffix:
+                ts = fromiso(text + naive_suffix)
+            else:
+                ts = fromiso(text)
+                if ts.tzinfo is not UTC:
+                    if number == 2 and ts.tzinfo is None:
+                        naive_suffix = "+00:00"
+                    ts = _parse_ts(text)
         except ValueError:
-            problems.add(number, f"bad timestamp {row[it]!r}")
-            continue
+            try:
+                ts = parse_time(text)
+            except ValueError:
+                problems.add(number, f"bad timestamp {text!r}")
+                continue
         try:
-            values = (
-                Decimal(row[io]),
-                Decimal(row[ih]),
-                Decimal(row[il]),
-                Decimal(row[ic]),
-                Decimal(row[iv]),
+            yield (
+                number,
+                ts,
+                (
+                    Decimal(row[io]),
+                    Decimal(row[ih]),
+                    Decimal(row[il]),
+                    Decimal(row[ic]),
+                    Decimal(row[iv]),
+                ),
             )
         except InvalidOperation:
             problems.add(number, "a price or volume is not a number")
-            continue
-        yield number, ts, values
 
 
 def _rows_json(path: Path, problems: _Problems) -> Iterator[Row]:
@@ -338,12 +353,8 @@ def _bars(
             problems.raise_if_any()
             return
 
-    def all_rows() -> Iterator[Row]:
-        yield from head
-        yield from rows
-
     last: datetime | None = None
-    for number, ts_open, (o, h, low, c, v) in all_rows():
+    for number, ts_open, (o, h, low, c, v) in itertools.chain(head, rows):
         if last is not None and ts_open <= last:
             problems.add(
                 number,
