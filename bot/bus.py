@@ -97,7 +97,9 @@ class Bus:
                 handler(event)
             except Exception:
                 self.handler_errors += 1
-                log.exception("handler failed", handler=_name(handler), event=type(event).__name__)
+                log.exception(
+                    "handler failed", handler=_name(handler), event_type=type(event).__name__
+                )
 
     # -- bounded queues for live sources ------------------------------------------------------
 
