@@ -179,6 +179,21 @@ class BybitBroker:
     async def start(self) -> None:
         """Measure the clock, check the keys, connect the private stream; raises FatalError."""
         self._loop = asyncio.get_running_loop()
+        try:
+            await self._connect()
+        except BaseException:
+            await self.stop()
+            raise
+        self._started = True
+        log.info(
+            "bybit broker started",
+            network=self.endpoints.network,
+            rest=self.endpoints.rest,
+            category=self.category,
+            clock_offset_ms=self.rest.clock.offset_ms,
+        )
+
+    async def _connect(self) -> None:
         await self.rest.sync_clock(force=True)
         self.wallet = await self.rest.wallet()  # CredentialsError (fatal) on bad keys
         self._private_task = asyncio.create_task(self.private.run(), name="bybit-private")
@@ -198,14 +213,6 @@ class BybitBroker:
             asyncio.create_task(self._poll_loop(), name="bybit-order-poll"),
             asyncio.create_task(self._clock_loop(), name="bybit-clock-sync"),
         ]
-        self._started = True
-        log.info(
-            "bybit broker started",
-            network=self.endpoints.network,
-            rest=self.endpoints.rest,
-            category=self.category,
-            clock_offset_ms=self.rest.clock.offset_ms,
-        )
 
     async def stop(self) -> None:
         for task in [*self._timers, *self._tasks]:
@@ -291,6 +298,10 @@ class BybitBroker:
         The returned `updates` and `fills` are what the engine missed for `known` orders
         (reported nowhere else): apply the updates in order, then the fills. An update that the
         fills imply (PartiallyFilled, Filled) is left out, so the fills drive those states.
+
+        `cash` follows `bot.portfolio`'s convention (equity = cash + sum of qty x mark): on spot
+        it is the quote coin's balance; on linear it is the wallet balance minus each position's
+        qty x entry price, since a perpetual's margin never leaves the wallet.
         """
         self._raise_if_fatal()
         for order in known:
@@ -319,11 +330,7 @@ class BybitBroker:
             self._collector = None
         updates = tuple(e for e in collected if isinstance(e, OrderUpdate))
         fills = tuple(e for e in collected if isinstance(e, Fill))
-        cash = self.wallet.balance(
-            self.config.settle_coin
-            if self.category == "linear"
-            else quote_of(next(iter(self.instruments), "BTCUSDT"))
-        )
+        cash = self._portfolio_cash(self.wallet, positions)
         log.info(
             "bybit reconciled",
             open_orders=len(venue_open),
@@ -781,6 +788,15 @@ class BybitBroker:
             except errors.BybitError as error:
                 log.warning("bybit: clock sync failed", error=str(error))
 
+    def _portfolio_cash(
+        self, wallet: Wallet, positions: Mapping[str, tuple[Decimal, Decimal]]
+    ) -> Decimal:
+        if self.category == "linear":
+            locked = sum((qty * avg for qty, avg in positions.values()), ZERO)
+            return wallet.balance(self.config.settle_coin) - locked
+        quote = quote_of(next(iter(self.instruments), "BTCUSDT"))
+        return wallet.balance(quote)
+
     async def _venue_positions(self) -> dict[str, tuple[Decimal, Decimal]]:
         positions: dict[str, tuple[Decimal, Decimal]] = {
             symbol: (ZERO, ZERO) for symbol in self.instruments
@@ -792,7 +808,9 @@ class BybitBroker:
         else:
             wallet = await self.rest.wallet()
             for symbol in self.instruments:
-                positions[symbol] = (wallet.balance(base_of(symbol)), ZERO)
+                # Bybit keeps no entry price for spot holdings: value them at the last price.
+                price = self._last_price.get(symbol, ZERO)
+                positions[symbol] = (wallet.balance(base_of(symbol)), price)
         return positions
 
     # -- plumbing ----------------------------------------------------------------------------------

@@ -128,6 +128,7 @@ class BybitRest:
         attempts = self.config.rest_retries + 1
         delay = self.config.rest_backoff
         for attempt in range(1, attempts + 1):
+            sent_ms = VenueClock.local_ms()
             try:
                 return await self._send(method, path, params or {}, signed=signed, order=order)
             except errors.RateLimited as error:
@@ -138,7 +139,7 @@ class BybitRest:
             except errors.ClockSkew:
                 if attempt == attempts:
                     raise
-                await self.sync_clock(force=True)
+                await self.sync_clock(force=True, since_ms=sent_ms)
                 wait = 0.0
             except errors.Transient as error:
                 if not idempotent or attempt == attempts:
@@ -230,13 +231,18 @@ class BybitRest:
 
     # -- clock -------------------------------------------------------------------------------------
 
-    async def sync_clock(self, force: bool = False) -> int:
-        """Measure venue minus local time from /v5/market/time (at most once a second)."""
+    async def sync_clock(self, force: bool = False, since_ms: int = 0) -> int:
+        """Measure venue minus local time from /v5/market/time.
+
+        Without `force`, at most once a second. With `since_ms` (when a request that failed with
+        10002 was sent), a measurement that finished after it is reused: many requests failing
+        together resync once.
+        """
         async with self._sync_lock:
             now = VenueClock.local_ms()
             if not force and self.clock.measured and now - self._last_sync_local_ms < 1000:
                 return self.clock.offset_ms
-            if force and now - self._last_sync_local_ms < 200:
+            if since_ms and self.clock.measured and self._last_sync_local_ms > since_ms:
                 return self.clock.offset_ms
             sent = VenueClock.local_ms()
             result = await self._send("GET", "/v5/market/time", {}, signed=False, order=False)

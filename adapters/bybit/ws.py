@@ -97,6 +97,7 @@ class WsConnection:
         self._req_ids = itertools.count(1)
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._last_rx = 0.0
+        self._in_handler = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -260,6 +261,7 @@ class WsConnection:
                     continue
                 if "topic" in data:
                     stats.messages += 1
+                    self._in_handler = True
                     try:
                         await on_message(data)
                     except asyncio.CancelledError:
@@ -271,6 +273,10 @@ class WsConnection:
                             stream=self.name,
                             topic=data.get("topic"),
                         )
+                    finally:
+                        # Time spent blocked in the handler (back-pressure) is not silence.
+                        self._in_handler = False
+                        self._last_rx = loop.time()
                 else:
                     self._control(data)
             elif kind in (
@@ -304,7 +310,9 @@ class WsConnection:
         while True:
             await asyncio.sleep(step)
             now = loop.time()
-            if now - self._last_rx >= self.silence_timeout:
+            if self._in_handler:
+                self._last_rx = now
+            elif now - self._last_rx >= self.silence_timeout:
                 self.stats.silences += 1
                 raise _ConnectionLost(f"silent for {self.silence_timeout}s")
             if now - last_ping >= self.ping_interval:

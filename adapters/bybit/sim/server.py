@@ -64,6 +64,7 @@ class _Conn:
     queue: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
     topics: set[str] = field(default_factory=set)
     account: Account | None = None
+    kline_opens: dict[str, int] = field(default_factory=dict)  # topic -> bar open last pushed
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,6 @@ class Simulator:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST call
         self._held: _Push | None = None
         self._ids = itertools.count(1)
-        self._kline_opens: dict[tuple[str, str], int] = {}
         self._runner: web.AppRunner | None = None
         self._ticker_task: asyncio.Task[None] | None = None
         self.port = self.config.port
@@ -387,10 +387,6 @@ class Simulator:
                 "turnover24h": str((Decimal("12345.678") * last).quantize(Decimal("0.0001"))),
                 "price24hPcnt": str(((last - prev) / prev).quantize(Decimal("0.0001"))),
                 "usdIndexPrice": str(mark),
-                "bid1Price": str(bid),
-                "bid1Size": depth,
-                "ask1Price": str(ask),
-                "ask1Size": depth,
             }
         record: dict[str, Any] = {
             "symbol": instrument.symbol,
@@ -677,6 +673,7 @@ class Simulator:
             )
         elif parts[0] == "kline":
             interval = parts[1]
+            conn.kline_opens[topic] = intervals.open_ms(interval, now)
             kline = market.path.kline(interval, intervals.open_ms(interval, now), now)
             self._send(
                 conn,
@@ -818,35 +815,55 @@ class Simulator:
         publics = [c for c in self.connections if c.kind == "public"]
         if not publics or self.faults.silenced("public"):
             return
-        cache: dict[tuple[str, str], list[str]] = {}
+        cache: dict[tuple[str, str, int], str | None] = {}
         for conn in publics:
             for topic in sorted(conn.topics):
-                key = (conn.category, topic)
-                if key not in cache:
-                    cache[key] = self._topic_messages(conn.category, topic, now, trades)
-                for text in cache[key]:
+                for text in self._topic_messages(conn, topic, now, trades, cache):
                     conn.queue.put_nowait(text)
 
     def _topic_messages(
-        self, category: str, topic: str, now: int, trades: dict[tuple[str, str], list[Any]]
+        self,
+        conn: _Conn,
+        topic: str,
+        now: int,
+        trades: dict[tuple[str, str], list[Any]],
+        cache: dict[tuple[str, str, int], str | None],
     ) -> list[str]:
+        """This tick's messages for one subscription (built once per tick and topic)."""
+        category = conn.category
         parts = topic.split(".")
         market = self.market.get(category, parts[-1])
         if market is None:
             return []
+
+        def once(key: int, build: Callable[[], str | None]) -> str | None:
+            if (category, topic, key) not in cache:
+                cache[(category, topic, key)] = build()
+            return cache[(category, topic, key)]
+
         if parts[0] == "publicTrade":
             made = trades.get((category, parts[-1])) or []
-            if not made:
-                return []
-            return [
-                json.dumps(
-                    {"topic": topic, "type": "snapshot", "ts": now, "data": [t.ws() for t in made]}
-                )
-            ]
+            text = once(
+                0,
+                lambda: (
+                    json.dumps(
+                        {
+                            "topic": topic,
+                            "type": "snapshot",
+                            "ts": now,
+                            "data": [t.ws() for t in made],
+                        }
+                    )
+                    if made
+                    else None
+                ),
+            )
+            return [text] if text else []
         if parts[0] == "tickers":
             delta = category != "spot"
-            return [
-                json.dumps(
+            text = once(
+                0,
+                lambda: json.dumps(
                     {
                         "topic": topic,
                         "type": "delta" if delta else "snapshot",
@@ -854,34 +871,43 @@ class Simulator:
                         "cs": next(self._ids),
                         "ts": now,
                     }
-                )
-            ]
+                ),
+            )
+            return [text] if text else []
         interval = parts[1]
         current = intervals.open_ms(interval, now)
-        texts = []
-        previous = self._kline_opens.get((category, topic))
-        if previous is not None and previous < current:
-            cursor = previous
-            while cursor < current:  # every bar that closed since the last tick
-                closed = market.path.kline(interval, cursor, now)
-                texts.append(
-                    json.dumps(
-                        {
-                            "topic": topic,
-                            "data": [closed.ws(interval, now)],
-                            "ts": now,
-                            "type": "snapshot",
-                        }
-                    )
-                )
-                cursor = intervals.next_open_ms(interval, cursor)
-        self._kline_opens[(category, topic)] = current
-        kline = market.path.kline(interval, current, now)
-        texts.append(
-            json.dumps(
-                {"topic": topic, "data": [kline.ws(interval, now)], "ts": now, "type": "snapshot"}
+        texts: list[str] = []
+        cursor = conn.kline_opens.get(topic, current)
+        while cursor < current:  # each bar that closed while this connection was subscribed
+            opened = cursor
+            text = once(
+                opened,
+                lambda opened=opened: json.dumps(
+                    {  # type: ignore[misc]
+                        "topic": topic,
+                        "data": [market.path.kline(interval, opened, now).ws(interval, now)],
+                        "ts": now,
+                        "type": "snapshot",
+                    }
+                ),
             )
+            if text:
+                texts.append(text)
+            cursor = intervals.next_open_ms(interval, cursor)
+        conn.kline_opens[topic] = current
+        text = once(
+            -1,
+            lambda: json.dumps(
+                {
+                    "topic": topic,
+                    "data": [market.path.kline(interval, current, now).ws(interval, now)],
+                    "ts": now,
+                    "type": "snapshot",
+                }
+            ),
         )
+        if text:
+            texts.append(text)
         return texts
 
     # -- test and admin controls -----------------------------------------------------------------
