@@ -50,6 +50,35 @@ class _ConnectionLost(Exception):
     pass
 
 
+def is_pong(reply: dict[str, Any]) -> bool:
+    """Public streams answer a ping with op "ping" and ret_msg "pong"; the private one with op
+    "pong"."""
+    return reply.get("op") == "pong" or (
+        reply.get("op") == "ping" and reply.get("ret_msg") == "pong"
+    )
+
+
+def check_auth(reply: dict[str, Any], url: str) -> None:
+    """Raise for a refused auth: an expired signature resyncs the clock, anything else is fatal."""
+    if reply.get("success"):
+        return
+    message = str(reply.get("ret_msg") or reply.get("retMsg") or "auth refused")
+    code = int(reply.get("retCode") or 0)
+    if code == 10002 or "expire" in message.lower() or "timestamp" in message.lower():
+        raise errors.ClockSkew(10002, message, f"auth {url}")
+    raise errors.CredentialsError(
+        code or 10003, f"websocket auth refused: {message}", f"auth {url}"
+    )
+
+
+def check_subscription(reply: dict[str, Any], topics: Sequence[str], url: str) -> None:
+    if not reply.get("success"):
+        message = reply.get("ret_msg") or "no reason given"
+        raise SubscriptionRefused(
+            f"Bybit refused the subscription to {', '.join(topics)} on {url}: {message}"
+        )
+
+
 @dataclass
 class WsStats:
     messages: int = 0
@@ -208,23 +237,10 @@ class WsConnection:
 
     async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         if self._auth_args is not None:
-            reply = await self._request(ws, "auth", await self._auth_args())
-            if not reply.get("success"):
-                message = str(reply.get("ret_msg") or reply.get("retMsg") or "auth refused")
-                code = int(reply.get("retCode") or 0)
-                if code == 10002 or "expire" in message.lower() or "timestamp" in message.lower():
-                    raise errors.ClockSkew(10002, message, f"auth {self.url}")
-                raise errors.CredentialsError(
-                    code or 10003, f"websocket auth refused: {message}", f"auth {self.url}"
-                )
+            check_auth(await self._request(ws, "auth", await self._auth_args()), self.url)
         for start in range(0, len(self.topics), MAX_ARGS_PER_REQUEST):
             chunk = self.topics[start : start + MAX_ARGS_PER_REQUEST]
-            reply = await self._request(ws, "subscribe", chunk)
-            if not reply.get("success"):
-                message = reply.get("ret_msg") or "no reason given"
-                raise SubscriptionRefused(
-                    f"Bybit refused the subscription to {', '.join(chunk)} on {self.url}: {message}"
-                )
+            check_subscription(await self._request(ws, "subscribe", chunk), chunk, self.url)
 
     def _fail_pending(self) -> None:
         for future in self._pending.values():
@@ -290,7 +306,7 @@ class WsConnection:
 
     def _control(self, data: dict[str, Any]) -> None:
         op = data.get("op")
-        if op == "pong" or data.get("ret_msg") == "pong":
+        if is_pong(data):
             return
         req_id = str(data.get("req_id") or "")
         future = self._pending.get(req_id)

@@ -41,8 +41,12 @@ SIM_SECRETS = Secrets(api_key=SecretStr("sim-key"), api_secret=SecretStr("sim-se
 
 
 def sim_config(**overrides: Any) -> SimConfig:
-    values: dict[str, Any] = {"port": 0, "speed": 60.0, "tick_interval": 0.05,
-                              "order_rate_limit": 50}
+    values: dict[str, Any] = {
+        "port": 0,
+        "speed": 60.0,
+        "tick_interval": 0.05,
+        "order_rate_limit": 50,
+    }
     values.update(overrides)
     return SimConfig(**values)
 
@@ -133,9 +137,7 @@ class Ledger:
             self.emit(fill)
 
     def position(self, symbol: str = "BTCUSDT") -> Decimal:
-        return sum(
-            (f.qty * f.side.sign for f in self.fills if f.symbol == symbol), Decimal(0)
-        )
+        return sum((f.qty * f.side.sign for f in self.fills if f.symbol == symbol), Decimal(0))
 
     def portfolio(self, initial_cash: Decimal) -> Portfolio:
         return Portfolio.from_fills(initial_cash, self.fills)

@@ -108,19 +108,22 @@ async def test_cancel_and_amend(sim: Simulator) -> None:
         market = sim.market.get("linear", "BTCUSDT")
         assert market is not None
         bid, _ = market.quotes(sim.market.now_ms())
-        first = ledger.submitted(broker, make_order("c1", Side.BUY, "0.010",
-                                                    price=str(bid - D(1000))))
+        first = ledger.submitted(
+            broker, make_order("c1", Side.BUY, "0.010", price=str(bid - D(1000)))
+        )
         await wait_until(lambda: first.status is OrderStatus.ACCEPTED, 5, "accepted")
         broker.cancel(first)
         await wait_until(lambda: first.status is OrderStatus.CANCELLED, 5, "cancelled")
         assert first.reason == "cancelled (CancelByUser)"
-        second = ledger.submitted(broker, make_order("a1", Side.BUY, "0.010",
-                                                     price=str(bid - D(1000))))
+        second = ledger.submitted(
+            broker, make_order("a1", Side.BUY, "0.010", price=str(bid - D(1000)))
+        )
         await wait_until(lambda: second.status is OrderStatus.ACCEPTED, 5, "accepted")
         broker.amend(second, qty=D("0.020"), price=bid - D(900))
         await wait_until(lambda: sim_order(sim, "a1").qty == D("0.020"), 5, "amended at venue")
-        await wait_until(lambda: any(u.qty == D("0.020") for u in ledger.updates), 5,
-                         "amend reported")
+        await wait_until(
+            lambda: any(u.qty == D("0.020") for u in ledger.updates), 5, "amend reported"
+        )
         amended = next(u for u in ledger.updates if u.qty == D("0.020"))
         assert amended.status == "accepted" and amended.price == bid - D(900)
     assert_consistent(sim, ledger, broker)
@@ -130,11 +133,15 @@ async def test_orders_the_venue_would_refuse_never_leave(sim: Simulator) -> None
     async with trading(sim) as (broker, ledger):
         broker.on_market(Ticker("BTCUSDT", sim_order_ts(), last=D("60000")))
         tiny = ledger.submitted(broker, make_order("r1", Side.BUY, "0.0005"))
-        small = ledger.submitted(broker, make_order("r2", Side.BUY, "0.001",
-                                                    price="1000.0"))  # 1 USDT notional
+        small = ledger.submitted(
+            broker, make_order("r2", Side.BUY, "0.001", price="1000.0")
+        )  # 1 USDT notional
         off_step = ledger.submitted(broker, make_order("r3", Side.BUY, "0.0015"))
-        await wait_until(lambda: all(o.status is OrderStatus.REJECTED
-                                     for o in (tiny, small, off_step)), 5, "local rejects")
+        await wait_until(
+            lambda: all(o.status is OrderStatus.REJECTED for o in (tiny, small, off_step)),
+            5,
+            "local rejects",
+        )
     assert "below the minimum" in tiny.reason
     assert "notional" in small.reason
     assert "lot step" in off_step.reason
@@ -193,8 +200,9 @@ async def test_reordered_messages_never_move_an_order_backwards(sim: Simulator) 
         # The New ack is held back until after the first execution: the execution arrives
         # before the ack, and the ack arrives after PartiallyFilled (stale).
         sim.faults.reorder_private = 1
-        order = ledger.submitted(broker, make_order("o1", Side.BUY, "0.120",
-                                                    price=str(bid - D(500))))
+        order = ledger.submitted(
+            broker, make_order("o1", Side.BUY, "0.120", price=str(bid - D(500)))
+        )
         await asyncio.sleep(0.2)
         assert order.status is OrderStatus.SUBMITTED  # the ack has not arrived
         sim.set_price("BTCUSDT", float(bid - D(800)))
@@ -230,8 +238,9 @@ async def test_fills_while_the_private_stream_is_down_are_recovered(sim: Simulat
         market = sim.market.get("linear", "BTCUSDT")
         assert market is not None
         bid, _ = market.quotes(sim.market.now_ms())
-        order = ledger.submitted(broker, make_order("p1", Side.BUY, "0.100",
-                                                    price=str(bid - D(500))))
+        order = ledger.submitted(
+            broker, make_order("p1", Side.BUY, "0.100", price=str(bid - D(500)))
+        )
         await wait_until(lambda: order.status is OrderStatus.ACCEPTED, 5, "accepted")
         sim.faults.reject_ws(1.0)
         assert sim.drop_connections("private") == 1
@@ -284,8 +293,9 @@ async def test_clock_skew_is_measured_and_used_in_signing() -> None:
         from pybit.unified_trading import HTTP
 
         def plain() -> None:
-            client = HTTP(api_key="sim-key", api_secret="sim-secret", max_retries=1,
-                          retry_codes={-1})
+            client = HTTP(
+                api_key="sim-key", api_secret="sim-secret", max_retries=1, retry_codes={-1}
+            )
             client.endpoint = skewed.url
             client.get_wallet_balance(accountType="UNIFIED")
 
@@ -320,12 +330,16 @@ async def test_reconcile_brings_a_restarted_broker_to_the_venue_state(sim: Simul
     async with trading(sim) as (broker, ledger):
         market = sim.market.get("linear", "BTCUSDT")
         assert market is not None
-        bid, ask = market.quotes(sim.market.now_ms())
+        _, ask = market.quotes(sim.market.now_ms())
         bought = ledger.submitted(broker, make_order("s1", Side.BUY, "0.100"))
-        resting = ledger.submitted(broker, make_order("s2", Side.SELL, "0.060",
-                                                      price=str(ask + D(600))))
-        await wait_until(lambda: bought.status is OrderStatus.FILLED
-                         and resting.status is OrderStatus.ACCEPTED, 5, "placed")
+        resting = ledger.submitted(
+            broker, make_order("s2", Side.SELL, "0.060", price=str(ask + D(600)))
+        )
+        await wait_until(
+            lambda: bought.status is OrderStatus.FILLED and resting.status is OrderStatus.ACCEPTED,
+            5,
+            "placed",
+        )
     # The broker is gone; while nobody listens the resting order fills.
     sim.set_price("BTCUSDT", float(ask + D(900)))
     await wait_until(lambda: sim_order(sim, "s2").status == "Filled", 5, "venue fill")
@@ -354,8 +368,7 @@ async def test_spot_orders_and_positions_from_the_wallet() -> None:
         try:
             buy = ledger.submitted(broker, make_order("sp1", Side.BUY, "0.5", symbol="ETHUSDT"))
             await wait_until(lambda: buy.status is OrderStatus.FILLED, 5, "bought")
-            sell = ledger.submitted(broker, make_order("sp2", Side.SELL, "0.2",
-                                                       symbol="ETHUSDT"))
+            sell = ledger.submitted(broker, make_order("sp2", Side.SELL, "0.2", symbol="ETHUSDT"))
             await wait_until(lambda: sell.status is OrderStatus.FILLED, 5, "sold")
             state = await broker.reconcile([])
         finally:
@@ -365,7 +378,9 @@ async def test_spot_orders_and_positions_from_the_wallet() -> None:
         assert state.cash == spot_sim.account.coins["USDT"]
         assert state.cash == ledger.portfolio(D("100000")).cash
         assert {o.link_id: o.qty for o in spot_sim.account.orders.values()} == {
-            "sp1": D("0.5"), "sp2": D("0.2")}
+            "sp1": D("0.5"),
+            "sp2": D("0.2"),
+        }
 
 
 async def test_updates_are_only_ever_legal_forward_moves(sim: Simulator) -> None:
@@ -375,12 +390,12 @@ async def test_updates_are_only_ever_legal_forward_moves(sim: Simulator) -> None
         sim.faults.reorder_private = 3
         sim.faults.drop_executions = 1
         orders = [
-            ledger.submitted(broker, make_order(f"z{i}", Side.BUY if i % 2 else Side.SELL,
-                                                "0.070"))
+            ledger.submitted(broker, make_order(f"z{i}", Side.BUY if i % 2 else Side.SELL, "0.070"))
             for i in range(6)
         ]
-        await wait_until(lambda: all(o.status is OrderStatus.FILLED for o in orders), 8,
-                         "all filled")
+        await wait_until(
+            lambda: all(o.status is OrderStatus.FILLED for o in orders), 8, "all filled"
+        )
     updates = [e for e in ledger.events if isinstance(e, OrderUpdate)]
     assert all(u.status != "accepted" or u.client_order_id for u in updates)
     assert_consistent(sim, ledger, broker)

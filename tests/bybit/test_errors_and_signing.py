@@ -58,8 +58,14 @@ def test_unknown_codes_reject_orders_and_fail_other_requests() -> None:
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(403, errors.RateLimited), (429, errors.RateLimited), (401, errors.CredentialsError),
-     (404, errors.EndpointError), (502, errors.Transient), (418, errors.BybitError)],
+    [
+        (403, errors.RateLimited),
+        (429, errors.RateLimited),
+        (401, errors.CredentialsError),
+        (404, errors.EndpointError),
+        (502, errors.Transient),
+        (418, errors.BybitError),
+    ],
 )
 def test_http_statuses(status: int, cls: type[errors.BybitError]) -> None:
     assert type(errors.from_http_status(status, "<html>body</html>", "GET /v5/x")) is cls
@@ -71,7 +77,8 @@ def test_signatures_equal_pybits() -> None:
     theirs = generate_signature(False, "sim-secret", f"1704067200000sim-key5000{payload}")
     assert ours == theirs
     assert ws_auth_signature("s", 1704067200000) == generate_signature(
-        False, "s", "GET/realtime1704067200000")
+        False, "s", "GET/realtime1704067200000"
+    )
 
 
 def test_clock_offset_is_venue_minus_local_at_the_round_trip_midpoint() -> None:
@@ -84,13 +91,24 @@ def test_clock_offset_is_venue_minus_local_at_the_round_trip_midpoint() -> None:
 @pytest.mark.parametrize(
     ("network", "rest", "public", "private"),
     [
-        ("demo", "https://api-demo.bybit.com", "wss://stream.bybit.com/v5/public/linear",
-         "wss://stream-demo.bybit.com/v5/private"),
-        ("testnet", "https://api-testnet.bybit.com",
-         "wss://stream-testnet.bybit.com/v5/public/linear",
-         "wss://stream-testnet.bybit.com/v5/private"),
-        ("mainnet", "https://api.bybit.com", "wss://stream.bybit.com/v5/public/linear",
-         "wss://stream.bybit.com/v5/private"),
+        (
+            "demo",
+            "https://api-demo.bybit.com",
+            "wss://stream.bybit.com/v5/public/linear",
+            "wss://stream-demo.bybit.com/v5/private",
+        ),
+        (
+            "testnet",
+            "https://api-testnet.bybit.com",
+            "wss://stream-testnet.bybit.com/v5/public/linear",
+            "wss://stream-testnet.bybit.com/v5/private",
+        ),
+        (
+            "mainnet",
+            "https://api.bybit.com",
+            "wss://stream.bybit.com/v5/public/linear",
+            "wss://stream.bybit.com/v5/private",
+        ),
     ],
 )
 def test_endpoints_by_network(network: str, rest: str, public: str, private: str) -> None:
@@ -101,14 +119,18 @@ def test_endpoints_by_network(network: str, rest: str, public: str, private: str
 
 def test_rest_url_override_carries_the_websockets_to_the_same_host() -> None:
     settings = Settings().with_overrides(
-        bybit={"network": "mainnet", "category": "spot", "rest_url": "http://127.0.0.1:8765/"})
+        bybit={"network": "mainnet", "category": "spot", "rest_url": "http://127.0.0.1:8765/"}
+    )
     urls = endpoints(settings)
     assert urls.rest == "http://127.0.0.1:8765"
     assert urls.ws_public == "ws://127.0.0.1:8765/v5/public/spot"
     assert urls.ws_private == "ws://127.0.0.1:8765/v5/private"
     assert not urls.is_mainnet
-    explicit = endpoints(Settings().with_overrides(
-        bybit={"ws_public_url": "wss://stream.bytick.com/v5/public/linear"}))
+    explicit = endpoints(
+        Settings().with_overrides(
+            bybit={"ws_public_url": "wss://stream.bytick.com/v5/public/linear"}
+        )
+    )
     assert explicit.ws_public == "wss://stream.bytick.com/v5/public/linear"
     with pytest.raises(UserError, match="rest_url"):
         endpoints(Settings().with_overrides(bybit={"rest_url": "127.0.0.1:8765"}))

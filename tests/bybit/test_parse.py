@@ -1,4 +1,4 @@
-"""Bybit v5 payloads (the project's own fixtures, in Bybit's documented shapes) -> lorabot events."""
+"""Bybit v5 payloads (the project's own fixtures, in Bybit's documented shapes) -> events."""
 
 from __future__ import annotations
 
@@ -46,7 +46,11 @@ def test_confirmed_kline_is_a_bar_closing_at_end_plus_one_ms() -> None:
     assert bar.ts_open == datetime(2024, 1, 1, tzinfo=UTC)
     assert bar.ts == datetime(2024, 1, 1, 0, 1, tzinfo=UTC)
     assert (bar.open, bar.high, bar.low, bar.close) == (
-        D("42283.5"), D("42311.9"), D("42270.0"), D("42300.1"))
+        D("42283.5"),
+        D("42311.9"),
+        D("42270.0"),
+        D("42300.1"),
+    )
     assert bar.volume == D("101.873")
     assert not kline_from_ws("BTCUSDT", load("ws_kline_forming.json")["data"][0])[0]
 
@@ -65,7 +69,9 @@ def test_public_trades_parse_side_size_price_and_id() -> None:
     message = load("ws_public_trade.json")
     trades = trades_from_ws(message["data"])
     assert [(t.side, t.qty, t.price) for t in trades] == [
-        (Side.BUY, D("0.012"), D("42300.2")), (Side.SELL, D("0.500"), D("42300.1"))]
+        (Side.BUY, D("0.012"), D("42300.2")),
+        (Side.SELL, D("0.500"), D("42300.1")),
+    ]
     assert trades[0].trade_id == "3c0a1b2d-8e5f-5a6b-9c7d-1e2f3a4b5c6d"
     assert trades[0].ts == ms(1704067260498)
     rest = trade_from_rest(load("rest_recent_trade.json")["result"]["list"][0])
@@ -78,10 +84,18 @@ def test_linear_ticker_deltas_merge_into_the_snapshot() -> None:
     book = TickerBook()
     first = book.apply(load("ws_ticker_linear_snapshot.json"))
     assert (first.last, first.bid, first.ask, first.mark) == (
-        D("42300.1"), D("42300.0"), D("42300.1"), D("42301.05"))
+        D("42300.1"),
+        D("42300.0"),
+        D("42300.1"),
+        D("42301.05"),
+    )
     second = book.apply(load("ws_ticker_linear_delta.json"))
     assert (second.last, second.bid, second.ask, second.mark) == (
-        D("42300.1"), D("42301.5"), D("42301.6"), D("42301.05"))
+        D("42300.1"),
+        D("42301.5"),
+        D("42301.6"),
+        D("42301.05"),
+    )
     assert second.ts == ms(1704067260200)
 
 
@@ -93,9 +107,14 @@ def test_spot_ticker_has_last_price_and_no_book() -> None:
 
 def test_instrument_rules_from_linear_and_spot_info() -> None:
     linear = instrument_from_info(
-        "linear", load("rest_instruments_linear.json")["result"]["list"][0])
+        "linear", load("rest_instruments_linear.json")["result"]["list"][0]
+    )
     assert (linear.tick_size, linear.qty_step, linear.min_qty, linear.min_notional) == (
-        D("0.10"), D("0.001"), D("0.001"), D("5"))
+        D("0.10"),
+        D("0.001"),
+        D("0.001"),
+        D("5"),
+    )
     assert linear.max_qty == D("119.000")  # the market-order maximum
     assert linear.round_price(D("42300.17"), 1) == D("42300.10")
     assert linear.round_price(D("42300.11"), -1) == D("42300.20")
@@ -105,7 +124,11 @@ def test_instrument_rules_from_linear_and_spot_info() -> None:
     assert linear.check(D("0.010"), D("42000")) is None
     spot = instrument_from_info("spot", load("rest_instruments_spot.json")["result"]["list"][0])
     assert (spot.qty_step, spot.min_qty, spot.min_notional, spot.can_short) == (
-        D("0.00001"), D("0.00062"), D("5"), False)
+        D("0.00001"),
+        D("0.00062"),
+        D("5"),
+        False,
+    )
     with pytest.raises(ParseError, match="tickSize"):
         instrument_from_info("linear", {"symbol": "X", "priceFilter": {}, "lotSizeFilter": {}})
 
@@ -134,14 +157,24 @@ def test_every_bybit_order_status_maps_onto_the_state_machine(
 def test_order_lifecycle_reports() -> None:
     orders = [order_from_venue(item) for item in load("ws_order_lifecycle.json")["data"]]
     assert [o.status for o in orders] == [
-        OrderStatus.SUBMITTED, OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED,
-        OrderStatus.FILLED]
+        OrderStatus.SUBMITTED,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PARTIALLY_FILLED,
+        OrderStatus.FILLED,
+    ]
     filled = orders[-1]
     assert filled.client_order_id == "lb-0001" and filled.order_id == "1321003749386327552"
     assert (filled.side, filled.order_type, filled.time_in_force) == (
-        Side.BUY, OrderType.LIMIT, TimeInForce.GTC)
+        Side.BUY,
+        OrderType.LIMIT,
+        TimeInForce.GTC,
+    )
     assert (filled.qty, filled.price, filled.cum_exec_qty, filled.avg_price) == (
-        D("0.100"), D("42000.0"), D("0.100"), D("42000.0"))
+        D("0.100"),
+        D("42000.0"),
+        D("0.100"),
+        D("42000.0"),
+    )
     assert filled.cum_exec_fee == D("0.84")
     assert orders[0].avg_price is None  # "" with nothing filled
     update = filled.to_update()
@@ -152,8 +185,10 @@ def test_order_lifecycle_reports() -> None:
 
 
 def test_order_endings_carry_their_reason() -> None:
-    orders = {o.venue_status: o for o in
-              (order_from_venue(item) for item in load("ws_order_endings.json")["data"])}
+    orders = {
+        o.venue_status: o
+        for o in (order_from_venue(item) for item in load("ws_order_endings.json")["data"])
+    }
     assert orders["Cancelled"].reason == "cancelled (CancelByUser)"
     assert "EC_PostOnlyWillTakeLiquidity" in orders["Rejected"].reason
     spot = orders["PartiallyFilledCanceled"]
@@ -173,7 +208,11 @@ def test_executions_become_fills_and_funding_is_not_a_trade() -> None:
     assert fill.client_order_id == "lb-0001"
     assert fill.exec_id == "7e2ae69c-4edf-5800-a352-893d52b446aa"
     assert (fill.side, fill.qty, fill.price, fill.fee) == (
-        Side.BUY, D("0.040"), D("42000.0"), D("0.336"))
+        Side.BUY,
+        D("0.040"),
+        D("42000.0"),
+        D("0.336"),
+    )
     assert fill.liquidity is Liquidity.MAKER and fill.fee_currency == "USDT"
     assert fill.ts == ms(1704067261000)
     # A spot buy's fee is charged in the base coin; lorabot counts it in the quote coin.
@@ -185,15 +224,21 @@ def test_executions_become_fills_and_funding_is_not_a_trade() -> None:
 def test_positions_are_signed_and_read_both_price_names() -> None:
     ws = position_from_venue(load("ws_position.json")["data"][0])
     assert (ws.qty, ws.avg_price, ws.realised_pnl) == (D("-0.250"), D("42150.3"), D("-5.79"))
-    rest = [position_from_venue(item, "linear")
-            for item in load("rest_positions.json")["result"]["list"]]
+    rest = [
+        position_from_venue(item, "linear")
+        for item in load("rest_positions.json")["result"]["list"]
+    ]
     assert [(p.symbol, p.qty, p.avg_price) for p in rest] == [
-        ("BTCUSDT", D("0.100"), D("42000")), ("ETHUSDT", D("0"), D("0"))]
+        ("BTCUSDT", D("0.100"), D("42000")),
+        ("ETHUSDT", D("0"), D("0")),
+    ]
 
 
 def test_wallet_balances_per_coin() -> None:
-    for wallet in (wallet_from_venue(load("rest_wallet.json")["result"]["list"][0]),
-                   wallet_from_venue(load("ws_wallet.json")["data"][0])):
+    for wallet in (
+        wallet_from_venue(load("rest_wallet.json")["result"]["list"][0]),
+        wallet_from_venue(load("ws_wallet.json")["data"][0]),
+    ):
         assert wallet.balance("USDT") == D("9999.16")
         assert wallet.balance("ETH") == D("0.04995")
         assert wallet.balance("BTC") == D("0")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -21,8 +22,10 @@ from .harness import settings_for, wait_until
 
 @asynccontextmanager
 async def streaming(
-    sim: Simulator, symbols: tuple[str, ...] = ("BTCUSDT",),
-    publish: Callable[[object], Any] | None = None, **bybit: Any
+    sim: Simulator,
+    symbols: tuple[str, ...] = ("BTCUSDT",),
+    publish: Callable[[object], Any] | None = None,
+    **bybit: Any,
 ) -> AsyncIterator[tuple[BybitPublicStream, list[object]]]:
     stream = BybitPublicStream(settings_for(sim, **bybit), symbols)
     events: list[object] = []
@@ -45,12 +48,11 @@ def bars(events: list[object], symbol: str = "BTCUSDT") -> list[Bar]:
 
 
 def assert_contiguous(series: list[Bar]) -> None:
-    for before, after in zip(series, series[1:], strict=False):
+    for before, after in itertools.pairwise(series):
         assert after.ts_open == before.ts, f"gap or repeat between {before.ts} and {after.ts_open}"
 
 
-async def assert_equal_to_rest(sim: Simulator, series: list[Bar], category: str = "linear"
-                               ) -> None:
+async def assert_equal_to_rest(sim: Simulator, series: list[Bar], category: str = "linear") -> None:
     async with BybitRest(settings_for(sim).bybit, sim.url) as rest:
         first = int(series[0].ts_open.timestamp() * 1000)
         last = int(series[-1].ts_open.timestamp() * 1000)
@@ -60,8 +62,11 @@ async def assert_equal_to_rest(sim: Simulator, series: list[Bar], category: str 
 
 async def test_confirmed_klines_trades_and_tickers_arrive(sim: Simulator) -> None:
     async with streaming(sim, ("BTCUSDT", "ETHUSDT")) as (stream, events):
-        await wait_until(lambda: len(bars(events)) >= 2 and len(bars(events, "ETHUSDT")) >= 2,
-                         8, "two confirmed bars per symbol")
+        await wait_until(
+            lambda: len(bars(events)) >= 2 and len(bars(events, "ETHUSDT")) >= 2,
+            8,
+            "two confirmed bars per symbol",
+        )
     series = bars(events)
     assert all(b.interval == timedelta(minutes=1) for b in series)
     assert_contiguous(series)
@@ -130,7 +135,7 @@ async def test_an_unknown_symbol_is_a_configuration_error(sim: Simulator) -> Non
     async def ignore(event: object) -> None:
         pass
 
-    with pytest.raises(SubscriptionRefused, match="kline.1.NOPEUSDT"):
+    with pytest.raises(SubscriptionRefused, match=r"kline\.1\.NOPEUSDT"):
         await asyncio.wait_for(stream.run(ignore), 5)
 
 
