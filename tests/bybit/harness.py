@@ -22,6 +22,7 @@ from bot.config import Secrets, Settings
 from bot.events import Fill, OrderType, OrderUpdate, Side, TimeInForce
 from bot.orders import Order, OrderStatus
 from bot.portfolio import Portfolio
+from bot.store import Store
 
 FAST = {
     "ping_interval": 0.2,
@@ -95,6 +96,7 @@ class Ledger:
     updates: list[OrderUpdate] = field(default_factory=list)
     events: list[object] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
+    store: Store | None = None  # when set, every change is recorded as the engine does
 
     def add(self, order: Order) -> Order:
         self.orders[order.client_order_id] = order
@@ -103,9 +105,13 @@ class Ledger:
     def submitted(self, broker: Any, order: Order) -> Order:
         """What the engine does: store, submit, then mark SUBMITTED if nothing happened yet."""
         self.add(order)
+        if self.store is not None:
+            self.store.record_order(order)  # stored (and committed) before it is sent
         broker.submit(order)
         if order.status is OrderStatus.CREATED:
             order.transition(OrderStatus.SUBMITTED)
+            if self.store is not None:
+                self.store.record_order(order)
         return order
 
     def emit(self, event: object) -> None:
@@ -123,10 +129,15 @@ class Ledger:
             order.transition(OrderStatus(event.status), event.ts, event.reason)
             if event.venue_order_id:
                 order.venue_order_id = event.venue_order_id
+            if self.store is not None:
+                self.store.record_order(order)
         elif isinstance(event, Fill):
             order = self.orders[event.client_order_id]
             if order.apply_fill(event):
                 self.fills.append(event)
+                if self.store is not None:
+                    self.store.record_fill(event)
+                    self.store.record_order(order)
         else:
             raise AssertionError(f"the broker emitted {type(event).__name__}")
 
