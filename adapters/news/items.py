@@ -27,7 +27,9 @@ class Staleness:
     started_at: datetime
     max_age: timedelta
 
-    def is_stale(self, published: datetime, received: datetime, *, undated: bool, first: bool) -> bool:
+    def is_stale(
+        self, published: datetime, received: datetime, *, undated: bool, first: bool
+    ) -> bool:
         if undated:
             return first
         return published < self.started_at or received - published > self.max_age

@@ -155,7 +155,9 @@ def _not_a_feed(parsed: Any, body: bytes, content_type: str, url: str, problem: 
 
 def _published(raw: Any) -> datetime | None:
     for key in _DATE_KEYS:
-        value = raw.get(key)
+        # dict.get, not raw.get: FeedParserDict maps a missing published_parsed onto
+        # updated_parsed with a DeprecationWarning; the order here is explicit instead.
+        value = dict.get(raw, key)
         if isinstance(value, time.struct_time):
             try:
                 when = datetime(*value[:6], tzinfo=UTC)

@@ -230,7 +230,9 @@ class NewsPoller:
             self._failed(state, result, error.reason, error.retry_after, record)
         except Exception as error:  # a bug or a library surprise must not end the poller
             log.exception("news feed poll crashed", url=state.url)
-            self._failed(state, result, f"internal error: {type(error).__name__}: {error}", None, record)
+            self._failed(
+                state, result, f"internal error: {type(error).__name__}: {error}", None, record
+            )
         result.elapsed = asyncio.get_running_loop().time() - started
         return result
 
@@ -282,14 +284,17 @@ class NewsPoller:
             if self.sink is not None and fresh:
                 self.sink([candidate.item for candidate in fresh])
             for candidate in fresh:
-                self.store.record_news(candidate.item, raw=candidate.raw, title_key=candidate.title_key)
+                self.store.record_news(
+                    candidate.item, raw=candidate.raw, title_key=candidate.title_key
+                )
             self.store.flush()
         for candidate in fresh:
             self._seen_ids.add(candidate.item.id)
             if candidate.title_key:
                 self._seen_titles.add(candidate.title_key)
-        items = [candidate.item for candidate in fresh]
-        items.sort(key=lambda item: (item.published or item.received))
+        # Oldest first; feeds list newest first, so equal times keep the feed's order reversed.
+        items = [candidate.item for candidate in reversed(fresh)]
+        items.sort(key=lambda item: item.published or item.received)
         result.items = items
         self._succeeded(state, fetched, items, record)
         log.debug(
