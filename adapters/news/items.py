@@ -1,11 +1,16 @@
 """Clean entries to `NewsItem`s: id, capped body, symbols, and whether the item is stale.
 
 Stale means "we could not have read it when it came out", so the strategy must not trade on it:
-published before this process started (it appeared while lorabot was down, or is the backlog a
-first poll finds), or published longer ago than `[news] max_age`. An entry without a date takes
-its received time and is marked `undated`; such an entry found by the first successful fetch of
-its feed was already there at start-up, so it is stale too, while one that shows up in a later
-poll appeared since the previous poll and is fresh.
+- it was already in its feed when this process first fetched that feed and was published before
+  this process started (it appeared while lorabot was down, or is the backlog a first poll finds);
+- or it was published longer ago than `[news] max_age`, whenever it turned up.
+An item that first shows up in a later poll appeared while lorabot was listening, so it is fresh
+even if its date is a little before start-up (feed dates have second precision, and publishers
+and CDNs often list an item minutes after its stated time).
+
+An entry without a date takes its received time and is marked `undated`; found by the first
+successful fetch of its feed it was already there at start-up, so it is stale too, while one that
+shows up in a later poll appeared since the previous poll and is fresh.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ class Staleness:
     ) -> bool:
         if undated:
             return first
-        return published < self.started_at or received - published > self.max_age
+        if received - published > self.max_age:
+            return True
+        return first and published < self.started_at
 
 
 @dataclass(frozen=True, slots=True)

@@ -388,3 +388,24 @@ async def test_disabled_feeds_are_not_polled(server: FeedServer, make_poller: Ma
     assert [result.url for result in report.results] == [on]
     assert {item.source for item in report.items} == {"wire"}
     assert server.hits("/off") == 0
+
+
+async def test_an_item_first_seen_after_start_up_is_fresh_despite_an_earlier_date(
+    server: FeedServer, make_poller: MakePoller
+) -> None:
+    """Feeds list items late (CDN caches, second-precision dates): seen in a later poll, the item
+    appeared while the poller was listening, so only max_age can make it stale."""
+    items: list[dict[str, Any]] = [{"title": "Backlog", "guid": "b0", "published": START}]
+    url = server.feed("/rss", lambda: rss(list(reversed(items))))
+    clock = Clock(START + timedelta(seconds=30))
+    poller = make_poller(url, now=clock, started_at=START + timedelta(seconds=1), max_age="1h")
+    assert [(i.title, i.stale) for i in (await poller.poll(url)).items] == [("Backlog", True)]
+    items.append({"title": "Listed late", "guid": "b1", "published": START})
+    items.append(
+        {"title": "Listed very late", "guid": "b2", "published": START - timedelta(hours=2)}
+    )
+    clock.advance(60)
+    assert [(i.title, i.stale) for i in (await poller.poll(url)).items] == [
+        ("Listed very late", True),
+        ("Listed late", False),
+    ]
