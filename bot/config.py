@@ -133,9 +133,9 @@ class FeedConfig(Section):
 
     url: str
     name: str = ""  # the item's `source` (strategy source weights use it); empty: the URL's host
-    interval: Duration | None = Field(None, gt=0)
-    timeout: Duration | None = Field(None, gt=0)
-    weight: float = Field(1.0, ge=0)
+    interval: Duration | None = Field(default=None, gt=0)
+    timeout: Duration | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, ge=0)
     enabled: bool = True
 
     @field_validator("url")
@@ -152,18 +152,18 @@ class FeedConfig(Section):
 
 class NewsConfig(Section):
     feeds: tuple[FeedConfig, ...] = ()
-    poll_interval: Duration = Field(120.0, gt=0)
-    timeout: Duration = Field(15.0, gt=0)
-    max_age: Duration = Field(21600.0, gt=0)
+    poll_interval: Duration = Field(default=120.0, gt=0)
+    timeout: Duration = Field(default=15.0, gt=0)
+    max_age: Duration = Field(default=21600.0, gt=0)
     user_agent: str = "lorabot/0.1 (+https://github.com/lorabot/lorabot)"
-    per_host_concurrency: int = Field(2, ge=1)
-    backoff_initial: Duration = Field(30.0, gt=0)
-    backoff_max: Duration = Field(1800.0, gt=0)
-    max_body_chars: int = Field(2000, ge=0)
-    max_bytes: int = Field(5_000_000, ge=1024)
-    jitter: float = Field(0.1, ge=0, le=0.5)
-    max_redirects: int = Field(5, ge=0)
-    title_dedup_window: Duration = Field(86400.0, ge=0)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    backoff_initial: Duration = Field(default=30.0, gt=0)
+    backoff_max: Duration = Field(default=1800.0, gt=0)
+    max_body_chars: int = Field(default=2000, ge=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    max_redirects: int = Field(default=5, ge=0)
+    title_dedup_window: Duration = Field(default=86400.0, ge=0)
     store_url: str = ""
 
     @model_validator(mode="after")

@@ -40,7 +40,11 @@ _INLINE = frozenset(
 )  # fmt: skip
 _KNOWN = _DROP_CONTENT | _BLOCK | _INLINE
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Invisible characters (zero-width, soft hyphen, BOM, bidi controls) go; control characters and
+# line/paragraph separators become spaces. Regexes, not a per-character category lookup: this
+# runs on every title and body of every poll.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _WHITESPACE = re.compile(r"\s+")
 _NOT_WORD = re.compile(r"[^\w]+")
 _LOOKS_LIKE_MARKUP = re.compile(r"<[A-Za-z/!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -111,10 +115,7 @@ def strip_html(text: str) -> str:
 
 def normalise_space(text: str) -> str:
     """NFC, no control or zero-width characters, single spaces, no leading/trailing space."""
-    text = unicodedata.normalize("NFC", text).translate(_ZERO_WIDTH)
-    text = "".join(
-        " " if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch for ch in text
-    )
+    text = _CONTROL.sub(" ", _INVISIBLE.sub("", unicodedata.normalize("NFC", text)))
     return _WHITESPACE.sub(" ", text).strip()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class FeedState:
     items_seen: int = 0
     fetched: bool = False  # a successful fetch in this process (undated items after it are fresh)
     loaded: bool = False
+    body_digest: bytes = b""  # of the last body fully processed: the same bytes again are skipped
 
     @property
     def url(self) -> str:
@@ -95,7 +97,7 @@ class PollResult:
     error: str = ""
     warning: str = ""
     invalid: list[str] = field(default_factory=list)
-    not_modified: bool = False
+    not_modified: bool = False  # a 304, or the very bytes processed last time: nothing to parse
     known: int = 0  # entries already seen (same id, or same title from another feed)
     retry_in: float | None = None
     elapsed: float = 0.0
@@ -245,7 +247,9 @@ class NewsPoller:
         )
         if fetched.moved_to:
             log.info("news feed moved permanently", url=state.url, to=fetched.moved_to)
-        if fetched.not_modified:
+        digest = hashlib.sha1(fetched.body).digest() if not fetched.not_modified else b""
+        if fetched.not_modified or (digest and digest == state.body_digest):
+            # Servers without ETag/Last-Modified resend the same bytes: no parse for them either.
             result.not_modified = True
             self._succeeded(state, fetched, [], record)
             return
@@ -297,6 +301,8 @@ class NewsPoller:
         items.sort(key=lambda item: item.published or item.received)
         result.items = items
         self._succeeded(state, fetched, items, record)
+        if record:
+            state.body_digest = digest
         log.debug(
             "news feed polled",
             url=state.url,

@@ -38,8 +38,9 @@ def fixture_bytes(name: str) -> bytes:
 
 def rss(items: list[dict[str, Any]], title: str = "Generated feed") -> bytes:
     """An RSS 2.0 document from dicts with title, guid, link, published (datetime) keys."""
-    parts = [f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}'
-             "</title>"]  # fmt: skip
+    parts = [
+        f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{title}</title>'
+    ]
     for item in items:
         parts.append("<item>")
         parts.append(f"<title>{item['title']}</title>")

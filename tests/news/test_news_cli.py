@@ -164,14 +164,23 @@ def test_record_runs_until_sigterm_and_appends_as_items_appear(
     url = feeds.feed("/rss", lambda: rss(list(reversed(items))))
     out = tmp_path / "history.jsonl"
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "news", "--record", str(out), "--no-model",
-         "--config", str(_config(tmp_path, url))],
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "news",
+            "--record",
+            str(out),
+            "--no-model",
+            "--config",
+            str(_config(tmp_path, url)),
+        ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "LORABOT_DEBUG": ""},
-    )  # fmt: skip
+    )
     try:
         _wait_for_lines(out, 1, process)
         items.append({"title": "Bitcoin breaks out", "guid": "r2", "published": datetime.now(UTC)})

@@ -116,7 +116,7 @@ async def test_each_item_once_across_polls(
     poller = make_poller(url)
     assert [i.title for i in (await poller.poll(url)).items] == ["Bitcoin steady"]
     again = await poller.poll(url)
-    assert again.items == [] and again.known == 1
+    assert again.items == [] and again.not_modified  # same bytes: not even parsed
     items.insert(0, {"title": "Ether jumps", "guid": "g2", "published": NOW - timedelta(minutes=1)})
     assert [i.title for i in (await poller.poll(url)).items] == ["Ether jumps"]
     assert store.count("news") == 2
@@ -409,3 +409,27 @@ async def test_an_item_first_seen_after_start_up_is_fresh_despite_an_earlier_dat
         ("Listed very late", True),
         ("Listed late", False),
     ]
+
+
+async def test_the_same_bytes_again_are_not_parsed_again(
+    server: FeedServer, make_poller: MakePoller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.news.poller as poller_module
+
+    parses: list[int] = []
+    real_parse = poller_module.parse_feed
+
+    def counting_parse(*args: Any, **kwargs: Any) -> Any:
+        parses.append(1)
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(poller_module, "parse_feed", counting_parse)
+    items = [{"title": "Ether holds", "guid": "h1", "published": NOW}]
+    url = server.feed("/rss", lambda: rss(items))  # no ETag, no Last-Modified
+    poller = make_poller(url)
+    await poller.poll(url)
+    unchanged = await poller.poll(url)
+    assert unchanged.not_modified and unchanged.ok and len(parses) == 1
+    items.append({"title": "Bitcoin moves", "guid": "h2", "published": NOW})
+    assert [i.title for i in (await poller.poll(url)).items] == ["Bitcoin moves"]
+    assert len(parses) == 2

@@ -61,10 +61,15 @@ def test_entry_ids() -> None:
     assert entry_id("1001", "", feed_url=feed, source="w", title="t") == "wire.example.com#1001"
     # A URI guid is global, tracking noise removed.
     assert (
-        entry_id("https://Wire.example.com/a?utm_source=rss&id=3#top", "", feed_url=feed,
-                 source="w", title="t")
+        entry_id(
+            "https://Wire.example.com/a?utm_source=rss&id=3#top",
+            "",
+            feed_url=feed,
+            source="w",
+            title="t",
+        )
         == "https://wire.example.com/a?id=3"
-    )  # fmt: skip
+    )
     assert entry_id("tag:x.org,2024:1", "", feed_url=feed, source="w", title="t") == (
         "tag:x.org,2024:1"
     )
@@ -150,13 +155,16 @@ def test_parse_latin1_declared_in_the_prolog() -> None:
 @pytest.mark.parametrize(
     ("body", "content_type", "message"),
     [
-        (fixture_bytes("page.html"), "text/html; charset=utf-8",
-         "not an RSS or Atom feed: got an HTML page (text/html); the page links a feed at "
-         "https://h.example/feeds/all.rss"),
+        (
+            fixture_bytes("page.html"),
+            "text/html; charset=utf-8",
+            "not an RSS or Atom feed: got an HTML page (text/html); the page links a feed at "
+            "https://h.example/feeds/all.rss",
+        ),
         (b'{"items": []}', "application/json", "not an RSS or Atom feed (application/json)"),
         (b"   \n", "application/rss+xml", "empty response body"),
     ],
-)  # fmt: skip
+)
 def test_parse_refuses_what_is_not_a_feed(body: bytes, content_type: str, message: str) -> None:
     with pytest.raises(FeedError) as caught:
         parse_feed(body, url="https://h.example/feed", content_type=content_type)
