@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from adapters.news.poller import NewsPoller, PollReport, PollResult
     from adapters.news.recorder import NewsRecorder
 
-__all__ = ["NewsPoller", "NewsRecorder", "PollReport", "PollResult", "source_name"]
+__all__ = ["NewsPoller", "NewsRecorder", "PollReport", "PollResult", "feed_weights", "source_name"]
 
 
 def __getattr__(name: str) -> Any:
@@ -26,8 +26,8 @@ def __getattr__(name: str) -> Any:
         from adapters.news.recorder import NewsRecorder
 
         return NewsRecorder
-    if name == "source_name":
-        from adapters.news.identity import source_name
+    if name in ("source_name", "feed_weights"):
+        from adapters.news import identity
 
-        return source_name
+        return getattr(identity, name)
     raise AttributeError(name)

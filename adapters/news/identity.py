@@ -9,8 +9,10 @@ are hashed so the store's key stays small.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from bot.config import FeedConfig
 from bot.events import news_id
 
 MAX_ID_CHARS = 512
@@ -72,3 +74,15 @@ def entry_id(guid: str, link: str, *, feed_url: str, source: str, title: str) ->
     if link:
         return _bounded(link)
     return news_id(source, title)
+
+
+def feed_weights(feeds: Iterable[FeedConfig]) -> dict[str, float]:
+    """Source name -> the feed's configured weight, for the vote (items carry only the source).
+
+    Two feeds sharing a name share a source; the larger weight wins.
+    """
+    weights: dict[str, float] = {}
+    for feed in feeds:
+        source = source_name(feed.url, feed.name)
+        weights[source] = max(weights.get(source, 0.0), feed.weight)
+    return weights
