@@ -284,9 +284,13 @@ class NewsPoller:
         # From here to the commit there is no await: check, record and commit are one step.
         fresh = self._new_only(candidates)
         result.known = len(candidates) - len(fresh)
+        # Oldest first; feeds list newest first, so equal times keep the feed's order reversed.
+        fresh.reverse()
+        fresh.sort(key=lambda candidate: candidate.item.published or candidate.item.received)
+        items = [candidate.item for candidate in fresh]
         if record:
-            if self.sink is not None and fresh:
-                self.sink([candidate.item for candidate in fresh])
+            if self.sink is not None and items:
+                self.sink(items)
             for candidate in fresh:
                 self.store.record_news(
                     candidate.item, raw=candidate.raw, title_key=candidate.title_key
@@ -296,9 +300,6 @@ class NewsPoller:
             self._seen_ids.add(candidate.item.id)
             if candidate.title_key:
                 self._seen_titles.add(candidate.title_key)
-        # Oldest first; feeds list newest first, so equal times keep the feed's order reversed.
-        items = [candidate.item for candidate in reversed(fresh)]
-        items.sort(key=lambda item: item.published or item.received)
         result.items = items
         self._succeeded(state, fetched, items, record)
         if record:
@@ -357,7 +358,7 @@ class NewsPoller:
         if not fetched.not_modified:
             state.etag = fetched.etag
             state.last_modified = fetched.last_modified
-        self.store.save_feed_state(
+        self._save_state(
             state.url,
             etag=state.etag,
             last_modified=state.last_modified,
@@ -366,6 +367,13 @@ class NewsPoller:
             error_count=0,
             items_seen=state.items_seen,
         )
+
+    def _save_state(self, url: str, **values: Any) -> None:
+        """Feed state is bookkeeping: a store hiccup here is logged, never raised into a poll."""
+        try:
+            self.store.save_feed_state(url, **values)
+        except Exception:
+            log.exception("news feed state could not be saved", url=url)
 
     def _failed(
         self,
@@ -387,7 +395,7 @@ class NewsPoller:
         result.retry_in = delay
         if record:
             state.failures = failures
-            self.store.save_feed_state(state.url, last_error=reason[:500], error_count=failures)
+            self._save_state(state.url, last_error=reason[:500], error_count=failures)
         log.warning(
             "news feed failed",
             url=state.url,
