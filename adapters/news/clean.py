@@ -151,6 +151,8 @@ def title_key(title: str) -> str:
 
     Used to see the same story arriving from two feeds under two ids.
     """
-    folded = unicodedata.normalize("NFKD", title.casefold())
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    folded = title.casefold()
+    if not folded.isascii():  # most titles are ASCII: skip the per-character work for them
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return _WHITESPACE.sub(" ", _NOT_WORD.sub(" ", folded).replace("_", " ")).strip()
