@@ -110,3 +110,34 @@ def test_merge_releases_bars_before_news_at_the_same_instant() -> None:
     merged = list(merge([before, at_close], bars))
     assert [type(e).__name__ for e in merged] == ["NewsItem", "Bar", "NewsItem", "Bar"]
     assert isinstance(merged[1], Bar) and merged[2] is at_close
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("2024-01-02T00:00:00Z,1,2,0.5,nan?,1", "a price or volume is not a number"),
+    ("2024-01-02T00:00:00Z,1,0.9,0.5,1.5,1", "inconsistent bar"),
+    ("2023-12-01T00:00:00Z,1,2,0.5,1.5,1", "ascending time order"),
+    ("2024-01-02T00:00:00+02:00,1,2,0.5,1.5", "expected 6 fields"),
+])
+def test_errors_deep_in_a_big_file_still_name_the_line(tmp_path: Path, bad: str,
+                                                       message: str) -> None:
+    rows = ["timestamp,open,high,low,close,volume"]
+    for i in range(300):
+        rows.append(f"{(T0 + timedelta(minutes=i)).isoformat()},1,2,0.5,1.5,1")
+    rows.insert(259, bad)  # rows[259] is line 260 of the file (line 1 is the header)
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=rf"bars.csv:260: .*{message}"):
+        list(iter_bars(path, "BTCUSDT"))
+
+
+def test_naive_and_offset_times_in_the_fast_path(tmp_path: Path) -> None:
+    rows = ["timestamp,open,high,low,close,volume"]
+    for i in range(250):
+        ts = T0 + timedelta(minutes=i)
+        text = ts.replace(tzinfo=None).isoformat() if i % 2 else ts.astimezone(
+            __import__("datetime").timezone(timedelta(hours=2))).isoformat()
+        rows.append(f"{text},1,2,0.5,1.5,1")
+    path = tmp_path / "bars.csv"
+    path.write_text("\n".join(rows) + "\n")
+    bars = list(iter_bars(path, "BTCUSDT"))
+    assert [b.ts_open for b in bars] == [T0 + timedelta(minutes=i) for i in range(250)]
