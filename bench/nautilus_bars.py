@@ -17,6 +17,7 @@ from nautilus_trader.backtest.engine import BacktestEngine, BacktestEngineConfig
 from nautilus_trader.config import LoggingConfig, StrategyConfig
 from nautilus_trader.model import BarType, Money, TraderId, Venue
 from nautilus_trader.model.currencies import USDT
+from nautilus_trader.model.data import Bar
 from nautilus_trader.model.enums import AccountType, OmsType
 from nautilus_trader.persistence.wranglers import BarDataWrangler
 from nautilus_trader.test_kit.providers import TestInstrumentProvider
@@ -37,7 +38,7 @@ class CloseReader(Strategy):
     def on_start(self) -> None:
         self.subscribe_bars(self.bar_type)
 
-    def on_bar(self, bar) -> None:  # noqa: ANN001
+    def on_bar(self, bar: Bar) -> None:
         self.count += 1
         self.last_close = bar.close.as_double()
 
