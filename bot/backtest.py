@@ -86,7 +86,7 @@ class Recording:
 
     times: list[datetime] = field(default_factory=list)
     equity: list[float] = field(default_factory=list)
-    closes: list[float] = field(default_factory=list)  # Decimal while replaying
+    closes: list[float] = field(default_factory=list)
     exposed: list[bool] = field(default_factory=list)
     trades: list[TradeRow] = field(default_factory=list)
     round_trips: RoundTrips = field(default_factory=RoundTrips)
@@ -184,7 +184,8 @@ def run_backtest(
     started = False
     advance = clock.advance_to
     publish = bus.publish
-    times, closes = recording.times, recording.closes
+    times = recording.times
+    closes: list[Decimal] = []  # converted to floats once, after the loop
     exposed, equity = recording.exposed, recording.equity
     fills_seen = -1
     cash = float(portfolio.cash)
