@@ -69,31 +69,37 @@ class Bus:
 
     def publish(self, event: Any) -> None:
         """Dispatch now, or after the event being dispatched if called from a handler."""
-        self._pending.append(event)
         if self._dispatching:
+            self._pending.append(event)
             return
         self._dispatching = True
         try:
+            self._dispatch(event)
             pending = self._pending
-            handlers = self._handlers
             while pending:
-                item = pending.popleft()
-                for handler in handlers.get(type(item), ()):
-                    if self.strict:
-                        handler(item)
-                    else:
-                        try:
-                            handler(item)
-                        except Exception:
-                            self.handler_errors += 1
-                            log.exception(
-                                "handler failed", handler=_name(handler), event=type(item).__name__
-                            )
+                self._dispatch(pending.popleft())
         except BaseException:
             self._pending.clear()
             raise
         finally:
             self._dispatching = False
+
+    def _dispatch(self, event: Any) -> None:
+        handlers = self._handlers.get(type(event))
+        if not handlers:
+            return
+        if self.strict:
+            for handler in handlers:
+                handler(event)
+            return
+        for handler in handlers:
+            try:
+                handler(event)
+            except Exception:
+                self.handler_errors += 1
+                log.exception(
+                    "handler failed", handler=_name(handler), event_type=type(event).__name__
+                )
 
     # -- bounded queues for live sources ------------------------------------------------------
 

@@ -252,7 +252,13 @@ class Engine:
 
     def _on_bar(self, bar: Bar) -> None:
         symbol = bar.symbol
-        self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts - bar.ts_open)
+        price = self.prices.get(symbol)
+        if price is None:
+            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts - bar.ts_open)
+        else:  # updated in place: this runs once per bar
+            price.price = bar.close
+            price.ts = bar.ts
+            price.every = bar.ts - bar.ts_open
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)

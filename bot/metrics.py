@@ -57,14 +57,13 @@ class RoundTrips:
 
 
 def daily_closes(times: Sequence[datetime], equity: Sequence[float]) -> list[tuple[date, float]]:
-    out: list[tuple[date, float]] = []
-    for ts, value in zip(times, equity, strict=True):
-        day = ts.date()
-        if out and out[-1][0] == day:
-            out[-1] = (day, value)
-        else:
-            out.append((day, value))
-    return out
+    """The last equity of each UTC day (times ascending)."""
+    if not len(times):
+        return []
+    ordinals = np.fromiter((t.toordinal() for t in times), dtype=np.int64, count=len(times))
+    last = np.flatnonzero(np.diff(ordinals))
+    ends = [*last.tolist(), len(times) - 1]
+    return [(date.fromordinal(int(ordinals[i])), float(equity[i])) for i in ends]
 
 
 def max_drawdown(equity: Sequence[float] | np.ndarray) -> float:

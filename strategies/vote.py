@@ -49,13 +49,15 @@ def vote(signals: Iterable[Signal], now: datetime, params: VoteParams) -> Compos
     horizon = now - params.window
     half_life = params.half_life.total_seconds() if params.half_life else 0.0
     for signal in signals:
-        if signal.ts <= horizon or signal.ts > now:
+        # Age is the news item's: an old item answered late (after a restart or a model outage)
+        # counts as old, and replay and live agree however long the model took.
+        if signal.received <= horizon or signal.received > now:
             continue
         if signal.stale and not params.trade_stale:
             continue
         weight = signal.confidence * signal.weight * params.source_weights.get(signal.source, 1.0)
         if half_life > 0:
-            age = (now - signal.ts).total_seconds()
+            age = (now - signal.received).total_seconds()
             weight *= 0.5 ** (age / half_life)
         if weight <= 0:
             continue
@@ -113,7 +115,7 @@ class SignalWindow:
             queue = self._by_symbol.get(key)
             if not queue:
                 continue
-            while queue and queue[0].ts <= horizon:
+            while queue and queue[0].received <= horizon:
                 queue.popleft()
             out.extend(queue)
         return out
