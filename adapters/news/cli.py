@@ -90,7 +90,9 @@ def _report(result: PollResult) -> None:
         _warn(f"{result.url}: {result.warning}")
     if result.invalid:
         shown = "; ".join(result.invalid[:3]) + ("; ..." if len(result.invalid) > 3 else "")
-        _warn(f"{result.url}: skipped {len(result.invalid)} invalid entries ({shown})")
+        count = len(result.invalid)
+        noun = "entry" if count == 1 else "entries"
+        _warn(f"{result.url}: skipped {count} invalid {noun} ({shown})")
 
 
 def _model(settings: Settings, enabled: bool) -> SentimentModel | None:
@@ -150,8 +152,11 @@ def news(
     """Fetch the configured news feeds once, or record them to a JSONL file.
 
     Each new item is one line on stdout: time, source, the model's label and confidence,
-    symbols, and the full title; [stale] marks items published before this start or older than
-    [news] max_age (recorded, never traded). Failed feeds are named on stderr with the reason.
+    symbols, and the full title. [stale] marks items the bot must not trade on: already listed
+    when the feed was first fetched and published before this start, or older than
+    [news] max_age. [undated] marks items without a date (they take the time received).
+    Failed feeds, damaged feeds and invalid entries are named on stderr by URL.
+
     --once only looks and records nothing, so a recorder using the same store misses nothing.
     Exits 1 when every feed failed.
     """
@@ -186,13 +191,17 @@ def news(
             recorder.close()
         store.close()
     failed = len(report.failures)
-    summary = f"{printer.printed} new items from {len(report.results)} feeds"
+    feeds_done = len(report.results)
+    summary = (
+        f"{printer.printed} new item{'' if printer.printed == 1 else 's'} "
+        f"from {feeds_done} feed{'' if feeds_done == 1 else 's'}"
+    )
     if failed:
         summary += f" ({failed} failed)"
     if recorder is not None:
         summary += f"; {recorder.written} appended to {recorder.path}"
     _warn(summary)
-    if report.results and failed == len(report.results):
+    if feeds_done and failed == feeds_done:
         sys.exit(1)
 
 

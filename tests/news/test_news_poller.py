@@ -433,3 +433,24 @@ async def test_the_same_bytes_again_are_not_parsed_again(
     items.append({"title": "Bitcoin moves", "guid": "h2", "published": NOW})
     assert [i.title for i in (await poller.poll(url)).items] == ["Bitcoin moves"]
     assert len(parses) == 2
+
+
+async def test_a_feed_may_set_its_own_interval_and_timeout(
+    server: FeedServer, make_poller: MakePoller
+) -> None:
+    hurried = server.hang("/hurried", 2)
+    often = server.feed("/often", fixture_bytes("rss2.xml"), etag='"o"')
+    rarely = server.feed("/rarely", fixture_bytes("atom.xml"), etag='"r"')
+    poller = make_poller(
+        FeedConfig(url=hurried, timeout="150ms", interval="10s"),
+        FeedConfig(url=often, interval="50ms"),
+        FeedConfig(url=rarely, interval="10s"),
+        timeout=5.0,
+        poll_interval=1.0,
+    )
+    with capture_logs() as logs:
+        await _run_for(poller, 0.6, [])
+    failed = [entry for entry in logs if entry["event"] == "news feed failed"]
+    assert [entry["reason"] for entry in failed] == ["timed out after 0.15s"]
+    assert server.hits("/rarely") == 1
+    assert server.hits("/often") >= 5
