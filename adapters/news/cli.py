@@ -178,6 +178,7 @@ def news(
             settings,
             store,
             sink=recorder.append_many if recorder is not None else None,
+            for_engine=False,
         )
         printer = _Printer(_model(settings, use_model), as_json)
         if continuous:

@@ -153,7 +153,11 @@ class NewsPoller:
         started_at: datetime | None = None,
         feeds: Sequence[FeedConfig] | None = None,
         sink: Sink | None = None,
+        for_engine: bool = True,
     ) -> None:
+        """`for_engine=False` (the `lorabot news` command): items are recorded for history only,
+        marked `skipped` in the store, so a daemon sharing that store never re-queues them for
+        its model as if they had just arrived."""
         self.config = config
         self.store = store
         self.symbols = symbols
@@ -172,6 +176,7 @@ class NewsPoller:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduler: Any = None
         self.sink = sink
+        self.for_engine = for_engine
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store, **kwargs: Any) -> NewsPoller:
@@ -295,6 +300,8 @@ class NewsPoller:
                 self.store.record_news(
                     candidate.item, raw=candidate.raw, title_key=candidate.title_key
                 )
+                if not self.for_engine:
+                    self.store.mark_news(candidate.item.id, "skipped")
             self.store.flush()
         for candidate in fresh:
             self._seen_ids.add(candidate.item.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -142,6 +143,10 @@ def test_once_record_appends_only_new_items(feeds: FeedServer, tmp_path: Path) -
     second = _invoke("--config", str(config), "--once", "--record", str(out))
     assert second.stdout == "" and "0 appended to" in second.stderr
     assert len(read_news(out)) == 3
+    # Recorded for history: a daemon sharing this store must not re-queue them for its model.
+    with sqlite3.connect(tmp_path / "news.sqlite") as connection:
+        statuses = connection.execute("select signal_status from news_items").fetchall()
+    assert statuses == [("skipped",)] * 3
 
 
 def test_no_feeds_is_a_clear_error(tmp_path: Path) -> None:
