@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.events import Fill, Label, OrderRequest
 from bot.orders import OrderStatus
 
-from .helpers import T0, bar, drive, news, replay_parts, settings
+from .helpers import bar, drive, news, replay_parts, settings
 
 BULL = "Bitcoin rallies on huge inflows"
 BEAR = "Bitcoin crashes after hack"
@@ -31,7 +31,7 @@ def test_long_then_short_then_flat(tmp_path: Path) -> None:
     events: list[object] = [*bars[:2], news("a", BULL, bars[1].ts + timedelta(minutes=1))]
     events += bars[2:10]
     events += [news("b", BEAR, bars[9].ts + timedelta(minutes=1))]
-    events += bars[10:20] + [news("c", FLAT, bars[19].ts + timedelta(minutes=1))] + bars[20:]
+    events += [*bars[10:20], news("c", FLAT, bars[19].ts + timedelta(minutes=1)), *bars[20:]]
     drive(parts, events)
     # one bullish signal: composite share 1.0 -> 10000 x 0.5 / 40010, down to the lot: 0.124
     assert fills[0].side.value == "buy" and fills[0].qty == D("0.124")  # type: ignore[attr-defined]
@@ -58,8 +58,16 @@ def test_bearish_vote_goes_short_on_linear(tmp_path: Path) -> None:
 
 
 def test_spot_is_long_only(tmp_path: Path) -> None:
-    config = settings(symbols={"BTCUSDT": {"category": "spot", "tick_size": "0.01",
-                                           "qty_step": "0.0001", "min_qty": "0.0001"}})
+    config = settings(
+        symbols={
+            "BTCUSDT": {
+                "category": "spot",
+                "tick_size": "0.01",
+                "qty_step": "0.0001",
+                "min_qty": "0.0001",
+            }
+        }
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     requests = collect(parts, OrderRequest)
     bars = [bar(i, "40000") for i in range(6)]
@@ -96,20 +104,28 @@ def test_kill_switch_flattens_and_blocks(tmp_path: Path) -> None:
 
 
 def test_market_wide_news_moves_every_traded_symbol(tmp_path: Path) -> None:
-    config = settings(strategy={"half_life": 0, "reevaluate_interval": 0,
-                                "market_wide_weight": 1.0})
+    config = settings(
+        strategy={"half_life": 0, "reevaluate_interval": 0, "market_wide_weight": 1.0}
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     bars = [bar(i, "40000") for i in range(4)]
-    drive(parts, [bars[0], news("m", BULL, bars[0].ts + timedelta(minutes=1), symbols=()),
-                  *bars[1:]])
+    drive(
+        parts, [bars[0], news("m", BULL, bars[0].ts + timedelta(minutes=1), symbols=()), *bars[1:]]
+    )
     signals = parts.store.signals(limit=5)
     assert [s.symbol for s in signals] == [None]
     assert parts.engine.portfolio.qty("BTCUSDT") > 0
 
 
 def test_timer_reevaluation_flattens_after_the_window_under_flat_policy(tmp_path: Path) -> None:
-    config = settings(strategy={"half_life": 0, "reevaluate_interval": "15m", "window": "1h",
-                                "below_threshold": "flat"})
+    config = settings(
+        strategy={
+            "half_life": 0,
+            "reevaluate_interval": "15m",
+            "window": "1h",
+            "below_threshold": "flat",
+        }
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     bars = [bar(i, "40000") for i in range(12)]
     drive(parts, [bars[0], news("a", BULL, bars[0].ts + timedelta(minutes=1)), *bars[1:]])

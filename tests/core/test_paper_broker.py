@@ -22,10 +22,12 @@ def make() -> tuple[PaperBroker, ReplayClock, list[object]]:
     return broker, clock, out
 
 
-def order(side: Side, qty: str, kind: OrderType = OrderType.MARKET, price: str | None = None
-          ) -> Order:
-    return Order("c1", "BTCUSDT", side, D(qty), T0, order_type=kind,
-                 price=D(price) if price else None)
+def order(
+    side: Side, qty: str, kind: OrderType = OrderType.MARKET, price: str | None = None
+) -> Order:
+    return Order(
+        "c1", "BTCUSDT", side, D(qty), T0, order_type=kind, price=D(price) if price else None
+    )
 
 
 def test_market_order_fills_at_next_bar_open_with_slippage_and_taker_fee() -> None:
