@@ -131,3 +131,13 @@ def test_timer_reevaluation_flattens_after_the_window_under_flat_policy(tmp_path
     drive(parts, [bars[0], news("a", BULL, bars[0].ts + timedelta(minutes=1)), *bars[1:]])
     assert parts.engine.portfolio.qty("BTCUSDT") == 0
     assert parts.store.count("fills") == 2
+
+
+def test_feed_weights_reach_the_vote_and_explicit_weights_win(tmp_path: Path) -> None:
+    config = settings(
+        news={"feeds": [{"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
+                        {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5}]},
+        strategy={"half_life": 0, "reevaluate_interval": 0, "source_weights": {"quiet": 2.0}},
+    )
+    parts = replay_parts(tmp_path, ANSWERS, config)
+    assert parts.engine.vote_params.source_weights == {"loud": 3.0, "quiet": 2.0}
