@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import signal
 import uuid
@@ -278,12 +279,9 @@ async def run_daemon(
     source_tasks = [
         asyncio.create_task(
             _supervise(
-                getattr(s, "name", type(s).__name__),
-                lambda s=s: s.run(bus.put),
-                min(backoff[0], 5.0),
-                backoff[1],
+                _source_name(s), functools.partial(s.run, bus.put), min(backoff[0], 5.0), backoff[1]
             ),
-            name=f"source:{getattr(s, 'name', type(s).__name__)}",
+            name=f"source:{_source_name(s)}",
         )
         for s in sources
     ]
@@ -376,6 +374,10 @@ def _start_timers(settings: Settings, parts: Parts) -> Sequence[Any]:
             every(seconds=settings.engine.heartbeat_interval), heartbeat, "heartbeat"
         ),
     ]
+
+
+def _source_name(source: Any) -> str:
+    return str(getattr(source, "name", type(source).__name__))
 
 
 def _safe_url(url: str) -> str:

@@ -77,6 +77,7 @@ class Engine:
         portfolio: Portfolio,
         traded: Iterable[str],
         id_prefix: str,
+        feed_weights: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -94,7 +95,8 @@ class Engine:
             threshold=strategy.threshold,
             below_threshold=strategy.below_threshold,
             min_signals=strategy.min_signals,
-            source_weights=dict(strategy.source_weights),
+            # A feed's `weight` in [[news.feeds]], unless [strategy] source_weights says otherwise.
+            source_weights={**(feed_weights or {}), **strategy.source_weights},
             trade_stale=strategy.trade_stale_news,
         )
         risk = settings.risk

@@ -19,7 +19,7 @@ import csv
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -215,59 +215,44 @@ def _parse_ts(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _rows_csv(handle: Any, problems: _Problems) -> Iterator[Row]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        return
-    mapping = _column_map(header, problems)
-    if mapping is None:
-        problems.raise_if_any()
-        return
-    it, io, ih, il, ic, iv = (
-        mapping[k] for k in ("timestamp", "open", "high", "low", "close", "volume")
-    )
-    width = len(header)
-    fromiso = datetime.fromisoformat
-    naive_suffix = ""  # set on the first row when times are naive: a naive ISO time is UTC
-    number = 1
-    for row in reader:
-        number += 1
-        if len(row) != width:
-            if not row:
-                continue
-            problems.add(number, f"expected {width} fields, found {len(row)}")
-            continue
-        text = row[it]
+class _CsvLayout:
+    """Where the columns are in a bars CSV, and the general (careful) row parser."""
+
+    def __init__(self, header: Sequence[str], problems: _Problems) -> None:
+        mapping = _column_map(header, problems)
+        if mapping is None:
+            problems.raise_if_any()
+            raise InputError(f"{problems.path}: bad header")
+        self.indices = tuple(
+            mapping[k] for k in ("timestamp", "open", "high", "low", "close", "volume")
+        )
+        self.width = len(header)
+        self.problems = problems
+
+    def parse(self, row: list[str], number: int) -> Row | None:
+        """One row, or None after recording what is wrong with it."""
+        if len(row) != self.width:
+            if row:
+                self.problems.add(number, f"expected {self.width} fields, found {len(row)}")
+            return None
+        it, io, ih, il, ic, iv = self.indices
         try:
-            if naive_suffix:
-                ts = fromiso(text + naive_suffix)
-            else:
-                ts = fromiso(text)
-                if ts.tzinfo is not UTC:
-                    if number == 2 and ts.tzinfo is None:
-                        naive_suffix = "+00:00"
-                    ts = _parse_ts(text)
+            ts = _parse_ts(row[it])
         except ValueError:
-            try:
-                ts = parse_time(text)
-            except ValueError:
-                problems.add(number, f"bad timestamp {text!r}")
-                continue
+            self.problems.add(number, f"bad timestamp {row[it]!r}")
+            return None
         try:
-            yield (
-                number,
-                ts,
-                (
-                    Decimal(row[io]),
-                    Decimal(row[ih]),
-                    Decimal(row[il]),
-                    Decimal(row[ic]),
-                    Decimal(row[iv]),
-                ),
+            values = (
+                Decimal(row[io]),
+                Decimal(row[ih]),
+                Decimal(row[il]),
+                Decimal(row[ic]),
+                Decimal(row[iv]),
             )
         except InvalidOperation:
-            problems.add(number, "a price or volume is not a number")
+            self.problems.add(number, "a price or volume is not a number")
+            return None
+        return number, ts, values
 
 
 def _rows_json(path: Path, problems: _Problems) -> Iterator[Row]:
@@ -326,11 +311,87 @@ def iter_bars(path: str | Path, symbol: str, interval: timedelta | None = None) 
                 head = handle.read(1)
                 handle.seek(0)
                 is_json = head in ("[", "{")
-            rows = _rows_json(file, problems) if is_json else _rows_csv(handle, problems)
-            yield from _bars(rows, symbol, interval, problems, file)
+            if is_json:
+                yield from _bars(_rows_json(file, problems), symbol, interval, problems)
+            else:
+                yield from _csv_bars(handle, symbol, interval, problems)
         except UnicodeDecodeError as error:
             raise InputError(f"{file}: not UTF-8 text ({error.reason})") from None
     problems.raise_if_any()
+
+
+def _csv_bars(
+    handle: Any, symbol: str, interval: timedelta | None, problems: _Problems
+) -> Iterator[Bar]:
+    """The CSV path. It runs once per bar — a million times in a big replay — so after the first
+    rows (which also give the interval) parsing and checking are fused into one tight loop that
+    falls back to the careful parser for any row it does not like."""
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        return
+    layout = _CsvLayout(header, problems)
+    number = 1
+    head: list[Row] = []
+    for row in reader:
+        number += 1
+        parsed = layout.parse(row, number)
+        if parsed is not None:
+            head.append(parsed)
+        if len(head) >= 200:
+            break
+    if interval is None:
+        interval = infer_interval([ts for _, ts, _ in head])
+        if interval is None:
+            if len(head) == 1:
+                problems.add(head[0][0], "one bar alone: its interval cannot be inferred")
+            problems.raise_if_any()
+            return
+    last = yield from _bars(iter(head), symbol, interval, problems)
+    it, io, ih, il, ic, iv = layout.indices
+    width = layout.width
+    fromiso = datetime.fromisoformat
+    suffix = ""  # becomes "+00:00" once the file shows naive times (naive means UTC)
+    make = Bar
+    dec = Decimal
+    for row in reader:
+        number += 1
+        try:
+            if len(row) != width:
+                raise ValueError
+            ts_open = fromiso(row[it] + suffix) if suffix else fromiso(row[it])
+            if ts_open.tzinfo is not UTC:
+                if ts_open.tzinfo is not None or suffix:
+                    raise ValueError  # another offset: the careful parser converts it
+                suffix = "+00:00"
+                ts_open = ts_open.replace(tzinfo=UTC)
+            o, h, low, c, v = dec(row[io]), dec(row[ih]), dec(row[il]), dec(row[ic]), dec(row[iv])
+        except (ValueError, InvalidOperation):
+            parsed = layout.parse(row, number)
+            if parsed is None:
+                continue
+            _, ts_open, (o, h, low, c, v) = parsed
+        if last is not None and ts_open <= last:
+            problems.add(number, _order_message(ts_open, last))
+            continue
+        if not (low <= o <= h and low <= c <= h) or low <= 0 or v < 0:
+            problems.add(number, _inconsistent(o, h, low, c, v))
+            continue
+        last = ts_open
+        if problems.count:
+            continue  # keep checking, stop releasing: the file will be refused
+        yield make(symbol, ts_open, ts_open + interval, o, h, low, c, v)
+
+
+def _order_message(ts_open: datetime, last: datetime) -> str:
+    return (
+        f"bar at {ts_open.isoformat()} is not after the previous one ({last.isoformat()}): "
+        "bars must be in ascending time order"
+    )
+
+
+def _inconsistent(o: Decimal, h: Decimal, low: Decimal, c: Decimal, v: Decimal) -> str:
+    return f"inconsistent bar (open {o}, high {h}, low {low}, close {c}, volume {v})"
 
 
 def _bars(
@@ -338,39 +399,30 @@ def _bars(
     symbol: str,
     interval: timedelta | None,
     problems: _Problems,
-    file: Path,
-) -> Iterator[Bar]:
+    last: datetime | None = None,
+) -> Generator[Bar, None, datetime | None]:
+    """Checked bars from parsed rows; returns the last bar's open time."""
     head: list[Row] = []
     if interval is None:
-        for row in rows:
-            head.append(row)
-            if len(head) >= 200:
-                break
+        head = list(itertools.islice(rows, 200))
         interval = infer_interval([ts for _, ts, _ in head])
         if interval is None:
             if len(head) == 1:
                 problems.add(head[0][0], "one bar alone: its interval cannot be inferred")
             problems.raise_if_any()
-            return
-
-    last: datetime | None = None
+            return last
     for number, ts_open, (o, h, low, c, v) in itertools.chain(head, rows):
         if last is not None and ts_open <= last:
-            problems.add(
-                number,
-                f"bar at {ts_open.isoformat()} is not after the previous one "
-                f"({last.isoformat()}): bars must be in ascending time order",
-            )
+            problems.add(number, _order_message(ts_open, last))
             continue
         if not (low <= o <= h and low <= c <= h) or low <= 0 or v < 0:
-            problems.add(
-                number, f"inconsistent bar (open {o}, high {h}, low {low}, close {c}, volume {v})"
-            )
+            problems.add(number, _inconsistent(o, h, low, c, v))
             continue
         last = ts_open
         if problems.count:
             continue  # keep checking, stop releasing: the file will be refused
         yield Bar(symbol, ts_open, ts_open + interval, o, h, low, c, v)
+    return last
 
 
 def merge(news: Sequence[NewsItem], bars: Iterable[Bar]) -> Iterator[NewsItem | Bar]:

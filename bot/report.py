@@ -55,7 +55,7 @@ def build_metrics(recording: Recording, engine: Engine, settings: Settings) -> d
         round_trips=recording.round_trips.closed,
         n_fills=len(recording.trades),
         fees=float(engine.portfolio.fees),
-        extra=extra,  # type: ignore[arg-type]
+        extra=extra,
     )
 
 

@@ -3,12 +3,13 @@ engine and write a run folder."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from bot.cli import config_option, settings_for
+from bot.clock import LiveClock
 from bot.errors import UserError
 from bot.events import parse_time
 from bot.log import setup_logging
@@ -93,7 +94,7 @@ def backtest(
     if bars_path is None:
         raise UserError("--bars FILE is required (or --sample for the bundled data)")
     if out_dir is None:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = LiveClock().now().strftime("%Y%m%d-%H%M%S")
         name = f"{'sample' if sample else (symbol or settings.default_symbol)}-{stamp}"
         out_dir = settings.data_dir / "backtests" / name
     from bot.backtest import run_backtest

@@ -7,7 +7,6 @@ whether the daemon is running, stopped, or on another machine sharing the databa
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from bot.cli import config_option, settings_for
+from bot.clock import LiveClock
 from bot.config import Secrets, dump_toml
 from bot.errors import UserError
 from bot.events import iso
@@ -150,7 +150,7 @@ def kill(ctx: click.Context, off: bool, reason: str, config_path: Path | None) -
         click.echo(f"kill switch off ({path})" if existed else f"kill switch was not on ({path})")
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{datetime.now(UTC).isoformat()} {reason}\n", encoding="utf-8")
+    path.write_text(f"{iso(LiveClock().now())} {reason}\n", encoding="utf-8")
     click.echo(f"kill switch on ({path}): the daemon flattens and halts")
 
 
