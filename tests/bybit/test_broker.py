@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from decimal import Decimal as D
 from typing import Any
 
@@ -399,3 +400,24 @@ async def test_updates_are_only_ever_legal_forward_moves(sim: Simulator) -> None
     updates = [e for e in ledger.events if isinstance(e, OrderUpdate)]
     assert all(u.status != "accepted" or u.client_order_id for u in updates)
     assert_consistent(sim, ledger, broker)
+
+
+async def test_an_invalid_quantity_the_venue_refuses_rejects_with_its_reason(
+    sim: Simulator,
+) -> None:
+    """Rules gone stale (a finer lot step than Bybit's): the order leaves, Bybit says 10001."""
+    settings = settings_for(sim)
+    instruments = await fetch_instruments(settings, ["BTCUSDT"])
+    stale = {"BTCUSDT": replace(instruments["BTCUSDT"], qty_step=D("0.0001"), min_qty=D("0.0001"))}
+    broker = BybitBroker(settings, SIM_SECRETS, stale)
+    ledger = Ledger()
+    broker.bind(ledger.emit)
+    await broker.start()
+    try:
+        order = ledger.submitted(broker, make_order("q1", Side.BUY, "0.0015"))
+        await wait_until(lambda: order.status is OrderStatus.REJECTED, 5, "rejected")
+    finally:
+        await broker.stop()
+    assert "Qty invalid" in order.reason and "Bybit 10001" in order.reason
+    assert creates(sim) == 1 and not sim.account.orders
+    assert ledger.errors == []
