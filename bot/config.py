@@ -89,6 +89,7 @@ class EngineConfig(Section):
     retry_interval: Duration = 30.0
     shutdown_timeout: Duration = 10.0
     heartbeat_interval: Duration = 60.0
+    reconcile_interval: Duration = 300.0
 
 
 class StoreConfig(Section):
