@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.events import Fill, Label, OrderRequest
 from bot.orders import OrderStatus
 
-from .helpers import bar, drive, news, replay_parts, settings
+from .helpers import T0, bar, drive, news, replay_parts, settings
 
 BULL = "Bitcoin rallies on huge inflows"
 BEAR = "Bitcoin crashes after hack"
@@ -135,8 +135,12 @@ def test_timer_reevaluation_flattens_after_the_window_under_flat_policy(tmp_path
 
 def test_feed_weights_reach_the_vote_and_explicit_weights_win(tmp_path: Path) -> None:
     config = settings(
-        news={"feeds": [{"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
-                        {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5}]},
+        news={
+            "feeds": [
+                {"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
+                {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5},
+            ]
+        },
         strategy={"half_life": 0, "reevaluate_interval": 0, "source_weights": {"quiet": 2.0}},
     )
     parts = replay_parts(tmp_path, ANSWERS, config)

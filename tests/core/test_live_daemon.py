@@ -14,9 +14,9 @@ import sqlite3
 import sys
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from email.utils import format_datetime
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
