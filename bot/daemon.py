@@ -294,6 +294,9 @@ async def run_daemon(
 
     if hasattr(broker, "on_fatal"):
         broker.on_fatal = on_fatal
+    start = getattr(model, "start", None)
+    if start is not None:  # load the weights now, not when the first headline arrives
+        await start()
     await broker.start()
     venue = await broker.reconcile(state.open_orders if state else [])
     if venue is not None:
