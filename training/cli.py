@@ -17,7 +17,7 @@ import click
 from pydantic import ValidationError
 
 from bot.cli import config_option, settings_for
-from bot.config import TrainingConfig
+from bot.config import Settings, TrainingConfig
 from bot.errors import UserError
 from training.data import FORMATS
 
@@ -125,10 +125,7 @@ def data_options(function: F) -> F:
     return function
 
 
-def training_config(
-    ctx: click.Context, config_path: Path | None, params: dict[str, Any], **fixed: Any
-) -> TrainingConfig:
-    settings = settings_for(ctx, config_path)
+def training_config(settings: Settings, params: dict[str, Any], **fixed: Any) -> TrainingConfig:
     values = settings.training.model_dump()
     for option, key in _HYPER_KEYS.items():
         value = params.get(option)
@@ -162,10 +159,15 @@ def _command_line(ctx: click.Context) -> str:
     return shlex.join(parts)
 
 
-def _setup(threads: int | None = None) -> None:
+def _setup(ctx: click.Context, config_path: Path | None) -> Settings:
+    """Settings, logs to stderr (stdout is for results), quiet libraries."""
+    from bot.log import setup_logging
     from training.runtime import quiet_libraries
 
+    settings = settings_for(ctx, config_path)
+    setup_logging(settings.log.level, settings.log.format, file=settings.log.file)
     quiet_libraries()
+    return settings
 
 
 def _err(message: str) -> None:
@@ -198,12 +200,12 @@ def train(ctx: click.Context, **params: Any) -> None:
     Example: lorabot train --data news.csv --out runs/lora
     (CSV with a header text,label and bearish/neutral/bullish labels).
     """
-    _setup()
+    settings = _setup(ctx, params["config_path"])
     from training.metrics import headline
     from training.pipeline import DataRequest, train_model
 
     fixed = {"method": params["method"]} if params["method"] else {}
-    cfg = training_config(ctx, params["config_path"], params, **fixed)
+    cfg = training_config(settings, params, **fixed)
     request = DataRequest(
         data=params["data"],
         fmt=params["fmt"],
@@ -271,13 +273,12 @@ def eval_command(
     config_path: Path | None,
 ) -> None:
     """Score a model: accuracy, macro/weighted F1, per-class precision/recall, confusion matrix."""
-    _setup()
+    settings = _setup(ctx, config_path)
     from training.data import load_examples, sample
     from training.loading import load_model
     from training.metrics import evaluate_predictions, render_report
     from training.pipeline import read_options, write_eval_json
 
-    settings = settings_for(ctx, config_path)
     cfg = settings.training
     examples = load_examples(data, fmt, read_options(cfg), split="test")
     examples = sample(examples, limit, cfg.seed)
@@ -323,12 +324,12 @@ def eval_command(
 @click.pass_context
 def compare(ctx: click.Context, **params: Any) -> None:
     """Train several methods on one split; write a table and a bar chart of the trade-offs."""
-    _setup()
+    settings = _setup(ctx, params["config_path"])
     from training.compare import compare_methods, render_table
     from training.pipeline import DataRequest
 
     methods = _csv(params["methods"]) or ()
-    cfg = training_config(ctx, params["config_path"], params)
+    cfg = training_config(settings, params)
     request = DataRequest(
         data=params["data"],
         fmt=params["fmt"],
@@ -394,10 +395,9 @@ def export(
     config_path: Path | None,
 ) -> None:
     """Write what the serving layer loads: a PEFT adapter for vLLM, or a merged model."""
-    _setup()
+    _setup(ctx, config_path)
     from training.export import export_model
 
-    settings_for(ctx, config_path)  # validates --config like every command
     manifest = export_model(
         model_dir,
         out,

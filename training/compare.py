@@ -180,8 +180,12 @@ def compare_methods(
                 f"[{name}] accuracy {row['accuracy']:.4f} macro-F1 {row['macro_f1']:.4f} "
                 f"({row['seconds_per_epoch']:.1f} s/epoch, peak RSS {row['peak_rss_mb']:.0f} MB)"
             )
-    document = {"data": info, "settings": cfg.model_dump(mode="json"), "results": results}
-    document["in_process"] = in_process
+    document: dict[str, Any] = {
+        "data": info,
+        "settings": cfg.model_dump(mode="json"),
+        "results": results,
+        "in_process": in_process,
+    }
     (out / "compare.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     (out / "compare.md").write_text(render_table(results) + "\n", encoding="utf-8")
     ok = [r for r in results if "error" not in r]

@@ -206,7 +206,7 @@ def _load_adapter(
 
         if not (folder / "adapter_config.json").is_file():
             raise UserError(f"{folder}: no adapter_config.json (incomplete PEFT adapter folder)")
-        model = PeftModel.from_pretrained(base.model, str(folder))
+        model: nn.Module = PeftModel.from_pretrained(base.model, str(folder))
     elif storage == "lorabot":
         saved = manifest.method_config or own_settings(folder)
         settings = settings_from_dict(method, saved)

@@ -147,7 +147,7 @@ def keep_training_layout(model: nn.Module) -> None:
     """
     for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
+            module.__dict__["support_avx512bf16_for_cpu"] = False
 
 
 def apply_prefix(model: nn.Module, context: Context, settings: PrefixSettings) -> nn.Module:
@@ -318,8 +318,9 @@ def save_own(model: nn.Module, folder: Path, method: MethodName, settings: dict[
     state = trainable_state(model)
     save_file(state, str(folder / OWN_WEIGHTS), metadata={"method": method})
     resolved = {**settings}
-    if hasattr(model, "settings"):
-        resolved.update(model.settings())
+    describe = getattr(model, "settings", None)
+    if callable(describe):
+        resolved.update(describe())
     (folder / OWN_CONFIG).write_text(
         json.dumps({"method": method, "settings": resolved}, indent=2) + "\n", encoding="utf-8"
     )

@@ -209,8 +209,9 @@ def dequantized_base(reference: str, family: str = "auto") -> Base:
     targets = dict(plain.model.named_modules())
     with torch.no_grad():
         for name, module in quantized.model.named_modules():
-            weight = getattr(module, "weight", None)
+            weight: Any = getattr(module, "weight", None)
             if type(weight).__name__ == "Params4bit":
                 value = bnb_functional.dequantize_4bit(weight.data, weight.quant_state)
-                targets[name].weight.copy_(value.to(torch.float32))  # type: ignore[union-attr]
+                target: Any = targets[name]
+                target.weight.copy_(value.to(torch.float32))
     return plain

@@ -41,9 +41,9 @@ def _register() -> None:
         attention_mask: torch.Tensor | None,
         **kwargs: Any,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        link = module.__dict__.get(_LINK)
-        owner = link[0]() if link else None
-        if owner is not None and owner.current is not None:
+        link: tuple[Any, int] | None = module.__dict__.get(_LINK)
+        owner = link[0]() if link is not None else None
+        if link is not None and owner is not None and owner.current is not None:
             prefix_key, prefix_value = owner.current[link[1]]
             key = torch.cat([prefix_key.to(key.dtype), key], dim=2)
             value = torch.cat([prefix_value.to(value.dtype), value], dim=2)
@@ -65,13 +65,14 @@ def _register() -> None:
 
 
 def _attention_modules(model: nn.Module) -> list[nn.Module]:
-    found = [
-        m
-        for m in model.modules()
-        if isinstance(getattr(m, "layer_idx", None), int)
-        and (hasattr(m, "attention_head_size") or hasattr(m, "head_dim"))
-    ]
-    return sorted(found, key=lambda m: m.layer_idx)
+    found: list[tuple[int, nn.Module]] = []
+    for module in model.modules():
+        index = getattr(module, "layer_idx", None)
+        if isinstance(index, int) and (
+            hasattr(module, "attention_head_size") or hasattr(module, "head_dim")
+        ):
+            found.append((index, module))
+    return [module for _, module in sorted(found, key=lambda pair: pair[0])]
 
 
 class PrefixEncoderModel(nn.Module):
@@ -87,10 +88,11 @@ class PrefixEncoderModel(nn.Module):
                 f"prefix-tuning found no attention layers in {type(base).__name__}; "
                 "use another method for this model"
             )
-        config = base.config
+        config: Any = base.config
         self.num_layers = len(layers)
         self.heads = int(config.num_attention_heads)
-        self.head_dim = int(getattr(layers[0], "attention_head_size", 0) or layers[0].head_dim)
+        first: Any = layers[0]
+        self.head_dim = int(getattr(first, "attention_head_size", 0) or first.head_dim)
         self.tokens = tokens
         self.projection = projection
         self.hidden = hidden
@@ -107,7 +109,7 @@ class PrefixEncoderModel(nn.Module):
         self.current: list[tuple[torch.Tensor, torch.Tensor]] | None = None
         for index, module in enumerate(layers):
             module.__dict__[_LINK] = (weakref.ref(self), index)
-        base.set_attn_implementation(ATTENTION_NAME)
+        base.set_attn_implementation(ATTENTION_NAME)  # type: ignore[operator]
 
     @property
     def config(self) -> Any:
