@@ -167,24 +167,53 @@ class TrainingConfig(Section):
 
 
 class FeedConfig(Section):
+    """One RSS/Atom feed. Unset `interval`/`timeout` take the `[news]` defaults."""
+
     url: str
-    name: str = ""
-    interval: Duration | None = None
-    weight: float = Field(1.0, ge=0)
+    name: str = ""  # the item's `source` (strategy source weights use it); empty: the URL's host
+    interval: Duration | None = Field(default=None, gt=0)
+    timeout: Duration | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, ge=0)
     enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
 
 class NewsConfig(Section):
     feeds: tuple[FeedConfig, ...] = ()
-    poll_interval: Duration = 120.0
-    timeout: Duration = 15.0
-    max_age: Duration = 21600.0
+    poll_interval: Duration = Field(default=120.0, gt=0)
+    timeout: Duration = Field(default=15.0, gt=0)
+    max_age: Duration = Field(default=21600.0, gt=0)
     user_agent: str = "lorabot/0.1 (+https://github.com/lorabot/lorabot)"
-    per_host_concurrency: int = Field(2, ge=1)
-    backoff_initial: Duration = 30.0
-    backoff_max: Duration = 1800.0
-    max_body_chars: int = Field(2000, ge=0)
-    max_bytes: int = Field(5_000_000, ge=1024)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    backoff_initial: Duration = Field(default=30.0, gt=0)
+    backoff_max: Duration = Field(default=1800.0, gt=0)
+    max_body_chars: int = Field(default=2000, ge=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    max_redirects: int = Field(default=5, ge=0)
+    title_dedup_window: Duration = Field(default=86400.0, ge=0)
+    store_url: str = ""
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> NewsConfig:
+        seen: set[str] = set()
+        for index, feed in enumerate(self.feeds):
+            if feed.url in seen:
+                raise ValueError(f"feeds[{index}]: {feed.url} is listed twice")
+            seen.add(feed.url)
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must not be smaller than backoff_initial")
+        return self
 
 
 class BybitConfig(Section):
