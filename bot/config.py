@@ -135,6 +135,7 @@ class TrainingConfig(Section):
     weight_decay: float = Field(0.01, ge=0)
     max_grad_norm: float = Field(1.0, ge=0)
     grad_accum: int = Field(1, ge=1)
+    group_by_length: bool = True
     label_smoothing: float = Field(0.0, ge=0, lt=1)
     class_weights: Literal["none", "balanced", "sqrt"] = "sqrt"
     valid_fraction: float = Field(0.1, gt=0, lt=1)

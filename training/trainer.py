@@ -237,10 +237,24 @@ class Trainer:
     # data order
 
     def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        """The micro-batches of an epoch: a function of (seed, epoch) only.
+
+        With `group_by_length`, a shuffled epoch is cut into groups of 50 batches, each group
+        sorted by length and cut into batches, and the batches shuffled again: about half of
+        the compute on short texts was padding, and batches stay random in what they hold.
+        """
         rng = np.random.default_rng([self.cfg.seed, epoch])
         order = rng.permutation(len(self.train_data.rows)).tolist()
         size = self.cfg.batch_size
-        return [order[i : i + size] for i in range(0, len(order), size)]
+        if not self.cfg.group_by_length:
+            return [order[i : i + size] for i in range(0, len(order), size)]
+        rows = self.train_data.rows
+        batches: list[list[int]] = []
+        group = size * 50
+        for start in range(0, len(order), group):
+            chunk = sorted(order[start : start + group], key=lambda i: len(rows[i]))
+            batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
+        return [batches[k] for k in rng.permutation(len(batches)).tolist()]
 
     def _batch(self, indices: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         batch = collate([self.train_data.rows[i] for i in indices], self.pad_id)
