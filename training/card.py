@@ -3,6 +3,7 @@ trained and scored on, how well it did, and the exact command that made it."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,20 +54,42 @@ def render_card(
     method = _METHOD_NAMES.get(manifest.method, manifest.method)
     trainable = manifest.trainable_params or 0
     total = manifest.total_params or 1
+    check = ""
+    if test is not None and data.get("test"):
+        source = str(data["test"]).removesuffix(" (its held-out split)")
+        fmt = data.get("format", "auto")
+        check = f"lorabot eval --model FOLDER --data {source}" + (
+            f" --format {fmt}" if fmt != "auto" else ""
+        )
+    kind = "An encoder classifier" if manifest.family == "encoder" else "A decoder LLM"
     lines = [
         f"# {method} sentiment model over `{manifest.base_model}`",
         "",
-        f"A {manifest.family} that reads financial news and answers bearish / neutral / bullish "
+        f"{kind} that reads financial news and answers bearish / neutral / bullish "
         "with calibrated probabilities (label order bearish=0, neutral=1, bullish=2). "
         "Made with `lorabot train`; load it with `training.loading.load_model(folder)` or serve "
         "it with the embedded backend.",
         "",
         "## Command",
         "",
+        "Made by (run from the project root; the data paths are as given then):",
+        "",
         "```",
         manifest.command or "(not recorded)",
         "```",
         "",
+        *(
+            [
+                "Check its test scores again (FOLDER is this folder):",
+                "",
+                "```",
+                check,
+                "```",
+                "",
+            ]
+            if check
+            else []
+        ),
         "## Data and split",
         "",
         f"- training data: `{data.get('train', '')}` (format `{data.get('format', 'auto')}`), "
@@ -97,7 +120,7 @@ def render_card(
         "",
         "## Training",
         "",
-        f"- method: {method}; settings: `{manifest.method_config}`",
+        f"- method: {method}; settings: `{json.dumps(manifest.method_config)}`",
         f"- trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)",
         f"- max length {manifest.max_length}, batch {settings.get('batch_size')}"
         f" x {settings.get('grad_accum')} accumulation, "

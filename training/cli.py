@@ -65,7 +65,26 @@ _HYPER_KEYS = {
     "adapter_targets": "adapter_targets",
     "label_words": "label_words",
     "prompt": "prompt",
+    "agreement": "phrasebank_agreement",
+    "fiqa_bearish_below": "fiqa_bearish_below",
+    "fiqa_bullish_above": "fiqa_bullish_above",
 }
+
+
+def reading_options(function: F) -> F:
+    """How labels are read from PhraseBank (agreement level) and FiQA (score thresholds)."""
+    options = [
+        click.option(
+            "--agreement",
+            type=click.Choice(["50", "66", "75", "all"]),
+            help="Financial PhraseBank agreement level (read from its folder or archive).",
+        ),
+        click.option("--fiqa-bearish-below", type=float, help="FiQA scores below: bearish."),
+        click.option("--fiqa-bullish-above", type=float, help="FiQA scores above: bullish."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 def hyper_options(function: F) -> F:
@@ -128,7 +147,7 @@ def data_options(function: F) -> F:
     ]
     for option in reversed(options):
         function = option(function)
-    return function
+    return reading_options(function)
 
 
 def training_config(settings: Settings, params: dict[str, Any], **fixed: Any) -> TrainingConfig:
@@ -264,6 +283,7 @@ def train(ctx: click.Context, **params: Any) -> None:
 @click.option("--limit", type=int, help="Score a seeded random N examples.")
 @click.option("--batch-size", type=int, default=None, help="Texts per forward pass.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (0: default).")
+@reading_options
 @config_option
 @click.pass_context
 def eval_command(
@@ -277,6 +297,7 @@ def eval_command(
     batch_size: int | None,
     threads: int | None,
     config_path: Path | None,
+    **reading: Any,
 ) -> None:
     """Score a model: accuracy, macro/weighted F1, per-class precision/recall, confusion matrix."""
     settings = _setup(ctx, config_path)
@@ -285,7 +306,7 @@ def eval_command(
     from training.metrics import evaluate_predictions, render_report
     from training.pipeline import read_options, write_eval_json
 
-    cfg = settings.training
+    cfg = training_config(settings, reading)
     examples = load_examples(data, fmt, read_options(cfg), split="test")
     examples = sample(examples, limit, cfg.seed)
     model = load_model(

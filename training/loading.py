@@ -50,11 +50,17 @@ class SentimentClassifier:
 
     @property
     def model_id(self) -> str:
-        """Changes whenever the answers could: the folder's content hash (or the class name)."""
-        if self.folder is not None:
-            method = self.manifest.method if self.manifest else "model"
-            return f"{method}:{folder_digest(self.folder)}"
-        return f"memory:{type(self.model).__name__}"
+        """Changes whenever the answers could: the folder's content hash (or the class name).
+        Computed once: a loaded model does not change under its user."""
+        cached = self.__dict__.get("_model_id")
+        if cached is None:
+            if self.folder is not None:
+                method = self.manifest.method if self.manifest else "model"
+                cached = f"{method}:{folder_digest(self.folder)}"
+            else:
+                cached = f"memory:{type(self.model).__name__}"
+            self.__dict__["_model_id"] = cached
+        return str(cached)
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         from training.families import encode_texts
