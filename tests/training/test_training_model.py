@@ -54,3 +54,26 @@ def test_family_detection(tiny_bert: Path, tiny_llama: Path) -> None:
     assert detect_family(load_config(str(tiny_bert))) == "encoder"
     assert detect_family(load_config(str(tiny_llama))) == "decoder"
     assert detect_family(load_config(str(tiny_llama)), "encoder") == "encoder"
+
+
+def test_decoder_prompt_cuts_the_text_never_the_prompt(tiny_llama: Path) -> None:
+    from training.families import format_prompt, prompt_spec
+    from training.model import load_tokenizer
+
+    tokenizer = load_tokenizer(str(tiny_llama), "decoder")
+    spec = prompt_spec(tokenizer)
+    long_text = " ".join(["shares of the company rose sharply"] * 40)
+    ids = format_prompt(tokenizer, spec.template, long_text, 48)
+    assert len(ids) == 48
+    tail = tokenizer.encode("Sentiment:", add_special_tokens=False)
+    body = ids[:-1] if ids[-1] == tokenizer.sep_token_id else ids  # BERT-style tokenizer adds [SEP]
+    assert body[-len(tail) :] == tail
+    short = format_prompt(tokenizer, spec.template, "Shares rose", 48)
+    assert tokenizer.decode(short, skip_special_tokens=True).endswith("sentiment :")
+    # The label words are single tokens after the prompt, and distinct.
+    assert len(set(spec.token_ids)) == 3
+    assert tokenizer.convert_ids_to_tokens(list(spec.token_ids)) == [
+        "negative",
+        "neutral",
+        "positive",
+    ]
