@@ -141,6 +141,7 @@ class TrainingConfig(Section):
     valid_fraction: float = Field(0.1, gt=0, lt=1)
     eval_every: int = Field(0, ge=0)
     patience: int = Field(2, ge=0)
+    keep_best: Literal["macro_f1", "accuracy", "loss", "last"] = "macro_f1"
     checkpoint_every: int = Field(0, ge=0)
     keep_checkpoints: int = Field(2, ge=1)
     num_threads: int = Field(0, ge=0)

@@ -130,7 +130,8 @@ def render_card(
         f"{settings.get('class_weights')}, seed {settings.get('seed')}",
         f"- {report.get('epochs_done')} epochs ({report.get('steps')} steps) in "
         f"{report.get('train_seconds')} s ({report.get('seconds_per_epoch')} s/epoch); "
-        f"best validation loss at step {report.get('best_step')}"
+        f"weights kept from step {report.get('best_step')} (best validation "
+        f"{settings.get('keep_best', 'loss')})"
         + ("; stopped early" if report.get("stopped_early") else ""),
         "",
     ]

@@ -2,7 +2,10 @@
 
 AdamW with decoupled weight decay (not on biases and norms), warm-up then linear or cosine decay,
 gradient clipping and accumulation, class-weighted cross-entropy, validation every epoch (or every
-N steps) with early stopping on the validation loss, and the weights of the best validation kept.
+N steps) with early stopping on the validation loss, and the weights of the best validation kept
+(best by macro-F1 by default: past its minimum the validation loss rises with the model's
+confidence while accuracy and F1 still improve, so the lowest-loss weights are often not the
+best classifier; `keep_best = "loss"` keeps those instead, `"last"` the final weights).
 A run is seeded end to end (split, initialisation, dropout, data order) and checkpoints what it
 needs to resume exactly where it stopped: the trainable weights, optimiser, scheduler, random
 states and position in the epoch. The data order of an epoch is a function of (seed, epoch), so a
@@ -68,8 +71,9 @@ class LoopState:
     step: int = 0  # optimiser steps done
     epoch: int = 0
     micro: int = 0  # micro-batches done in `epoch`
-    best_loss: float = math.inf
-    best_step: int = 0
+    best_loss: float = math.inf  # for early stopping
+    best_score: float = -math.inf  # of the `keep_best` measure, higher is better
+    best_step: int = 0  # the kept weights' step
     bad_evals: int = 0
     stopped_early: bool = False
     train_seconds: float = 0.0
@@ -78,6 +82,7 @@ class LoopState:
     def to_json(self) -> dict[str, Any]:
         data = dict(self.__dict__)
         data["best_loss"] = None if math.isinf(self.best_loss) else self.best_loss
+        data["best_score"] = None if math.isinf(self.best_score) else self.best_score
         return data
 
     @classmethod
@@ -85,6 +90,8 @@ class LoopState:
         state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
         if data.get("best_loss") is None:
             state.best_loss = math.inf
+        if data.get("best_score") is None:
+            state.best_score = -math.inf
         return state
 
 
@@ -362,17 +369,22 @@ class Trainer:
             self.weights,
         )
         scores = evaluate_predictions(self.valid_data.labels, probs)
-        improved = loss < state.best_loss - 1e-6
-        if improved:
+        if loss < state.best_loss - 1e-6:
             state.best_loss = loss
-            state.best_step = state.step
             state.bad_evals = 0
-            self.checkpoints.mkdir(parents=True, exist_ok=True)
-            save_file(trainable_state(self.model), str(self.checkpoints / "best.safetensors"))
         else:
             state.bad_evals += 1
             if self.cfg.patience and state.bad_evals >= self.cfg.patience:
                 state.stopped_early = True
+        keep = self.cfg.keep_best
+        score = -loss if keep == "loss" else 0.0 if keep == "last" else float(scores[keep])
+        improved = keep == "last" or score > state.best_score + 1e-9
+        if improved:
+            state.best_score = score
+            state.best_step = state.step
+            if keep != "last":
+                self.checkpoints.mkdir(parents=True, exist_ok=True)
+                save_file(trainable_state(self.model), str(self.checkpoints / "best.safetensors"))
         entry = {
             "step": state.step,
             "epoch": round(state.step / self.steps_per_epoch, 3),
@@ -391,7 +403,8 @@ class Trainer:
     def _finish(self) -> dict[str, Any]:
         """Put the best validation weights back and score them once more."""
         best = self.checkpoints / "best.safetensors"
-        if best.is_file() and self.state.best_step != self.state.step:
+        keep_last = self.cfg.keep_best == "last"
+        if not keep_last and best.is_file() and self.state.best_step != self.state.step:
             load_trainable_state(self.model, load_file(str(best)))
             log.info("restored the best validation weights", step=self.state.best_step)
         loss, probs = evaluate_rows(

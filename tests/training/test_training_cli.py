@@ -200,3 +200,30 @@ def test_eval_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
     scores = json.loads(report.read_text())
     # Clear-cut headlines; the shipped model must read them right.
     assert scores["accuracy"] >= 0.8
+
+
+def test_eval_reads_fiqa_with_thresholds_from_flags(tmp_path: Path) -> None:
+    """The shipped model on FiQA headlines: the flags move examples between classes."""
+    runner = CliRunner()
+    supports = []
+    for low, high in (("-0.1", "0.1"), ("-0.3", "0.5")):
+        report = tmp_path / f"fiqa{low}.json"
+        result = runner.invoke(
+            cli,
+            [
+                "eval",
+                "--data",
+                str(FIXTURES / "fiqa_headlines.json"),
+                "--json",
+                str(report),
+                "--fiqa-bearish-below",
+                low,
+                "--fiqa-bullish-above",
+                high,
+            ],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+        per_class = json.loads(report.read_text())["per_class"]
+        supports.append([per_class[k]["support"] for k in ("bearish", "neutral", "bullish")])
+    assert supports == [[2, 1, 1], [1, 3, 0]]

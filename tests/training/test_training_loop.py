@@ -169,7 +169,7 @@ def test_early_stopping_keeps_the_best_weights(
     tiny_config: Callable[..., TrainingConfig],
 ) -> None:
     """A validation set labelled against the training pattern gets worse as the model learns:
-    training stops after `patience` bad validations and keeps the best (first) weights."""
+    training stops after `patience` bad validations and keeps the weights `keep_best` names."""
     flipped = tmp_path / "flipped.csv"
     swap = {"bullish": "bearish", "bearish": "bullish", "neutral": "neutral"}
     rows = ["text,label"]
@@ -177,7 +177,14 @@ def test_early_stopping_keeps_the_best_weights(
         if example.label.word != "neutral":
             rows.append(f'"{example.text} again",{swap[example.label.word]}')
     flipped.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    cfg = tiny_config(base=str(tiny_bert), learning_rate=3e-2, epochs=8, eval_every=2, patience=2)
+    cfg = tiny_config(
+        base=str(tiny_bert),
+        learning_rate=3e-2,
+        epochs=8,
+        eval_every=2,
+        patience=2,
+        keep_best="loss",
+    )
     outcome = train_model(
         cfg, DataRequest(str(news_csv), valid=str(flipped)), tmp_path / "m", progress=False
     )
@@ -190,3 +197,14 @@ def test_early_stopping_keeps_the_best_weights(
     assert history[-1]["valid_loss"] > best["valid_loss"]
     assert outcome.valid["loss"] == pytest.approx(best["valid_loss"], abs=1e-4)
     assert not (tmp_path / "m" / "checkpoints").exists()  # removed after a finished run
+
+    last = train_model(
+        cfg.model_copy(update={"keep_best": "last"}),
+        DataRequest(str(news_csv), valid=str(flipped)),
+        tmp_path / "last",
+        progress=False,
+    )
+    report = json.loads((tmp_path / "last" / "training.json").read_text())
+    assert [h["valid_loss"] for h in report["history"]] == [h["valid_loss"] for h in history]
+    assert report["best_step"] == report["steps"]
+    assert last.valid["loss"] == pytest.approx(history[-1]["valid_loss"], abs=1e-4)
