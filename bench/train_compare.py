@@ -61,11 +61,21 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "tfns")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-train-compare")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the RESULTS.md section from the compare.json already in --out",
+    )
+    parser.add_argument(
+        "--wall-seconds", type=float, default=0.0, help="with --render-only: the run's duration"
+    )
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse()
+    if args.render_only:
+        return publish(args, _recorded_wall(args))
     train = args.data / "sent_train.csv"
     valid = args.data / "sent_valid.csv"
     if not train.is_file() or not valid.is_file():
@@ -105,6 +115,20 @@ def main() -> int:
     if done.returncode != 0:
         print(f"lorabot compare exited with {done.returncode}", file=sys.stderr)
         return done.returncode
+    (args.out / "bench.json").write_text(json.dumps({"wall_seconds": wall}), encoding="utf-8")
+    return publish(args, wall)
+
+
+def _recorded_wall(args: argparse.Namespace) -> float:
+    if args.wall_seconds:
+        return float(args.wall_seconds)
+    try:
+        return float(json.loads((args.out / "bench.json").read_text())["wall_seconds"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+def publish(args: argparse.Namespace, wall: float) -> int:
     document = json.loads((args.out / "compare.json").read_text(encoding="utf-8"))
     section = render(document, args, wall)
     print(section)
@@ -178,8 +202,26 @@ def render(document: dict, args: argparse.Namespace, wall: float) -> str:
         + _lora_epoch(results, n_train)
         + ".",
         "",
+        *_default_adapter(),
     ]
     return "\n".join(lines)
+
+
+def _default_adapter() -> list[str]:
+    """The committed default adapter's own figures (from its eval.json), for reference."""
+    folder = ROOT / "adapters" / "model" / "default"
+    try:
+        scores = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
+        manifest = json.loads((folder / "lorabot.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [
+        "The committed default adapter (`adapters/model/default/`, LoRA with the toolkit's "
+        f"defaults, full data, {manifest['eval'].get('n', '?')} scored): accuracy "
+        f"{scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f}, weighted-F1 "
+        f"{scores['weighted_f1']:.4f} on `sent_valid.csv`; its README.md has the command.",
+        "",
+    ]
 
 
 def _lora_epoch(results: list[dict], n_train: int) -> str:
