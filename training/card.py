@@ -104,9 +104,10 @@ def render_card(
             f"{data.get('n_test', 0):,} examples"
         )
     if data.get("dropped_overlap"):
+        dropped = data["dropped_overlap"]
         lines.append(
-            f"- {data['dropped_overlap']} training rows also present in the held-out data "
-            "were dropped"
+            f"- dropped {dropped} training row{'s' if dropped != 1 else ''} also present in the "
+            "held-out data"
         )
     lines += [
         "",

@@ -112,8 +112,9 @@ def _lora_config(context: Context, settings: LoraSettings) -> Any:
         lora_dropout=settings.dropout,
         target_modules=targets,
         fan_in_fan_out=context.model_type == "gpt2",
-        # Decoders keep the base's own LM head: vLLM cannot load an adapter that replaces it.
-        modules_to_save=list(HEAD_NAMES) if context.family == "encoder" else None,
+        # peft trains (and saves) an encoder's 3-class head itself (SEQ_CLS adds `classifier` /
+        # `score`); decoders keep the base's own LM head: vLLM cannot load one that replaces it.
+        modules_to_save=None,
     )
 
 

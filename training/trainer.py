@@ -374,7 +374,8 @@ class Trainer:
             state.bad_evals = 0
         else:
             state.bad_evals += 1
-            if self.cfg.patience and state.bad_evals >= self.cfg.patience:
+            patience = self.cfg.patience
+            if patience and state.bad_evals >= patience and state.step < self.total_steps:
                 state.stopped_early = True
         keep = self.cfg.keep_best
         score = -loss if keep == "loss" else 0.0 if keep == "last" else float(scores[keep])
