@@ -1,4 +1,4 @@
-"""The synchronous forward pass behind the embedded backend, in the fastest form that holds accuracy.
+"""The embedded backend's synchronous forward pass, in the fastest form that holds accuracy.
 
 Why each choice (figures in bench/RESULTS.md):
 - the LoRA adapter is merged into the base weights (see `loading`), so a layer is one matmul;

@@ -386,7 +386,10 @@ def build_vllm(settings: Settings) -> VllmModel:
             f"{folder}: a {manifest.method} {manifest.kind} cannot be served by vLLM; "
             "use the embedded backend or export it with --merge"
         )
-    if manifest is not None and manifest.family == "decoder" and not options.served_name:
-        if manifest.kind == "adapter":
-            raise UserError("[model] vllm_model: name the LoRA adapter to use (as served)")
+    decoder_adapter = manifest is not None and (manifest.family, manifest.kind) == (
+        "decoder",
+        "adapter",
+    )
+    if decoder_adapter and not options.served_name:
+        raise UserError("[model] vllm_model: name the LoRA adapter to use (as served)")
     return VllmModel(options, manifest, folder, config.base)

@@ -66,7 +66,7 @@ def make_encoder_adapter(
 
 
 def make_encoder_merged(adapter: Path, out: Path) -> Path:
-    """What `lorabot export --merge` writes for an encoder: a complete BertForSequenceClassification."""
+    """What `lorabot export --merge` writes for an encoder: a complete Bert classifier."""
     from peft import PeftModel
     from transformers import AutoTokenizer
 
