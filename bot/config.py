@@ -127,6 +127,7 @@ class ModelConfig(Section):
     vllm_kv_cache_gib: float = Field(1.0, gt=0)
     vllm_max_model_len: int = Field(512, ge=16)
     vllm_start_timeout: Duration = 600.0
+    vllm_eager: bool = True
     vllm_args: tuple[str, ...] = ()
     scripted_file: str = ""
 
