@@ -125,11 +125,7 @@ def classify(
     from bot.models import build_model
 
     model = build_model(settings)
-    batches: Iterator[list[str]]
-    if texts:
-        batches = iter([[t for t in texts if t.strip()]])
-    else:
-        batches = _chunks(sys.stdin, chunk)
+    batches = iter([[t for t in texts if t.strip()]]) if texts else _chunks(sys.stdin, chunk)
     asyncio.run(_classify_all(model, batches, echo, as_json))
 
 
