@@ -83,17 +83,17 @@ def load_model(folder: str | Path, base_override: str = "", merge: bool = True) 
     base = base_reference(manifest, path, base_override)
     tokenizer = _load_tokenizer(path, base)
     if manifest.kind == "adapter":
-        model = _load_base(manifest, base)
+        model = None
         merged = False
-        if merge and manifest.method == "lora" and _merge_lora_directly(model, path):
-            merged = True
-        else:
-            model = _apply_adapter(model, manifest, path)
-            if (
-                merge
-                and manifest.method in ("lora", "qlora")
-                and hasattr(model, "merge_and_unload")
-            ):
+        if merge and manifest.method == "lora" and _direct_merge_possible(path):
+            model = _load_base(manifest, base)
+            merged = _merge_lora_directly(model, path)
+            if not merged:
+                model = None
+        if model is None:
+            model = _restore_adapter(manifest, path, base, dequantize=merge)
+            lora = manifest.method in ("lora", "qlora")
+            if merge and lora and hasattr(model, "merge_and_unload"):
                 model = model.merge_and_unload()
                 merged = True
     else:
@@ -138,24 +138,31 @@ def _load_base(manifest: Manifest, source: str) -> PreTrainedModel:
     return model
 
 
-def _apply_adapter(model: PreTrainedModel, manifest: Manifest, folder: Path) -> Any:
-    """Non-LoRA or unusual adapters: the fine-tuning toolkit's loader if it has one, else peft."""
-    if manifest.method == "adapter":
-        try:
-            from training import loading as training_loading  # type: ignore[attr-defined]
-        except ImportError:
-            raise ModelLoadError(
-                f"{folder}: a bottleneck adapter needs the fine-tuning toolkit "
-                "(training/loading.py) to load"
-            ) from None
-        apply = getattr(training_loading, "apply_adapter", None)
-        if apply is None:
-            raise ModelLoadError(f"{folder}: training.loading has no apply_adapter()")
-        return apply(model, folder)
+def _restore_adapter(manifest: Manifest, folder: Path, base: str, dequantize: bool) -> Any:
+    """Every adapter the direct merge does not cover, loaded the way it was trained.
+
+    The fine-tuning toolkit's `restore_model` knows each method (peft's, its own bottleneck
+    adapter, a QLoRA adapter over the 4-bit base, or dequantised for merging); without the toolkit
+    a PEFT folder still loads through peft.
+    """
+    try:
+        from training.loading import restore_model
+    except ImportError:
+        restore_model = None
+    if restore_model is not None:
+        model, _, _ = restore_model(manifest, folder, base=base, dequantize=dequantize)
+        return model
+    if not (folder / ADAPTER_CONFIG).is_file():
+        raise ModelLoadError(f"{folder}: a {manifest.method} adapter needs the training package")
+    import warnings
+
     from peft import PeftModel
 
+    model = _load_base(manifest, base)
     try:
-        return PeftModel.from_pretrained(model, str(folder), is_trainable=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            return PeftModel.from_pretrained(model, str(folder), is_trainable=False)
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         raise ModelLoadError(f"{folder}: cannot load the adapter: {error}") from None
 
@@ -183,6 +190,10 @@ def _direct_merge_supported(config: dict[str, Any]) -> bool:
         and not config.get("trainable_token_indices")
         and not config.get("target_parameters")
     )
+
+
+def _direct_merge_possible(folder: Path) -> bool:
+    return (folder / ADAPTER_WEIGHTS).is_file() and _direct_merge_supported(lora_config(folder))
 
 
 def _merge_lora_directly(model: PreTrainedModel, folder: Path) -> bool:

@@ -21,76 +21,72 @@ class PromptError(UserError):
 
 def prompt_template(manifest: Manifest) -> str:
     template = manifest.prompt or DEFAULT_PROMPT
-    if "{text}" not in template:
-        raise PromptError(f"the manifest's prompt has no {{text}} placeholder: {template!r}")
+    if template.count("{text}") != 1:
+        raise PromptError(f"the manifest's prompt must hold {{text}} once: {template!r}")
     return template
 
 
 def label_token_ids(tokenizer: Any, manifest: Manifest) -> tuple[int, int, int]:
-    """The single token id of each label word, in label order (bearish, neutral, bullish).
+    """The token id of each label word as it follows the prompt, in label order.
 
-    A manifest may list them itself (`label_token_ids`); otherwise a word is looked up as it
-    follows the prompt, i.e. with a leading space where the tokenizer marks one (GPT-2, Llama),
-    and bare where that is one token and the spaced form is not (WordPiece ignores the space).
+    The manifest records them (`label_token_ids`, written by `lorabot train`); they are checked
+    against the tokenizer, because a different tokenizer would silently score other tokens.
+    Otherwise each word is tokenised in place, after the prompt's last line and a space, as the
+    fine-tuning toolkit does (BPE and SentencePiece spell a word differently after a space).
     """
-    extra = manifest.model_extra or {}
-    explicit = extra.get("label_token_ids")
-    if explicit is not None:
-        ids = [int(i) for i in explicit]
-        if len(ids) != 3:
-            raise PromptError(f"label_token_ids must list 3 ids, got {explicit!r}")
-        return ids[0], ids[1], ids[2]
     words = manifest.label_words or DEFAULT_LABEL_WORDS
+    template = prompt_template(manifest)
+    after = template.split("{text}")[1]
+    tail = after.splitlines()[-1] if after.strip() else after
+    head = tokenizer.encode(tail, add_special_tokens=False)
     found: list[int] = []
     for word in words:
-        spaced = tokenizer.encode(" " + word, add_special_tokens=False)
-        bare = tokenizer.encode(word, add_special_tokens=False)
-        if len(spaced) == 1:
-            found.append(int(spaced[0]))
-        elif len(bare) == 1:
-            found.append(int(bare[0]))
-        else:
+        full = tokenizer.encode(f"{tail} {word}", add_special_tokens=False)
+        rest = full[len(head) :] if full[: len(head)] == head else None
+        if rest is None or len(rest) != 1:
             raise PromptError(
-                f"label word {word!r} is not a single token of this tokenizer "
-                f"({spaced} / {bare}); choose single-token label words"
+                f"label word {word!r} is not a single token of this tokenizer; "
+                "choose single-token label words"
             )
+        found.append(int(rest[0]))
     if len(set(found)) != 3:
-        raise PromptError(f"label words {words} map to repeated token ids {found}")
-    return found[0], found[1], found[2]
+        raise PromptError(f"label words {list(words)} map to repeated token ids {found}")
+    ids = (found[0], found[1], found[2])
+    recorded = getattr(manifest, "label_token_ids", None) or (manifest.model_extra or {}).get(
+        "label_token_ids"
+    )
+    if recorded is not None and tuple(int(i) for i in recorded) != ids:
+        raise PromptError(
+            f"the tokenizer spells the label words as tokens {list(ids)}, but the model was "
+            f"trained on {list(recorded)}: wrong tokenizer or base model?"
+        )
+    return ids
 
 
 def prompt_ids(
     tokenizer: Any, template: str, texts: Sequence[str], max_length: int
 ) -> list[list[int]]:
-    """Token ids of the prompt around each text, cut in the text (never in the instruction) so
-    that the prompt plus one label token fits `max_length`."""
-    head, _, tail = template.partition("{text}")
-    full = [template.replace("{text}", text) for text in texts]
-    encoded: list[list[int]] = tokenizer(full, add_special_tokens=True)["input_ids"]
-    budget = max_length - 1
-    out: list[list[int]] = []
-    for text, ids in zip(texts, encoded, strict=True):
-        if len(ids) <= budget:
-            out.append(list(ids))
-            continue
-        out.append(_truncated(tokenizer, head, text, tail, budget))
-    return out
+    """Token ids of the prompt around each text (the tokenizer's own special tokens), at most
+    `max_length` of them: a long text is cut, never the instruction around it. The same
+    algorithm as the fine-tuning toolkit's `format_prompt`, so served and trained prompts agree."""
+    return [_prompt(tokenizer, template, text, max_length) for text in texts]
 
 
-def _truncated(tokenizer: Any, head: str, text: str, tail: str, budget: int) -> list[int]:
-    """Shorten the text (by its own tokens) until the whole prompt fits the budget."""
+def _prompt(tokenizer: Any, template: str, text: str, max_length: int) -> list[int]:
+    ids = tokenizer.encode(template.replace("{text}", text))
+    if len(ids) <= max_length:
+        return list(ids)
+    overhead = len(tokenizer.encode(template.replace("{text}", "")))
+    budget = max_length - overhead
+    if budget <= 0:
+        raise PromptError(
+            f"max_length {max_length} is too short for the prompt ({overhead} tokens)"
+        )
     text_ids = tokenizer.encode(text, add_special_tokens=False)
-    low, high = 0, len(text_ids)
-    best: list[int] | None = None
-    while low <= high:  # the longest text prefix that fits
-        middle = (low + high) // 2
-        piece = tokenizer.decode(text_ids[:middle], skip_special_tokens=True)
-        ids = tokenizer(head + piece + tail, add_special_tokens=True)["input_ids"]
-        if len(ids) <= budget:
-            best = list(ids)
-            low = middle + 1
-        else:
-            high = middle - 1
-    if best is None:
-        raise PromptError(f"the prompt alone does not fit max_length {budget + 1}")
-    return best
+    cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
+    ids = tokenizer.encode(template.replace("{text}", cut))
+    while len(ids) > max_length and budget > 0:  # re-tokenising may merge differently
+        budget -= 1
+        cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
+        ids = tokenizer.encode(template.replace("{text}", cut))
+    return list(ids[:max_length])
