@@ -194,7 +194,7 @@ def test_build_embedded_reads_the_model_section(encoder_adapter: Path) -> None:
             "precision": "int8",
             "forward_batch_size": 7,
             "max_length": 40,
-        }  # fmt: skip
+        }
     )
     model = build_embedded(settings)
     assert model.options.precision == "int8"

@@ -1,4 +1,4 @@
-"""Loading model folders: the direct LoRA merge equals peft's forward pass; bad folders fail clearly."""
+"""Loading model folders: the direct LoRA merge equals peft's forward; bad folders fail clearly."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_missing_folder_and_manifest_are_named(tmp_path: Path) -> None:
     with pytest.raises(ModelLoadError, match="model folder not found"):
         load_model(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(Exception, match="no lorabot.json"):
+    with pytest.raises(Exception, match=r"no lorabot\.json"):
         load_model(tmp_path / "empty")
 
 

@@ -201,7 +201,7 @@ def test_build_vllm_refuses_what_vllm_cannot_serve(
     settings = Settings().with_overrides(
         model={"backend": "vllm", "path": str(decoder_prompt_tuned), "vllm_model": "x"}
     )
-    with pytest.raises(UserError, match="cannot be served by vLLM.*embedded backend"):
+    with pytest.raises(UserError, match=r"cannot be served by vLLM.*embedded backend"):
         build_vllm(settings)
     folder = tmp_path / "enc"
     folder.mkdir()
