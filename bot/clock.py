@@ -75,6 +75,9 @@ class ReplayClock:
         if now is not None and when < now:
             raise ClockError(f"the replay clock cannot go backwards: {when} is before {now}")
         heap = self._heap
+        if not heap or heap[0].due > when:
+            self._now = when
+            return
         while heap and heap[0].due <= when:
             entry = heapq.heappop(heap)
             if entry.cancelled:

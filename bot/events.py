@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Label(IntEnum):
@@ -217,9 +217,12 @@ def news_id(source: str, title: str) -> str:
     return f"sha1:{digest[:20]}"
 
 
-@dataclass(frozen=True, slots=True)
-class Bar:
-    """An OHLCV bar. `ts` is its close time, when it becomes known; `ts_open` its open time."""
+class Bar(NamedTuple):
+    """An OHLCV bar. `ts` is its close time, when it becomes known; `ts_open` its open time.
+
+    A NamedTuple rather than a frozen dataclass, unlike the other events: it is just as immutable
+    and typed, and about three times cheaper to build, which matters at a million bars a replay.
+    """
 
     symbol: str
     ts_open: datetime

@@ -23,6 +23,36 @@ def redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _StderrLogger:
+    """Writes each rendered line to whatever `sys.stderr` is *now* (tests swap it)."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+        except ValueError:  # a closed stream (an interpreter shutting down): drop the line
+            pass
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+class _StderrHandler(logging.StreamHandler):
+    """The stdlib handler's twin of `_StderrLogger`."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
+def _stderr_factory(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def setup_logging(
     level: str = "info",
     fmt: Literal["auto", "console", "json"] = "auto",
@@ -48,10 +78,14 @@ def setup_logging(
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=out),
+        logger_factory=(
+            _stderr_factory if stream is None else structlog.PrintLoggerFactory(file=out)
+        ),
         cache_logger_on_first_use=False,
     )
-    handlers: list[logging.Handler] = [logging.StreamHandler(out)]
+    handlers: list[logging.Handler] = [
+        _StderrHandler() if stream is None else logging.StreamHandler(out)
+    ]
     if file:
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     logging.basicConfig(level=max(numeric, logging.WARNING), handlers=handlers, force=True)
@@ -62,6 +96,11 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+if not structlog.is_configured():
+    # Before `setup_logging` (library use, tests): still stderr, never a command's stdout.
+    structlog.configure(logger_factory=_stderr_factory)
 
 
 def get_logger(name: str) -> Any:

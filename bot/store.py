@@ -512,7 +512,9 @@ class Store:
         self.flush()
         table = self._t[kind]
         with self.engine.connect() as connection:
-            return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar())
+            return int(
+                connection.execute(sa.select(sa.func.count()).select_from(table)).scalar() or 0
+            )
 
     # -- feed state (the news poller's conditional GET and backoff) ---------------------------
 

@@ -1,0 +1,92 @@
+"""The one place where an engine is assembled from config.
+
+Replay, paper and live differ only in what is passed in here (clock, broker, sources); the object
+graph — bus, signal service, vote, risk gate, broker, portfolio, store — is the same, built by
+the same function. `tests/test_paper_vs_replay.py` holds this to account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.bus import Bus
+from bot.clock import Clock
+from bot.config import Settings
+from bot.engine import Engine
+from bot.portfolio import Portfolio
+from bot.protocols import Broker, SentimentModel
+from bot.signals import SignalCache, SignalService
+from bot.store import Store
+from bot.symbols import SymbolTable
+
+
+@dataclass
+class Parts:
+    settings: Settings
+    clock: Clock
+    bus: Bus
+    store: Store
+    symbols: SymbolTable
+    model: SentimentModel
+    signals: SignalService
+    broker: Broker
+    engine: Engine
+
+
+def signal_cache(settings: Settings) -> SignalCache:
+    if not settings.model.cache:
+        return SignalCache()
+    return SignalCache(settings.cache_dir / "signals.sqlite")
+
+
+def paper_broker(settings: Settings, symbols: SymbolTable, clock: Clock) -> Broker:
+    from adapters.paper import PaperBroker
+
+    return PaperBroker(settings.paper, symbols, clock)
+
+
+def build_engine(
+    settings: Settings,
+    *,
+    clock: Clock,
+    bus: Bus,
+    store: Store,
+    symbols: SymbolTable,
+    model: SentimentModel,
+    broker: Broker,
+    traded: Iterable[str],
+    initial_cash: Decimal,
+    id_prefix: str,
+    cache: SignalCache | None = None,
+) -> Parts:
+    model_config = settings.model
+    signals = SignalService(
+        model,
+        symbols,
+        clock,
+        bus.publish,
+        cache=cache if cache is not None else signal_cache(settings),
+        store=store,
+        market_wide_weight=settings.strategy.market_wide_weight,
+        batch_size=model_config.batch_size,
+        max_wait=model_config.max_wait,
+        max_pending=model_config.max_pending,
+        timeout=model_config.timeout,
+        retries=model_config.retries,
+        retry_backoff=model_config.retry_backoff,
+    )
+    engine = Engine(
+        settings=settings,
+        clock=clock,
+        bus=bus,
+        store=store,
+        symbols=symbols,
+        signals=signals,
+        broker=broker,
+        portfolio=Portfolio(initial_cash),
+        traded=traded,
+        id_prefix=id_prefix,
+    )
+    return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)

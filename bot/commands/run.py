@@ -1,0 +1,93 @@
+"""`lorabot run`: the paper or live trading daemon."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from bot.cli import config_option, settings_for
+from bot.errors import UserError
+from bot.log import setup_logging
+
+
+@click.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["paper", "live"]),
+    default=None,
+    help="paper: simulated fills on live prices (default, from [engine] mode); "
+    "live: real Bybit orders (keys from the environment).",
+)
+@click.option(
+    "--confirm-mainnet",
+    is_flag=True,
+    help="Required, with [bybit] network = 'mainnet', to trade real money.",
+)
+@click.option(
+    "--account",
+    help="Account name in the store (default: 'paper', or 'live-<network>-<category>').",
+)
+@click.option(
+    "--replay-news",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Play a news file out in real time instead of polling feeds (paper mode).",
+)
+@click.option(
+    "--replay-bars",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Play a bars file out in real time instead of Bybit's stream (paper mode).",
+)
+@click.option(
+    "--speed",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Time compression of --replay-* files.",
+)
+@click.option(
+    "--keep-times",
+    is_flag=True,
+    help="Keep the --replay-* files' own timestamps instead of starting them now.",
+)
+@config_option
+@click.pass_context
+def run(
+    ctx: click.Context,
+    mode: str | None,
+    confirm_mainnet: bool,
+    account: str | None,
+    replay_news: Path | None,
+    replay_bars: Path | None,
+    speed: float,
+    keep_times: bool,
+    config_path: Path | None,
+) -> None:
+    """Run the trading daemon until SIGINT/SIGTERM.
+
+    It polls the configured news feeds, streams prices from Bybit, trades on the model's
+    signals through the paper broker (or Bybit in live mode), persists everything in the store,
+    and resumes positions, cash and open orders from it when started again. Logs are JSON lines
+    on stderr (readable lines in a terminal).
+    """
+    settings = settings_for(ctx, config_path)
+    setup_logging(settings.log.level, settings.log.format, file=settings.log.file)
+    from bot.daemon import DaemonOptions, ReplayFiles, run_daemon
+
+    chosen = mode or settings.engine.mode
+    replay = None
+    if replay_news or replay_bars:
+        if chosen == "live":
+            raise UserError("--replay-news/--replay-bars are for paper mode only")
+        if speed <= 0:
+            raise UserError("--speed must be positive")
+        replay = ReplayFiles(replay_news, replay_bars, speed, rebase=not keep_times)
+    options = DaemonOptions(
+        mode=chosen,
+        confirm_mainnet=confirm_mainnet,
+        account=account,
+        replay=replay,
+        live_feeds=replay is None,
+    )
+    asyncio.run(run_daemon(settings, options))

@@ -1,0 +1,467 @@
+"""The engine: one object graph for the paper daemon, live trading and the replay backtest.
+
+It wires the bus to the signal service, the vote, sizing, the risk gate, the broker, the
+portfolio and the store, and owns the order book (the `Order` state machines). Nothing in here
+knows whether it is replaying or live: time comes from the injected clock, market data and news
+arrive as events, and the broker reports back through events. The only difference between modes
+is which clock, sources and broker `bot/assemble.py` plugs in.
+
+Order of work for one decision: Signal -> vote (strategies.vote) -> target size
+(strategies.sizing) -> TargetPosition -> risk gate (strategies.risk) -> OrderRequest stored with
+its client order id -> broker.submit -> OrderUpdate/Fill events -> order state machine ->
+portfolio -> store.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from bot.bus import Bus
+from bot.clock import Clock
+from bot.config import Settings
+from bot.events import (
+    Bar,
+    Fill,
+    Label,
+    NewsItem,
+    OrderRequest,
+    OrderType,
+    OrderUpdate,
+    Side,
+    Signal,
+    TargetPosition,
+    Ticker,
+    Trade,
+)
+from bot.log import get_logger
+from bot.orders import IllegalTransition, Order, OrderStatus
+from bot.portfolio import FillEffect, Portfolio
+from bot.protocols import Broker, VenueState
+from bot.signals import SignalService
+from bot.store import AccountState, Store
+from bot.symbols import SymbolTable
+from strategies.risk import RiskGate, RiskParams
+from strategies.sizing import target_qty, within_band
+from strategies.vote import SignalWindow, VoteParams, decide
+
+log = get_logger("bot.engine")
+
+ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class _Price:
+    price: Decimal
+    ts: datetime
+    every: timedelta | None
+
+
+FillListener = Callable[[Fill, FillEffect], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        clock: Clock,
+        bus: Bus,
+        store: Store,
+        symbols: SymbolTable,
+        signals: SignalService,
+        broker: Broker,
+        portfolio: Portfolio,
+        traded: Iterable[str],
+        id_prefix: str,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.bus = bus
+        self.store = store
+        self.symbols = symbols
+        self.signals = signals
+        self.broker = broker
+        self.portfolio = portfolio
+        self.traded = tuple(traded)
+        strategy = settings.strategy
+        self.vote_params = VoteParams(
+            window=timedelta(seconds=strategy.window),
+            half_life=timedelta(seconds=strategy.half_life) if strategy.half_life > 0 else None,
+            threshold=strategy.threshold,
+            below_threshold=strategy.below_threshold,
+            min_signals=strategy.min_signals,
+            source_weights=dict(strategy.source_weights),
+            trade_stale=strategy.trade_stale_news,
+        )
+        risk = settings.risk
+        self.risk = RiskGate(
+            RiskParams(
+                max_notional=risk.max_notional,
+                max_position=dict(risk.max_position),
+                max_daily_loss=risk.max_daily_loss,
+                max_orders_per_minute=risk.max_orders_per_minute,
+                max_price_age=timedelta(seconds=risk.max_price_age),
+            )
+        )
+        self.window = SignalWindow(self.vote_params)
+        self.orders: dict[str, Order] = {}
+        self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
+        self.targets: dict[str, Decimal] = {}
+        self.prices: dict[str, _Price] = {}
+        self.exec_ids: set[str] = set()
+        self.fill_listeners: list[FillListener] = []
+        self.refusals: dict[str, int] = {}
+        self._ids = itertools.count(1)
+        self._id_prefix = id_prefix
+        self._snapshot_every = timedelta(seconds=settings.engine.snapshot_interval)
+        self._timers_started = False
+        self._has_positions = False
+
+        broker.bind(bus.publish)
+        bus.subscribe(NewsItem, self._on_news)
+        bus.subscribe(Signal, self._on_signal)
+        bus.subscribe(Bar, self._on_bar)
+        bus.subscribe(Trade, self._on_trade)
+        bus.subscribe(Ticker, self._on_ticker)
+        bus.subscribe(TargetPosition, self._on_target)
+        bus.subscribe(OrderUpdate, self._on_order_update)
+        bus.subscribe(Fill, self._on_fill)
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    def start_timers(self) -> None:
+        """Periodic work on the clock: re-votes (decay, expiry) and snapshots."""
+        if self._timers_started:
+            return
+        self._timers_started = True
+        every = timedelta(seconds=self.settings.strategy.reevaluate_interval)
+        if every > timedelta(0):
+            self.clock.schedule_every(every, self._reevaluate, "reevaluate")
+        if self._snapshot_every > timedelta(0):
+            self.clock.schedule_every(self._snapshot_every, self.snapshot, "snapshot")
+
+    def resume(self, state: AccountState) -> None:
+        """Rebuild from the store: positions and cash from the fills, open orders as stored."""
+        for fill in state.fills:
+            self.exec_ids.add(fill.exec_id)
+            self.portfolio.apply_fill(fill)
+        for order in state.open_orders:
+            self.orders[order.client_order_id] = order
+            self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
+        for symbol, position in self.portfolio.positions.items():
+            self.targets[symbol] = position.qty
+        self._has_positions = any(p.qty for p in self.portfolio.positions.values())
+        used = [o.client_order_id for o in state.open_orders]
+        log.info(
+            "resumed account",
+            account=state.name,
+            fills=len(state.fills),
+            open_orders=len(used),
+            cash=str(self.portfolio.cash),
+            positions={s: str(p.qty) for s, p in self.portfolio.positions.items() if p.qty},
+        )
+
+    def apply_venue_state(self, state: VenueState) -> None:
+        """Reconcile with the venue's truth: missed updates and fills first, then positions."""
+        for update in state.updates:
+            self.bus.publish(update)
+        for fill in state.fills:
+            self.bus.publish(fill)
+        for symbol, (qty, avg_price) in state.positions.items():
+            mine = self.portfolio.qty(symbol)
+            if mine != qty:
+                log.warning(
+                    "position differs from the venue: adopting the venue's",
+                    symbol=symbol,
+                    store=str(mine),
+                    venue=str(qty),
+                )
+                self.portfolio.set_position(symbol, qty, avg_price)
+                self.targets[symbol] = qty
+        venue_open = {o.client_order_id for o in state.open_orders}
+        for cid, order in list(self.orders.items()):
+            if order.is_open and order.status is not OrderStatus.CREATED and cid not in venue_open:
+                log.warning("order open here but not at the venue", client_order_id=cid)
+        if state.cash is not None and state.cash != self.portfolio.cash:
+            log.info(
+                "venue cash differs; adopting it",
+                store=str(self.portfolio.cash),
+                venue=str(state.cash),
+            )
+            self.portfolio.cash = state.cash
+        self._has_positions = any(p.qty for p in self.portfolio.positions.values())
+
+    # -- news and signals ----------------------------------------------------------------------
+
+    def _on_news(self, item: NewsItem) -> None:
+        self.store.record_news(item)
+        self.signals.on_news(item)
+
+    def _on_signal(self, signal: Signal) -> None:
+        self.store.record_signal(signal)
+        self.window.add(signal)
+        if signal.stale and not self.vote_params.trade_stale:
+            return
+        affected = (signal.symbol,) if signal.symbol is not None else self.traded
+        for symbol in affected:
+            if symbol in self.open_orders:
+                self.evaluate(symbol)
+
+    def _reevaluate(self, now: datetime) -> None:
+        if not self.window and self.vote_params.below_threshold == "hold":
+            return
+        for symbol in self.traded:
+            self.evaluate(symbol)
+
+    def evaluate(self, symbol: str) -> None:
+        """Vote, size, and publish a new target when the decision changes it."""
+        now = self.clock.now()
+        composite = self.window.composite(symbol, now)
+        instrument = self.symbols.instrument(symbol)
+        decision = decide(composite, self.vote_params, instrument.can_short)
+        if decision.direction is None:
+            return
+        price = self.prices.get(symbol)
+        if price is None:
+            self._refuse(symbol, "no price yet")
+            return
+        equity = self.portfolio.equity
+        qty = target_qty(
+            decision.direction,
+            composite.confidence,
+            equity,
+            price.price,
+            self.settings.strategy.fraction,
+            self.settings.strategy.max_fraction,
+            instrument,
+        )
+        current = self.targets.get(symbol, ZERO)
+        if qty == current or within_band(current, qty, self.settings.strategy.rebalance_band):
+            return
+        self.targets[symbol] = qty
+        label = composite.label if composite.label is not None else Label.NEUTRAL
+        self.bus.publish(
+            TargetPosition(now, symbol, qty, label, composite.confidence, decision.reason)
+        )
+
+    # -- market data -------------------------------------------------------------------------
+
+    def _on_bar(self, bar: Bar) -> None:
+        symbol = bar.symbol
+        price = self.prices.get(symbol)
+        if price is None:
+            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts - bar.ts_open)
+        else:  # updated in place: this runs once per bar
+            price.price = bar.close
+            price.ts = bar.ts
+            price.every = bar.ts - bar.ts_open
+        self.broker.on_market(bar)
+        if self._has_positions:
+            self._mark(symbol, bar.close)
+
+    def _on_trade(self, trade: Trade) -> None:
+        self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
+        self.broker.on_market(trade)
+        if self._has_positions:
+            self._mark(trade.symbol, trade.price)
+
+    def _on_ticker(self, ticker: Ticker) -> None:
+        price = ticker.last or ticker.mark
+        if price is None:
+            return
+        self.prices[ticker.symbol] = _Price(price, ticker.ts, None)
+        self.broker.on_market(ticker)
+        if self._has_positions:
+            self._mark(ticker.symbol, price)
+
+    def _mark(self, symbol: str, price: Decimal) -> None:
+        position = self.portfolio.positions.get(symbol)
+        if position is None or not position.qty:
+            return
+        position.mark = price
+        if self.risk.on_equity(self.clock.now(), self.portfolio.equity):
+            log.warning("daily loss limit reached: flattening and halting for the day")
+            self.flatten("daily loss limit")
+
+    # -- targets and orders ------------------------------------------------------------------
+
+    def flatten(self, reason: str) -> None:
+        now = self.clock.now()
+        for symbol, position in self.portfolio.positions.items():
+            if position.qty:
+                self.targets[symbol] = ZERO
+                self.bus.publish(TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason))
+
+    def set_kill_switch(self, active: bool) -> None:
+        if active and not self.risk.kill_switch:
+            log.warning("kill switch on: flattening and halting")
+            self.risk.kill_switch = True
+            self.flatten("kill switch")
+        elif not active and self.risk.kill_switch:
+            log.warning("kill switch off: trading resumes")
+            self.risk.kill_switch = False
+
+    def _refuse(self, symbol: str, reason: str) -> None:
+        count = self.refusals.get(reason, 0) + 1
+        self.refusals[reason] = count
+        if count == 1 or count % 100 == 0:
+            log.info("no order", symbol=symbol, reason=reason, times=count)
+
+    def _on_target(self, target: TargetPosition) -> None:
+        symbol = target.symbol
+        now = self.clock.now()
+        price = self.prices.get(symbol)
+        instrument = self.symbols.instrument(symbol)
+        current = self.portfolio.qty(symbol)
+        decision = self.risk.check(
+            symbol=symbol,
+            now=now,
+            current=current,
+            target=target.qty,
+            price=price.price if price else None,
+            price_ts=price.ts if price else None,
+            expected_every=price.every if price else None,
+            instrument=instrument,
+        )
+        if decision.qty is None:
+            self.targets[symbol] = current
+            self._refuse(symbol, decision.reason)
+            return
+        if decision.reason:
+            log.info("target adjusted by the risk gate", symbol=symbol, reason=decision.reason)
+        assert price is not None
+        # Orders still working for this symbol are replaced by the new decision: the delta is
+        # taken against the position alone. (If a cancel loses the race with a fill, the next
+        # decision sees the larger position and corrects it.)
+        for order in list(self.open_orders.get(symbol, {}).values()):
+            self.broker.cancel(order)
+        delta = instrument.round_qty(decision.qty - current)
+        if delta == 0:
+            return
+        side = Side.BUY if delta > 0 else Side.SELL
+        size = abs(delta)
+        reducing = current != 0 and (current > 0) != (delta > 0) and size <= abs(current)
+        problem = instrument.check(size, price.price)
+        if problem:
+            self._refuse(symbol, problem)
+            return
+        if not self.risk.allow_order(now):
+            self._refuse(symbol, "order rate limit")
+            return
+        self._place(symbol, side, size, price.price, target.reason, reducing)
+
+    def _next_id(self) -> str:
+        return f"{self._id_prefix}-{next(self._ids):06d}"
+
+    def _place(
+        self, symbol: str, side: Side, size: Decimal, price: Decimal, reason: str, reduce_only: bool
+    ) -> None:
+        now = self.clock.now()
+        strategy = self.settings.strategy
+        limit_price: Decimal | None = None
+        order_type = OrderType.MARKET
+        if strategy.order_type == "limit":
+            order_type = OrderType.LIMIT
+            offset = Decimal(repr(strategy.limit_offset_bps)) / Decimal(10_000)
+            raw = price * (1 - side.sign * offset)
+            limit_price = self.symbols.instrument(symbol).round_price(raw, side.sign)
+        request = OrderRequest(
+            ts=now,
+            client_order_id=self._next_id(),
+            symbol=symbol,
+            side=side,
+            qty=size,
+            order_type=order_type,
+            price=limit_price,
+            reduce_only=reduce_only,
+            reason=reason,
+        )
+        order = Order.from_request(request)
+        order.updated = now
+        self.orders[order.client_order_id] = order
+        self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
+        self.store.record_order(order)  # stored (committed when durable) before it is sent
+        self.bus.publish(request)
+        self.broker.submit(order)
+        if order.status is OrderStatus.CREATED:
+            order.transition(OrderStatus.SUBMITTED, now)
+            self.store.record_order(order)
+        if order_type is OrderType.LIMIT and strategy.limit_timeout > 0:
+            self.clock.schedule_at(
+                now + timedelta(seconds=strategy.limit_timeout),
+                lambda _: self._expire(order.client_order_id),
+                "limit-timeout",
+            )
+
+    def _expire(self, client_order_id: str) -> None:
+        order = self.orders.get(client_order_id)
+        if order is not None and order.is_open:
+            self.broker.cancel(order)
+
+    def _on_order_update(self, update: OrderUpdate) -> None:
+        order = self.orders.get(update.client_order_id)
+        if order is None:
+            log.warning(
+                "update for an unknown order",
+                client_order_id=update.client_order_id,
+                status=update.status,
+            )
+            return
+        try:
+            changed = order.transition(OrderStatus(update.status), update.ts, update.reason)
+        except IllegalTransition as error:
+            log.error("order update ignored", error=str(error))
+            return
+        if update.venue_order_id:
+            order.venue_order_id = update.venue_order_id
+        if not changed and not update.venue_order_id:
+            return
+        if order.status is OrderStatus.REJECTED:
+            log.warning(
+                "order rejected", client_order_id=order.client_order_id, reason=update.reason
+            )
+            self.targets[order.symbol] = self.portfolio.qty(order.symbol)
+        self._settle(order)
+        self.store.record_order(order)
+
+    def _settle(self, order: Order) -> None:
+        if order.status.is_terminal:
+            self.open_orders.get(order.symbol, {}).pop(order.client_order_id, None)
+
+    def _on_fill(self, fill: Fill) -> None:
+        if fill.exec_id in self.exec_ids:
+            return  # a venue resent it; applied once already
+        order = self.orders.get(fill.client_order_id)
+        if order is not None:
+            if not order.apply_fill(fill):
+                return
+            self._settle(order)
+            self.store.record_order(order)
+        else:
+            log.warning(
+                "fill for an order this account did not place",
+                client_order_id=fill.client_order_id,
+                exec_id=fill.exec_id,
+            )
+        self.exec_ids.add(fill.exec_id)
+        effect = self.portfolio.apply_fill(fill)
+        price = self.prices.get(fill.symbol)
+        if price is not None:
+            self.portfolio.mark(fill.symbol, price.price)
+        self._has_positions = any(p.qty for p in self.portfolio.positions.values())
+        self.store.record_fill(fill)
+        for listener in self.fill_listeners:
+            listener(fill, effect)
+        self.risk.on_equity(self.clock.now(), self.portfolio.equity)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot(self, now: datetime | None = None) -> None:
+        ts = now or self.clock.now()
+        snapshot = self.portfolio.snapshot(ts)
+        self.risk.on_equity(ts, snapshot.equity)
+        self.store.record_equity(snapshot)

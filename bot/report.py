@@ -1,0 +1,244 @@
+"""The backtest's run folder: metrics.json, trades.csv, equity.csv, equity.png and config.toml.
+
+Everything written is a function of the inputs and the config: no run id, order id or wall-clock
+column, numbers written with fixed formatting, so two runs of the same input are byte-identical
+(trades.csv and metrics.json; the PNG depends on the matplotlib version). equity.csv has one row
+per bar up to `MAX_EQUITY_ROWS`, then the last value of each coarser step, so that a million-bar
+run does not write a million-row file; metrics are computed from every bar regardless.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings, dump_toml
+from bot.events import iso
+
+if TYPE_CHECKING:
+    from bot.backtest import BacktestResult, Recording
+    from bot.engine import Engine
+
+MAX_EQUITY_ROWS = 20_000
+EIGHT = Decimal("0.00000001")
+
+
+def _plain(value: Decimal, quantum: Decimal | None = None) -> str:
+    """Fixed-point text (never `0E-8`), optionally to a fixed number of places."""
+    if quantum is not None:
+        value = value.quantize(quantum)
+    return format(value, "f")
+
+
+def build_metrics(recording: Recording, engine: Engine, settings: Settings) -> dict[str, object]:
+    from bot.metrics import compute
+
+    store = engine.store
+    extra = {
+        "n_news": float(recording.n_news),
+        "n_signals": float(store.count("signals")),
+        "n_orders": float(len(engine.orders)),
+        "n_rejected": float(sum(1 for o in engine.orders.values() if o.status.value == "rejected")),
+        "turnover": float(sum((t.qty * t.price for t in recording.trades), Decimal(0))),
+    }
+    extra = {k: int(v) if k.startswith("n_") else v for k, v in extra.items()}
+    return compute(
+        times=recording.times,
+        equity=recording.equity,
+        closes=recording.closes,
+        exposed=recording.exposed,
+        initial_cash=float(settings.engine.initial_cash),
+        round_trips=recording.round_trips.closed,
+        n_fills=len(recording.trades),
+        fees=float(engine.portfolio.fees),
+        extra=extra,
+    )
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return 0.0
+        return round(value, 10)
+    return value
+
+
+def write_report(result: BacktestResult) -> dict[str, Path]:
+    out = result.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "metrics": out / "metrics.json",
+        "trades": out / "trades.csv",
+        "equity": out / "equity.csv",
+        "plot": out / "equity.png",
+        "config": out / "config.toml",
+    }
+    metrics = {k: _number(v) for k, v in result.metrics.items()}
+    paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    _write_trades(paths["trades"], result.recording)
+    _write_equity(paths["equity"], result.recording, float(result.settings.engine.initial_cash))
+    _plot(
+        paths["plot"], result.recording, float(result.settings.engine.initial_cash), result.symbol
+    )
+    paths["config"].write_text(dump_toml(result.settings.to_toml_dict()), encoding="utf-8")
+    return paths
+
+
+def _write_trades(path: Path, recording: Recording) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(
+            [
+                "timestamp",
+                "symbol",
+                "side",
+                "qty",
+                "price",
+                "notional",
+                "fee",
+                "liquidity",
+                "realised_pnl",
+                "position",
+                "avg_entry",
+                "reason",
+            ]
+        )
+        for t in recording.trades:
+            writer.writerow(
+                [
+                    iso(t.ts),
+                    t.symbol,
+                    t.side,
+                    _plain(t.qty),
+                    _plain(t.price),
+                    _plain(t.qty * t.price),
+                    _plain(t.fee),
+                    t.liquidity,
+                    _plain(t.realised_pnl, EIGHT),
+                    _plain(t.position),
+                    _plain(t.avg_entry, EIGHT),
+                    t.reason,
+                ]
+            )
+
+
+def _write_equity(path: Path, recording: Recording, initial: float) -> None:
+    from bot.metrics import drawdown_series
+
+    n = len(recording.times)
+    step = max(1, math.ceil(n / MAX_EQUITY_ROWS))
+    drawdown = drawdown_series(recording.equity)
+    first_close = recording.closes[0] if recording.closes else 0.0
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["timestamp", "equity", "drawdown", "buy_and_hold", "close", "exposed"])
+        indices = list(range(step - 1, n, step))
+        if n and (not indices or indices[-1] != n - 1):
+            indices.append(n - 1)
+        for i in indices:
+            hold = initial * recording.closes[i] / first_close if first_close else 0.0
+            writer.writerow(
+                [
+                    iso(recording.times[i]),
+                    f"{recording.equity[i]:.8f}",
+                    f"{drawdown[i]:.8f}",
+                    f"{hold:.8f}",
+                    f"{recording.closes[i]:.8f}",
+                    int(recording.exposed[i]),
+                ]
+            )
+
+
+def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from bot.metrics import drawdown_series
+
+    n = len(recording.times)
+    step = max(1, math.ceil(n / 5000))
+    times = recording.times[::step]
+    equity = np.asarray(recording.equity[::step])
+    closes = np.asarray(recording.closes[::step])
+    hold = initial * closes / closes[0] if len(closes) and closes[0] else closes
+    figure, (top, bottom) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot(times, equity, label="strategy", color="#1f77b4", linewidth=1.2)
+    top.plot(times, hold, label=f"buy and hold {symbol}", color="#999999", linewidth=1.0)
+    top.set_ylabel("equity")
+    top.legend(loc="upper left")
+    top.grid(alpha=0.3)
+    top.set_title(f"lorabot backtest — {symbol}")
+    bottom.fill_between(
+        times, -drawdown_series(equity) * 100, 0, color="#d62728", alpha=0.4, label="strategy"
+    )
+    bottom.plot(
+        times, -drawdown_series(hold) * 100, color="#999999", linewidth=0.8, label="buy and hold"
+    )
+    bottom.set_ylabel("drawdown %")
+    bottom.grid(alpha=0.3)
+    bottom.legend(loc="lower left")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100, metadata={"Software": None, "Creation Time": None})
+    plt.close(figure)
+
+
+SUMMARY_KEYS = [
+    ("total_return", "Total return", "signed"),
+    ("buy_and_hold_return", "Buy and hold", "signed"),
+    ("annual_return", "Annual return", "signed"),
+    ("sharpe", "Sharpe (daily, √365)", "num"),
+    ("sortino", "Sortino", "num"),
+    ("max_drawdown", "Max drawdown", "pct"),
+    ("win_rate", "Win rate", "pct"),
+    ("profit_factor", "Profit factor", "num"),
+    ("n_trades", "Fills", "int"),
+    ("n_round_trips", "Round trips", "int"),
+    ("exposure", "Exposure", "pct"),
+    ("fees_paid", "Fees paid", "money"),
+    ("final_equity", "Final equity", "money"),
+    ("n_news", "News items", "int"),
+    ("n_signals", "Signals", "int"),
+    ("n_bars", "Bars", "int"),
+]
+
+
+def format_value(value: object, kind: str) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    if kind == "signed":
+        return f"{number * 100:+.2f}%"
+    if kind == "pct":
+        return f"{number * 100:.2f}%"
+    if kind == "int":
+        return f"{int(number):,}"
+    if kind == "money":
+        return f"{number:,.2f}"
+    return f"{number:.2f}"
+
+
+def print_summary(result: BacktestResult, paths: dict[str, Path]) -> None:
+    """The summary table and the report's path, on stdout (the command's result)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
+    table = Table(title=f"Backtest {result.symbol}", show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label, kind in SUMMARY_KEYS:
+        if key in result.metrics:
+            table.add_row(label, format_value(result.metrics[key], kind))
+    console.print(table)
+    notes = result.metrics.get("notes") or []
+    for note in notes:  # type: ignore[attr-defined]
+        console.print(f"[dim]note: {note}[/dim]")
+    console.print(f"report: {result.out_dir}")

@@ -1,0 +1,306 @@
+"""The signal service: NewsItem -> SentimentModel -> Signal, with batching and a cache.
+
+Why it is built this way:
+- The model is asynchronous (a vLLM server, or an in-process model on a worker thread) while the
+  engine's handlers are synchronous. Live, `on_news` parks the item in a bounded queue and a
+  batcher task sends the texts that arrive together in one `classify` call. In a replay the
+  backtest first `prefetch`es every text in large batches; `on_news` then finds each answer in
+  the cache and emits the same signals through the same code, synchronously and in order.
+- Answers are cached by (model id, normalised text) in memory and in a SQLite file under the cache
+  directory. The model id changes whenever the weights, manifest or inference variant change, so
+  a retrained model never reads stale answers, and a repeated backtest never runs the model twice.
+- A model that fails (server down, timeout) never costs an item: it is marked failed in the store
+  and retried on a timer, and no signal — hence no trade — exists until an answer does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.events import Label, NewsItem, Signal
+from bot.log import get_logger
+from bot.protocols import ModelUnavailable, Prediction, SentimentModel
+from bot.store import Store
+from bot.symbols import SymbolTable
+
+log = get_logger("bot.signals")
+
+Emit = Callable[[object], None]
+
+
+def normalise(text: str) -> str:
+    """The cache key's text: case and whitespace do not change what a headline means."""
+    return " ".join(text.lower().split())
+
+
+class SignalCache:
+    """(model id, normalised text) -> prediction; memory in front of an optional SQLite file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._memory: dict[tuple[str, str], Prediction] = {}
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS predictions (model_id TEXT, text TEXT, label INTEGER,"
+                " confidence REAL, p0 REAL, p1 REAL, p2 REAL, PRIMARY KEY (model_id, text))"
+            )
+            self._db.commit()
+        self.hits = 0
+        self.misses = 0
+
+    def get_many(self, model_id: str, keys: Iterable[str]) -> dict[str, Prediction]:
+        found: dict[str, Prediction] = {}
+        missing: list[str] = []
+        for key in keys:
+            hit = self._memory.get((model_id, key))
+            if hit is not None:
+                found[key] = hit
+            else:
+                missing.append(key)
+        if missing and self._db is not None:
+            with self._lock:
+                for start in range(0, len(missing), 500):
+                    chunk = missing[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self._db.execute(
+                        "SELECT text, label, confidence, p0, p1, p2 FROM predictions "
+                        f"WHERE model_id = ? AND text IN ({marks})",
+                        [model_id, *chunk],
+                    ).fetchall()
+                    for text, label, confidence, p0, p1, p2 in rows:
+                        prediction = Prediction(Label(label), confidence, (p0, p1, p2), model_id)
+                        self._memory[(model_id, text)] = prediction
+                        found[text] = prediction
+        return found
+
+    def get(self, model_id: str, key: str) -> Prediction | None:
+        hit = self._memory.get((model_id, key))
+        if hit is None and self._db is not None:
+            hit = self.get_many(model_id, [key]).get(key)
+        if hit is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return hit
+
+    def put_many(self, model_id: str, items: Sequence[tuple[str, Prediction]]) -> None:
+        for key, prediction in items:
+            self._memory[(model_id, key)] = prediction
+        if self._db is not None and items:
+            with self._lock:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(model_id, key, int(p.label), p.confidence, *p.probs) for key, p in items],
+                )
+                self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            with self._lock:
+                self._db.close()
+                self._db = None
+
+
+class SignalService:
+    def __init__(
+        self,
+        model: SentimentModel,
+        symbols: SymbolTable,
+        clock: Clock,
+        emit: Emit,
+        *,
+        cache: SignalCache | None = None,
+        store: Store | None = None,
+        market_wide_weight: float = 0.5,
+        batch_size: int = 32,
+        max_wait: float = 0.02,
+        max_pending: int = 10_000,
+        timeout: float = 30.0,
+        retries: int = 3,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self.model = model
+        self.symbols = symbols
+        self.clock = clock
+        self.emit = emit
+        self.cache = cache or SignalCache()
+        self.store = store
+        self.market_wide_weight = market_wide_weight
+        self.batch_size = batch_size
+        self.max_wait = max_wait
+        self.timeout = timeout
+        self.retries = retries
+        self.retry_backoff = retry_backoff
+        self._queue: asyncio.Queue[NewsItem] | None = None
+        self._max_pending = max_pending
+        self._in_flight: set[str] = set()
+        self.parked = 0
+        self.failed_batches = 0
+        self.model_calls = 0
+
+    # -- the synchronous path (engine handler) ----------------------------------------------
+
+    def on_news(self, item: NewsItem) -> None:
+        prediction = self.cache.get(self.model.model_id, normalise(item.text))
+        if prediction is not None:
+            self._emit_signals(item, prediction)
+            return
+        if self._queue is None:
+            raise RuntimeError(
+                f"no answer for news {item.id!r} in the cache and no live batcher running: "
+                "prefetch the replay's texts first"
+            )
+        if item.id in self._in_flight:
+            return
+        if self._queue.full():
+            # Never dropped: the item is in the store as pending and the retry timer brings it
+            # back once the model has caught up.
+            self.parked += 1
+            log.warning(
+                "model backlog full: item parked for retry", news_id=item.id, parked=self.parked
+            )
+            return
+        self._in_flight.add(item.id)
+        self._queue.put_nowait(item)
+
+    def _emit_signals(self, item: NewsItem, prediction: Prediction) -> None:
+        now = self.clock.now()
+        targets: list[tuple[str | None, float]]
+        known = [
+            s for s in item.symbols if s in self.symbols.instruments or s in self.symbols.symbols
+        ]
+        if known:
+            targets = [(symbol, 1.0) for symbol in known]
+        elif self.market_wide_weight > 0:
+            targets = [(None, self.market_wide_weight)]
+        else:
+            targets = []
+        for symbol, weight in targets:
+            self.emit(
+                Signal(
+                    ts=now,
+                    symbol=symbol,
+                    label=prediction.label,
+                    confidence=prediction.confidence,
+                    probs=prediction.probs,
+                    model_id=prediction.model_id,
+                    source=item.source,
+                    news_id=item.id,
+                    published=item.published,
+                    received=item.received,
+                    weight=weight,
+                    stale=item.stale,
+                )
+            )
+        if self.store is not None:
+            self.store.mark_news(item.id, "done")
+
+    # -- batch classification -----------------------------------------------------------------
+
+    async def classify(self, texts: Sequence[str]) -> list[Prediction]:
+        """Classify with timeout and bounded retries; raises ModelUnavailable in the end."""
+        delay = self.retry_backoff
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                self.model_calls += 1
+                result = await asyncio.wait_for(self.model.classify(texts), self.timeout)
+                if len(result) != len(texts):
+                    raise ModelUnavailable(
+                        f"model returned {len(result)} answers for {len(texts)} texts"
+                    )
+                return result
+            except (ModelUnavailable, TimeoutError, ConnectionError, OSError) as error:
+                last = error
+                if attempt < self.retries:
+                    log.warning(
+                        "model call failed; retrying",
+                        error=str(error) or type(error).__name__,
+                        attempt=attempt + 1,
+                        backoff_s=delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        raise ModelUnavailable(str(last) or type(last).__name__)
+
+    async def prefetch(
+        self, texts: Iterable[str], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
+        model_id = self.model.model_id
+        keys = list(dict.fromkeys(normalise(t) for t in texts))
+        known = self.cache.get_many(model_id, keys)
+        missing = [k for k in keys if k not in known]
+        step = max(self.batch_size, 64)
+        for start in range(0, len(missing), step):
+            chunk = missing[start : start + step]
+            predictions = await self.classify(chunk)
+            self.cache.put_many(model_id, list(zip(chunk, predictions, strict=True)))
+            if progress is not None:
+                progress(len(chunk))
+        return len(missing)
+
+    # -- the live batcher -------------------------------------------------------------------
+
+    def start_live(self) -> None:
+        """Enable the asynchronous path (call on the running loop before `run`)."""
+        self._queue = asyncio.Queue(maxsize=self._max_pending)
+
+    async def run(self) -> None:
+        """Batch queued items into model calls until cancelled."""
+        if self._queue is None:
+            self.start_live()
+        queue = self._queue
+        assert queue is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + self.max_wait
+            while len(batch) < self.batch_size:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), remaining))
+                except TimeoutError:
+                    break
+            await self._answer(batch)
+
+    async def _answer(self, batch: list[NewsItem]) -> None:
+        model_id = self.model.model_id
+        keys = [normalise(item.text) for item in batch]
+        unique = list(dict.fromkeys(keys))
+        try:
+            predictions = await self.classify(unique)
+        except ModelUnavailable as error:
+            self.failed_batches += 1
+            log.error("model unavailable: items kept for retry", error=str(error), items=len(batch))
+            for item in batch:
+                self._in_flight.discard(item.id)
+                if self.store is not None:
+                    self.store.mark_news(item.id, "failed")
+            return
+        answers = dict(zip(unique, predictions, strict=True))
+        self.cache.put_many(model_id, list(answers.items()))
+        for item, key in zip(batch, keys, strict=True):
+            self._in_flight.discard(item.id)
+            self._emit_signals(item, answers[key])
+
+    def retry_pending(self, items: Iterable[NewsItem]) -> int:
+        """Re-queue stored items the model has not answered (after a failure or a restart)."""
+        count = 0
+        for item in items:
+            if item.id not in self._in_flight:
+                self.on_news(item)
+                count += 1
+        return count

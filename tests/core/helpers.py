@@ -1,0 +1,78 @@
+"""Builders shared by the core tests: events at chosen times, a replay engine in one call."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from adapters.model.scripted import ScriptedModel
+from bot.assemble import Parts, build_engine, paper_broker
+from bot.bus import Bus
+from bot.clock import ReplayClock
+from bot.config import Settings
+from bot.events import Bar, Label, NewsItem
+from bot.signals import SignalCache
+from bot.store import Store
+from bot.symbols import SymbolTable
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def bar(i: int, close: str | Decimal, *, open_: str | Decimal | None = None,
+        minutes: int = 15, symbol: str = "BTCUSDT", start: datetime = T0,
+        high: str | None = None, low: str | None = None) -> Bar:
+    c = Decimal(close)
+    o = Decimal(open_) if open_ is not None else c
+    h = Decimal(high) if high is not None else max(o, c) + Decimal("10")
+    lo = Decimal(low) if low is not None else min(o, c) - Decimal("10")
+    ts_open = start + timedelta(minutes=minutes * i)
+    return Bar(symbol, ts_open, ts_open + timedelta(minutes=minutes), o, h, lo, c, Decimal("1"))
+
+
+def news(ident: str, title: str, at: datetime, *, symbols: tuple[str, ...] = ("BTCUSDT",),
+         source: str = "test", stale: bool = False) -> NewsItem:
+    return NewsItem(id=ident, source=source, title=title, received=at, published=at,
+                    symbols=symbols, stale=stale)
+
+
+def settings(**sections: dict[str, object]) -> Settings:
+    base = Settings().with_overrides(
+        strategy={"half_life": 0, "reevaluate_interval": 0},
+        engine={"snapshot_interval": 0},
+    )
+    return base.with_overrides(**sections) if sections else base
+
+
+def replay_parts(tmp_path: Path, answers: dict[str, tuple[Label, float]],
+                 config: Settings | None = None, traded: tuple[str, ...] = ("BTCUSDT",)
+                 ) -> Parts:
+    config = config or settings()
+    clock = ReplayClock()
+    bus = Bus(strict=True)
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}", account="test", run_id="r1",
+                  durable=False)
+    symbols = SymbolTable.from_settings(config)
+    return build_engine(
+        config, clock=clock, bus=bus, store=store, symbols=symbols,
+        model=ScriptedModel(answers), broker=paper_broker(config, symbols, clock),
+        traded=traded, initial_cash=config.engine.initial_cash, id_prefix="t",
+        cache=SignalCache(),
+    )
+
+
+def drive(parts: Parts, events: list[object]) -> None:
+    """Replay events through the parts (prefetching the model's answers first)."""
+    import asyncio
+
+    texts = [e.text for e in events if isinstance(e, NewsItem)]
+    asyncio.run(parts.signals.prefetch(texts))
+    clock = parts.clock
+    assert isinstance(clock, ReplayClock)
+    first = True
+    for event in events:
+        clock.advance_to(event.ts)  # type: ignore[attr-defined]
+        if first:
+            parts.engine.start_timers()
+            first = False
+        parts.bus.publish(event)

@@ -1,0 +1,75 @@
+"""`lorabot backtest` end to end on the bundled sample and on the project's fixtures."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+
+REQUIRED = ["total_return", "buy_and_hold_return", "sharpe", "sortino", "max_drawdown",
+            "win_rate", "profit_factor", "n_trades", "exposure", "fees_paid"]
+
+
+def run_cli(args: list[str]) -> None:
+    try:
+        main(args)
+    except SystemExit as done:
+        assert done.code in (0, None)
+
+
+@pytest.fixture(scope="module")
+def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("sample")
+    outs = (base / "a", base / "b")
+    for out in outs:
+        run_cli(["backtest", "--sample", "--out", str(out), "--no-progress"])
+    return outs
+
+
+def test_sample_writes_the_whole_report(sample_runs: tuple[Path, Path]) -> None:
+    out = sample_runs[0]
+    for name in ("metrics.json", "trades.csv", "equity.csv", "equity.png", "config.toml"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in REQUIRED:
+        assert isinstance(metrics[key], int | float) and not isinstance(metrics[key], bool), key
+    assert all(isinstance(v, int | float) for k, v in metrics.items() if k != "notes")
+    assert isinstance(metrics["notes"], list)
+    assert metrics["n_days"] >= 30 and metrics["n_trades"] >= 5
+    assert 0 < metrics["exposure"] < 1 and metrics["fees_paid"] > 0
+    assert 0 <= metrics["max_drawdown"] < 1
+
+
+def test_sample_buys_sells_and_goes_flat(sample_runs: tuple[Path, Path]) -> None:
+    rows = list(csv.DictReader((sample_runs[0] / "trades.csv").open()))
+    assert {"buy", "sell"} <= {r["side"] for r in rows}
+    assert any(r["position"].lstrip("-").strip("0.") == "" for r in rows)  # back to flat
+    assert any(r["position"].startswith("-") for r in rows)  # a short on the perpetual
+    equity = list(csv.DictReader((sample_runs[0] / "equity.csv").open()))
+    flags = [r["exposed"] for r in equity]
+    assert "0" in flags[flags.index("1"):]  # a flat period after having held a position
+    assert set(rows[0]) == {"timestamp", "symbol", "side", "qty", "price", "notional", "fee",
+                            "liquidity", "realised_pnl", "position", "avg_entry", "reason"}
+
+
+def test_two_runs_are_byte_identical(sample_runs: tuple[Path, Path]) -> None:
+    a, b = sample_runs
+    for name in ("trades.csv", "metrics.json", "equity.csv"):
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_window_and_other_formats(fixtures: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "fx"
+    run_cli(["backtest", "--news", str(fixtures / "core" / "news.csv"), "--bars",
+             str(fixtures / "core" / "bars_bybit.json"), "--from", "2024-01-01T00:20:00Z",
+             "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out
+    assert f"report: {out}" in printed.replace("\n", "")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_bars"] == 2  # bars are released at their close: 00:30 and 00:45
+    assert metrics["n_news"] == 3
