@@ -29,6 +29,7 @@ from bot.config import Settings
 from bot.errors import UserError
 from bot.log import setup_logging
 from bot.protocols import Prediction, SentimentModel
+from bot.signals import SignalCache, normalise
 
 
 def format_prediction(prediction: Prediction, text: str | None = None) -> str:
@@ -66,13 +67,36 @@ def _chunks(stream: TextIO, size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+async def _cached_classify(
+    model: SentimentModel, cache: SignalCache | None, texts: list[str]
+) -> list[Prediction]:
+    """Answers from the signal cache where it has them; the model answers the rest once each."""
+    if cache is None:
+        return await model.classify(texts)
+    model_id = model.model_id
+    keys = [normalise(t) for t in texts]
+    known = cache.get_many(model_id, keys)
+    missing = [k for k in dict.fromkeys(keys) if k not in known]
+    if missing:
+        # the normalised text is what the cache and the signal service feed the model
+        answers = await model.classify(missing)
+        fresh = list(zip(missing, answers, strict=True))
+        cache.put_many(model_id, fresh)
+        known.update(fresh)
+    return [known[k] for k in keys]
+
+
 async def _classify_all(
-    model: SentimentModel, batches: Iterator[list[str]], echo: bool, as_json: bool
+    model: SentimentModel,
+    batches: Iterator[list[str]],
+    echo: bool,
+    as_json: bool,
+    cache: SignalCache | None,
 ) -> None:
     out = sys.stdout
     try:
         for texts in batches:
-            predictions = await model.classify(texts)
+            predictions = await _cached_classify(model, cache, texts)
             for prediction, text in zip(predictions, texts, strict=True):
                 if as_json:
                     out.write(_json_line(prediction, text) + "\n")
@@ -81,6 +105,8 @@ async def _classify_all(
             out.flush()
     finally:
         await model.close()
+        if cache is not None:
+            cache.close()
 
 
 @click.command()
@@ -101,6 +127,11 @@ async def _classify_all(
     help="Override [model] backend.",
 )
 @click.option(
+    "--cache/--no-cache",
+    default=None,
+    help="Use the signal cache in the cache folder (default: [model] cache).",
+)
+@click.option(
     "--chunk", type=click.IntRange(1), default=2048, show_default=True,
     help="Headlines read from a pipe per model call.",
 )  # fmt: skip
@@ -113,20 +144,26 @@ def classify(
     as_json: bool,
     model_dir: Path | None,
     backend: str | None,
+    cache: bool | None,
     chunk: int,
     config_path: Path | None,
 ) -> None:
     """Classify headlines (arguments, or stdin one per line) with the configured model.
 
-    Prints `LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH` per headline, in order.
+    Prints `LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH` per headline, in order. Answers
+    are cached like the daemon's (by model id and normalised text), so a headline is never
+    classified twice by the same model.
     """
     settings = _with_model_overrides(settings_for(ctx, config_path), model_dir, backend)
     setup_logging("warning" if settings.log.level == "info" else settings.log.level, "console")
+    from bot.assemble import signal_cache
     from bot.models import build_model
 
     model = build_model(settings)
+    use_cache = settings.model.cache if cache is None else cache
+    answers = signal_cache(settings) if use_cache else None
     batches = iter([[t for t in texts if t.strip()]]) if texts else _chunks(sys.stdin, chunk)
-    asyncio.run(_classify_all(model, batches, echo, as_json))
+    asyncio.run(_classify_all(model, batches, echo, as_json, answers))
 
 
 def _with_model_overrides(

