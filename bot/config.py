@@ -133,13 +133,51 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
+    """Defaults of `lorabot train`, `compare` and `export`; every CLI flag can override them."""
+
     method: Literal["lora", "qlora", "prefix", "prompt", "adapter", "full"] = "lora"
     base: str = ""
+    family: Literal["auto", "encoder", "decoder"] = "auto"
     max_length: int = Field(64, ge=8)
     batch_size: int = Field(32, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
     epochs: float = Field(5, gt=0)
     learning_rate: float = Field(0.0, ge=0)
     seed: int = 42
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.06, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)
+    grad_accum: int = Field(1, ge=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    class_weights: Literal["none", "balanced", "sqrt"] = "sqrt"
+    valid_fraction: float = Field(0.1, gt=0, lt=1)
+    eval_every: int = Field(0, ge=0)
+    patience: int = Field(2, ge=0)
+    checkpoint_every: int = Field(0, ge=0)
+    keep_checkpoints: int = Field(2, ge=1)
+    num_threads: int = Field(0, ge=0)
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_targets: tuple[str, ...] = ()
+    prefix_tokens: int = Field(16, ge=1)
+    prefix_projection: bool = False
+    prefix_hidden: int = Field(256, ge=1)
+    prompt_tokens: int = Field(16, ge=1)
+    adapter_size: int = Field(64, ge=1)
+    adapter_targets: tuple[str, ...] = ()
+    label_words: tuple[str, str, str] = ("negative", "neutral", "positive")
+    prompt: str = ""
+    fiqa_bearish_below: float = -0.1
+    fiqa_bullish_above: float = 0.1
+    phrasebank_agreement: Literal["50", "66", "75", "all"] = "50"
+
+    @model_validator(mode="after")
+    def _check_thresholds(self) -> TrainingConfig:
+        if self.fiqa_bearish_below > self.fiqa_bullish_above:
+            raise ValueError("fiqa_bearish_below must not exceed fiqa_bullish_above")
+        return self
 
 
 class FeedConfig(Section):

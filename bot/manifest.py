@@ -13,7 +13,7 @@ import hashlib
 import importlib.util
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -55,6 +55,16 @@ class Manifest(BaseModel):
     total_params: int | None = None
     created: str = ""
     command: str = ""
+    # Added by the fine-tuning toolkit (all optional, so older manifests stay valid):
+    # the token ids of `label_words` as they follow the prompt (decoders), how the base was
+    # quantised while training ("nf4" for QLoRA; the adapter is reloaded over the same 4-bit
+    # base), the method's own settings, the data and split it was trained on, and for a
+    # merged/exported folder the folder it came from.
+    label_token_ids: tuple[int, int, int] | None = None
+    quantization: str | None = None
+    method_config: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
+    source: str = ""
 
     @property
     def vllm_servable(self) -> bool:

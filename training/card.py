@@ -1,0 +1,138 @@
+"""The model card (README.md) a training run leaves next to its weights: what it is, what it was
+trained and scored on, how well it did, and the exact command that made it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bot.manifest import LABELS, Manifest
+
+_METHOD_NAMES = {
+    "lora": "LoRA",
+    "qlora": "QLoRA (4-bit NF4 base)",
+    "prefix": "prefix-tuning",
+    "prompt": "prompt-tuning",
+    "adapter": "bottleneck adapter",
+    "full": "full fine-tuning",
+}
+
+
+def _scores_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    lines = [
+        "| split | examples | accuracy | macro-F1 | weighted-F1 |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, scores in rows:
+        lines.append(
+            f"| {name} | {scores['n']:,} | {scores['accuracy']:.4f} | {scores['macro_f1']:.4f} "
+            f"| {scores['weighted_f1']:.4f} |"
+        )
+    return lines
+
+
+def _per_class(scores: dict[str, Any]) -> list[str]:
+    lines = ["| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    for name in LABELS:
+        row = scores["per_class"][name]
+        lines.append(
+            f"| {name} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} "
+            f"| {row['support']:,} |"
+        )
+    return lines
+
+
+def render_card(
+    manifest: Manifest,
+    report: dict[str, Any],
+    valid: dict[str, Any],
+    test: dict[str, Any] | None,
+) -> str:
+    data = report.get("data", {})
+    settings = report.get("settings", {})
+    method = _METHOD_NAMES.get(manifest.method, manifest.method)
+    trainable = manifest.trainable_params or 0
+    total = manifest.total_params or 1
+    lines = [
+        f"# {method} sentiment model over `{manifest.base_model}`",
+        "",
+        f"A {manifest.family} that reads financial news and answers bearish / neutral / bullish "
+        "with calibrated probabilities (label order bearish=0, neutral=1, bullish=2). "
+        "Made with `lorabot train`; load it with `training.loading.load_model(folder)` or serve "
+        "it with the embedded backend.",
+        "",
+        "## Command",
+        "",
+        "```",
+        manifest.command or "(not recorded)",
+        "```",
+        "",
+        "## Data and split",
+        "",
+        f"- training data: `{data.get('train', '')}` (format `{data.get('format', 'auto')}`), "
+        f"{data.get('n_train', 0):,} examples after the split "
+        f"(bearish/neutral/bullish: {', '.join(str(c) for c in data.get('train_counts', []))})",
+        f"- validation (early stopping, best-weights selection): {data.get('valid', '')}, "
+        f"{data.get('n_valid', 0):,} examples",
+    ]
+    if test is not None:
+        lines.append(
+            f"- test (never seen in training or selection): `{data.get('test', '')}`, "
+            f"{data.get('n_test', 0):,} examples"
+        )
+    if data.get("dropped_overlap"):
+        lines.append(
+            f"- {data['dropped_overlap']} training rows also present in the held-out data "
+            "were dropped"
+        )
+    lines += [
+        "",
+        "## Scores",
+        "",
+        *_scores_table([("validation", valid), *([("test", test)] if test else [])]),
+        "",
+        f"Per class on the {'test' if test else 'validation'} split:",
+        "",
+        *_per_class(test or valid),
+        "",
+        "## Training",
+        "",
+        f"- method: {method}; settings: `{manifest.method_config}`",
+        f"- trainable parameters: {trainable:,} of {total:,} ({100 * trainable / total:.2f}%)",
+        f"- max length {manifest.max_length}, batch {settings.get('batch_size')}"
+        f" x {settings.get('grad_accum')} accumulation, "
+        f"learning rate {report.get('learning_rate')},"
+        f" {settings.get('scheduler')} decay after {settings.get('warmup_ratio')} warm-up, "
+        f"weight decay {settings.get('weight_decay')}, class weights "
+        f"{settings.get('class_weights')}, seed {settings.get('seed')}",
+        f"- {report.get('epochs_done')} epochs ({report.get('steps')} steps) in "
+        f"{report.get('train_seconds')} s ({report.get('seconds_per_epoch')} s/epoch); "
+        f"best validation loss at step {report.get('best_step')}"
+        + ("; stopped early" if report.get("stopped_early") else ""),
+        "",
+    ]
+    if manifest.family == "decoder":
+        lines += [
+            "## Prompt",
+            "",
+            f"Label words {list(manifest.label_words or ())} (token ids "
+            f"{list(manifest.label_token_ids or ())}) after:",
+            "",
+            "```",
+            manifest.prompt or "",
+            "```",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def write_card(
+    folder: Path,
+    manifest: Manifest,
+    report: dict[str, Any],
+    valid: dict[str, Any],
+    test: dict[str, Any] | None,
+) -> Path:
+    path = folder / "README.md"
+    path.write_text(render_card(manifest, report, valid, test), encoding="utf-8")
+    return path

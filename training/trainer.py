@@ -1,0 +1,450 @@
+"""The training loop: one loop for every method and both families.
+
+AdamW with decoupled weight decay (not on biases and norms), warm-up then linear or cosine decay,
+gradient clipping and accumulation, class-weighted cross-entropy, validation every epoch (or every
+N steps) with early stopping on the validation loss, and the weights of the best validation kept.
+A run is seeded end to end (split, initialisation, dropout, data order) and checkpoints what it
+needs to resume exactly where it stopped: the trainable weights, optimiser, scheduler, random
+states and position in the epoch. The data order of an epoch is a function of (seed, epoch), so a
+resumed run sees the same batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from bot.config import TrainingConfig
+from bot.errors import UserError
+from bot.log import get_logger
+from training.data import Example
+from training.families import Family, collate, label_logits
+from training.methods import load_trainable_state, trainable_state
+from training.metrics import evaluate_predictions
+from training.splits import Split, class_weights
+
+log = get_logger(__name__)
+
+CHECKPOINTS = "checkpoints"
+RUN_FILE = "run.json"
+_FINGERPRINT_IGNORES = {
+    "patience",
+    "keep_checkpoints",
+    "checkpoint_every",
+    "eval_every",
+    "num_threads",
+    "eval_batch_size",
+}
+
+
+@dataclass
+class Encoded:
+    """A split as token ids and label indices."""
+
+    rows: list[list[int]]
+    labels: list[int]
+
+    @classmethod
+    def of(cls, examples: Sequence[Example], encode: Any) -> Encoded:
+        return cls(encode([e.text for e in examples]), [int(e.label) for e in examples])
+
+
+@dataclass
+class LoopState:
+    step: int = 0  # optimiser steps done
+    epoch: int = 0
+    micro: int = 0  # micro-batches done in `epoch`
+    best_loss: float = math.inf
+    best_step: int = 0
+    bad_evals: int = 0
+    stopped_early: bool = False
+    train_seconds: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dict(self.__dict__)
+        data["best_loss"] = None if math.isinf(self.best_loss) else self.best_loss
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoopState:
+        state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        if data.get("best_loss") is None:
+            state.best_loss = math.inf
+        return state
+
+
+@dataclass
+class LoopResult:
+    state: LoopState
+    steps_per_epoch: int
+    total_steps: int
+    valid_scores: dict[str, Any]
+
+    @property
+    def epochs_done(self) -> float:
+        return self.state.step / self.steps_per_epoch if self.steps_per_epoch else 0.0
+
+    @property
+    def seconds_per_epoch(self) -> float:
+        return self.state.train_seconds / self.epochs_done if self.epochs_done else 0.0
+
+
+def fingerprint(cfg: TrainingConfig, extra: dict[str, Any], split: Split) -> str:
+    """What must not change between a run and its resumption."""
+    settings = {
+        k: v for k, v in cfg.model_dump(mode="json").items() if k not in _FINGERPRINT_IGNORES
+    }
+    digest = hashlib.sha256(json.dumps([settings, extra], sort_keys=True, default=str).encode())
+    for part in (split.train, split.valid):
+        for example in part:
+            digest.update(f"{example.label.value}\x00{example.text}\x01".encode())
+    return digest.hexdigest()[:16]
+
+
+def example_loss(
+    logits: torch.Tensor,
+    vocab_logits: torch.Tensor | None,
+    labels: torch.Tensor,
+    token_ids: Sequence[int] | None,
+    smoothing: float = 0.0,
+) -> torch.Tensor:
+    """Per-example cross-entropy: over the 3 classes (encoders), or over the whole vocabulary
+    with the label word as the target (decoders), so the label words become the model's top
+    next tokens and a server's top-k logprobs always contain them."""
+    if vocab_logits is None:
+        return F.cross_entropy(logits, labels, reduction="none", label_smoothing=smoothing)
+    assert token_ids is not None
+    targets = torch.tensor(token_ids, device=labels.device)[labels]
+    return F.cross_entropy(vocab_logits, targets, reduction="none", label_smoothing=smoothing)
+
+
+def evaluate_rows(
+    model: nn.Module,
+    data: Encoded,
+    family: Family,
+    token_ids: Sequence[int] | None,
+    pad_id: int,
+    batch_size: int,
+    weights: torch.Tensor | None = None,
+) -> tuple[float, np.ndarray]:
+    """(weighted mean loss, (N, 3) probabilities) over a split, in eval mode."""
+    order = sorted(range(len(data.rows)), key=lambda i: len(data.rows[i]))
+    probs = np.zeros((len(order), 3), dtype=np.float64)
+    total = 0.0
+    weight_sum = 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start : start + batch_size]
+                batch = collate([data.rows[i] for i in chunk], pad_id)
+                labels = torch.tensor([data.labels[i] for i in chunk])
+                logits, vocab = label_logits(model, batch, family, token_ids)
+                losses = example_loss(logits, vocab, labels, token_ids)
+                w = weights[labels] if weights is not None else torch.ones_like(losses)
+                total += float((losses * w).sum())
+                weight_sum += float(w.sum())
+                probs[chunk] = torch.softmax(logits.double(), dim=-1).numpy()
+    finally:
+        model.train(was_training)
+    return (total / weight_sum if weight_sum else 0.0), probs
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        lowered = name.lower()
+        if parameter.ndim < 2 or "norm" in lowered or lowered.endswith("bias"):
+            no_decay.append(parameter)
+        else:
+            decay.append(parameter)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: TrainingConfig,
+        family: Family,
+        split: Split,
+        train: Encoded,
+        valid: Encoded,
+        *,
+        pad_id: int,
+        token_ids: Sequence[int] | None,
+        learning_rate: float,
+        out: Path,
+        fingerprint: str,
+        progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.cfg = cfg
+        self.family = family
+        self.train_data = train
+        self.valid_data = valid
+        self.pad_id = pad_id
+        self.token_ids = token_ids
+        self.out = out
+        self.checkpoints = out / CHECKPOINTS
+        self.fingerprint = fingerprint
+        self.progress = progress
+        weights = class_weights(split.train, cfg.class_weights)
+        self.weights = torch.tensor(weights, dtype=torch.float32) if weights else None
+        self.class_weights = weights
+        micro = math.ceil(len(train.rows) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(micro / cfg.grad_accum)
+        self.total_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
+        self.eval_every = cfg.eval_every or self.steps_per_epoch
+        self.checkpoint_every = cfg.checkpoint_every or self.eval_every
+        self.optimizer = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=learning_rate)
+        from transformers import get_scheduler
+
+        self.scheduler = get_scheduler(
+            cfg.scheduler,
+            self.optimizer,
+            num_warmup_steps=round(cfg.warmup_ratio * self.total_steps),
+            num_training_steps=self.total_steps,
+        )
+        self.state = LoopState()
+        self._rng_at_step: torch.Tensor | None = None
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        if not self.trainable:
+            raise UserError("nothing to train: the method left no trainable parameter")
+
+    # ---------------------------------------------------------------------------------------
+    # data order
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        order = rng.permutation(len(self.train_data.rows)).tolist()
+        size = self.cfg.batch_size
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def _batch(self, indices: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        batch = collate([self.train_data.rows[i] for i in indices], self.pad_id)
+        labels = torch.tensor([self.train_data.labels[i] for i in indices])
+        return batch, labels
+
+    def _weight(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.weights[labels] if self.weights is not None else torch.ones(len(labels))
+
+    # ---------------------------------------------------------------------------------------
+    # the loop
+
+    def run(self) -> LoopResult:
+        from tqdm.auto import tqdm
+
+        state = self.state
+        self.model.train()
+        bar = tqdm(
+            total=self.total_steps,
+            initial=state.step,
+            desc="training",
+            unit="step",
+            file=sys.stderr,
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        running: list[float] = []
+        try:
+            while state.step < self.total_steps and not state.stopped_early:
+                batches = self._epoch_batches(state.epoch)
+                groups = [
+                    batches[i : i + self.cfg.grad_accum]
+                    for i in range(0, len(batches), self.cfg.grad_accum)
+                ]
+                group_index = state.micro // self.cfg.grad_accum
+                bar.set_description(f"epoch {state.epoch + 1}")
+                for group in groups[group_index:]:
+                    # An interrupted step is redone on resume, with the same dropout masks.
+                    self._rng_at_step = torch.get_rng_state()
+                    started = time.perf_counter()
+                    loss = self._step(group)
+                    self._rng_at_step = None
+                    state.train_seconds += time.perf_counter() - started
+                    state.step += 1
+                    state.micro += len(group)
+                    running.append(loss)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{self.scheduler.get_last_lr()[0]:.2e}")
+                    last = state.step >= self.total_steps
+                    end_of_epoch = state.micro >= len(batches)
+                    if end_of_epoch:
+                        state.epoch += 1
+                        state.micro = 0
+                    validate = state.step % self.eval_every == 0 or last
+                    if validate:
+                        self._validate(sum(running) / len(running))
+                        running = []
+                    if validate or state.step % self.checkpoint_every == 0:
+                        self.save_checkpoint()
+                    if last or state.stopped_early or end_of_epoch:
+                        break
+        except KeyboardInterrupt:
+            self.optimizer.zero_grad(set_to_none=True)
+            self.save_checkpoint(rng=self._rng_at_step)
+            bar.close()
+            raise UserError(
+                f"interrupted at step {state.step}/{self.total_steps}; "
+                f"continue with the same command and --resume (checkpoint in {self.checkpoints})"
+            ) from None
+        bar.close()
+        valid_scores = self._finish()
+        return LoopResult(state, self.steps_per_epoch, self.total_steps, valid_scores)
+
+    def _step(self, group: list[list[int]]) -> float:
+        batches = [self._batch(indices) for indices in group]
+        total_weight = float(sum(self._weight(labels).sum() for _, labels in batches))
+        loss_sum = 0.0
+        for batch, labels in batches:
+            logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
+            losses = example_loss(logits, vocab, labels, self.token_ids, self.cfg.label_smoothing)
+            loss = (losses * self._weight(labels)).sum() / total_weight
+            loss.backward()
+            loss_sum += float(loss.detach())
+        if self.cfg.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable, self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if not math.isfinite(loss_sum):
+            raise UserError(
+                f"the training loss became {loss_sum} at step {self.state.step + 1}: "
+                "lower the learning rate"
+            )
+        return loss_sum
+
+    def _validate(self, train_loss: float) -> None:
+        state = self.state
+        loss, probs = evaluate_rows(
+            self.model,
+            self.valid_data,
+            self.family,
+            self.token_ids,
+            self.pad_id,
+            self.cfg.eval_batch_size,
+            self.weights,
+        )
+        scores = evaluate_predictions(self.valid_data.labels, probs)
+        improved = loss < state.best_loss - 1e-6
+        if improved:
+            state.best_loss = loss
+            state.best_step = state.step
+            state.bad_evals = 0
+            self.checkpoints.mkdir(parents=True, exist_ok=True)
+            save_file(trainable_state(self.model), str(self.checkpoints / "best.safetensors"))
+        else:
+            state.bad_evals += 1
+            if self.cfg.patience and state.bad_evals >= self.cfg.patience:
+                state.stopped_early = True
+        entry = {
+            "step": state.step,
+            "epoch": round(state.step / self.steps_per_epoch, 3),
+            "train_loss": round(train_loss, 5),
+            "valid_loss": round(loss, 5),
+            "valid_accuracy": round(scores["accuracy"], 5),
+            "valid_macro_f1": round(scores["macro_f1"], 5),
+            "lr": self.scheduler.get_last_lr()[0],
+            "best": improved,
+        }
+        state.history.append(entry)
+        log.info("validation", **entry)
+        if state.stopped_early:
+            log.info("early stop: validation loss stopped improving", patience=self.cfg.patience)
+
+    def _finish(self) -> dict[str, Any]:
+        """Put the best validation weights back and score them once more."""
+        best = self.checkpoints / "best.safetensors"
+        if best.is_file() and self.state.best_step != self.state.step:
+            load_trainable_state(self.model, load_file(str(best)))
+            log.info("restored the best validation weights", step=self.state.best_step)
+        loss, probs = evaluate_rows(
+            self.model,
+            self.valid_data,
+            self.family,
+            self.token_ids,
+            self.pad_id,
+            self.cfg.eval_batch_size,
+            self.weights,
+        )
+        return evaluate_predictions(self.valid_data.labels, probs, loss)
+
+    # ---------------------------------------------------------------------------------------
+    # checkpoints
+
+    def save_checkpoint(self, rng: torch.Tensor | None = None) -> Path:
+        folder = self.checkpoints / f"step-{self.state.step:08d}"
+        partial = folder.with_name(folder.name + ".partial")
+        if partial.exists():
+            shutil.rmtree(partial)
+        partial.mkdir(parents=True)
+        save_file(trainable_state(self.model), str(partial / "trainable.safetensors"))
+        torch.save(
+            {
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "torch_rng": rng if rng is not None else torch.get_rng_state(),
+            },
+            partial / "optimizer.pt",
+        )
+        (partial / "state.json").write_text(
+            json.dumps({"fingerprint": self.fingerprint, "loop": self.state.to_json()}, indent=1),
+            encoding="utf-8",
+        )
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)  # a checkpoint is complete or absent, never half-written
+        kept = sorted(self.checkpoints.glob("step-*[0-9]"))
+        for old in kept[: -self.cfg.keep_checkpoints]:
+            shutil.rmtree(old, ignore_errors=True)
+        return folder
+
+    def resume(self, checkpoint: Path | None = None) -> bool:
+        """Load the given checkpoint, or the latest one; False when there is none."""
+        folder = checkpoint or latest_checkpoint(self.checkpoints)
+        if folder is None:
+            return False
+        try:
+            saved = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UserError(f"{folder}: not a usable checkpoint ({error})") from None
+        if saved.get("fingerprint") != self.fingerprint:
+            raise UserError(
+                f"{folder}: the checkpoint was made with other settings or data; "
+                "resume with the same command, or start again with --overwrite"
+            )
+        load_trainable_state(self.model, load_file(str(folder / "trainable.safetensors")))
+        extra = torch.load(folder / "optimizer.pt", weights_only=False)
+        self.optimizer.load_state_dict(extra["optimizer"])
+        self.scheduler.load_state_dict(extra["scheduler"])
+        torch.set_rng_state(extra["torch_rng"])
+        self.state = LoopState.from_json(saved["loop"])
+        log.info("resumed", checkpoint=str(folder), step=self.state.step, of=self.total_steps)
+        return True
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    found = sorted(p for p in folder.glob("step-*[0-9]") if (p / "state.json").is_file())
+    return found[-1] if found else None
