@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.manifest import DEFAULT_BASE_HUB_ID, LABELS, Manifest, embedded_base_path, write_manifest
+from bot.manifest import (
+    DEFAULT_BASE_HUB_ID,
+    DEFAULT_PROMPT,
+    LABELS,
+    Manifest,
+    embedded_base_path,
+    write_manifest,
+)
 
 LABEL_MAP = {i: name for i, name in enumerate(LABELS)}
 
@@ -119,6 +126,7 @@ def make_decoder_adapter(base: Path, out: Path, seed: int, method: str = "lora")
         out,
         Manifest(
             family="decoder",
+            prompt=DEFAULT_PROMPT,
             method=method,
             kind="adapter",
             base_model=str(base),

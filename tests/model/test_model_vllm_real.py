@@ -24,7 +24,6 @@ import torch
 from adapters.model.vllm import build_vllm
 from adapters.model.vllm_env import ensure
 from bot.config import Settings
-from tests.model import builders
 from tests.model.conftest import HEADLINES
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -120,11 +119,64 @@ async def _classify(settings: Settings, texts: list[str]) -> list[tuple[float, f
         await model.close()
 
 
+def _lorabot(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(process: subprocess.Popen[str]) -> None:
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+
+
+def train_and_export(base: Path, out: Path, seeds: tuple[int, ...]) -> list[Path]:
+    """Decoder LoRA adapters made as a user makes them: `lorabot train`, then `lorabot export`."""
+    data = ROOT / "tests" / "fixtures" / "training" / "news.csv"
+    runs = [out / f"run-{seed}" for seed in seeds]
+    exports = [out / f"export-{seed}" for seed in seeds]
+    training = [
+        _lorabot(
+            "train",
+            "--method",
+            "lora",
+            "--base",
+            str(base),
+            "--data",
+            str(data),
+            "--out",
+            str(run),
+            "--seed",
+            str(seed),
+            "--epochs",
+            "2",
+            "--lr",
+            "0.01",
+            "--r",
+            "8",
+            "--max-length",
+            "64",
+        )
+        for seed, run in zip(seeds, runs, strict=True)
+    ]
+    for process in training:
+        _finish(process)
+    for process in [
+        _lorabot("export", "--model", str(run), "--out", str(export))
+        for run, export in zip(runs, exports, strict=True)
+    ]:
+        _finish(process)
+    return exports
+
+
 def test_two_lora_adapters_on_real_vllm_match_peft(
-    serve: type[Served], tiny_llama: Path, model_dirs: Path
+    serve: type[Served], tiny_llama: Path, tmp_path: Path
 ) -> None:
-    first = builders.make_decoder_adapter(tiny_llama, model_dirs / "vllm-fin-a", seed=11)
-    second = builders.make_decoder_adapter(tiny_llama, model_dirs / "vllm-fin-b", seed=12)
+    first, second = train_and_export(tiny_llama, tmp_path, seeds=(11, 12))
     server = serve(["--model", str(first), "--name", "fin-a", "--adapter", f"fin-b={second}"])
     assert server.config["backend"] == "vllm" and server.config["vllm_model"] == "fin-a"
     assert Path(server.config["path"]) == first.resolve()
