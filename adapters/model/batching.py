@@ -68,9 +68,11 @@ class MicroBatcher(Generic[T]):
         return await request.future
 
     def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+            # (re)start on this loop: a caller may have used the model under an earlier loop
             self._wake = asyncio.Event()
-            self._worker = asyncio.get_running_loop().create_task(self._loop())
+            self._worker = loop.create_task(self._loop())
 
     async def _loop(self) -> None:
         assert self._wake is not None
@@ -118,7 +120,12 @@ class MicroBatcher(Generic[T]):
                 request.future.set_exception(ModelUnavailable("the model was closed"))
         self._queue = []
         self._pending_texts = 0
-        if self._worker is not None and self._wake is not None:
-            self._wake.set()
+        worker, wake = self._worker, self._wake
+        if (
+            worker is not None
+            and wake is not None
+            and worker.get_loop() is asyncio.get_running_loop()
+        ):
+            wake.set()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await worker

@@ -7,8 +7,9 @@ decoder read through label words). For inference a LoRA adapter is folded into t
 done here straight from `adapter_model.safetensors` rather than through peft, because importing
 peft costs several seconds (it pulls bitsandbytes and more) and a cold `lorabot classify` pays it
 on every run; anything the direct merge does not cover exactly (DoRA, per-module rank/alpha
-patterns, bias training, embedding LoRA, prefix/prompt tuning, bottleneck adapters, or
-`merge = false`) goes through peft, whose forward pass is the reference the tests compare with.
+patterns, bias training, embedding LoRA, prefix/prompt tuning, bottleneck adapters, QLoRA, or
+`merge = false`) is loaded by the fine-tuning toolkit (`training.loading.restore_model`), through
+peft where peft has the method; its forward pass is the reference the tests compare with.
 """
 
 from __future__ import annotations
@@ -139,32 +140,17 @@ def _load_base(manifest: Manifest, source: str) -> PreTrainedModel:
 
 
 def _restore_adapter(manifest: Manifest, folder: Path, base: str, dequantize: bool) -> Any:
-    """Every adapter the direct merge does not cover, loaded the way it was trained.
-
-    The fine-tuning toolkit's `restore_model` knows each method (peft's, its own bottleneck
-    adapter, a QLoRA adapter over the 4-bit base, or dequantised for merging); without the toolkit
-    a PEFT folder still loads through peft.
-    """
-    try:
-        from training.loading import restore_model
-    except ImportError:
-        restore_model = None
-    if restore_model is not None:
-        model, _, _ = restore_model(manifest, folder, base=base, dequantize=dequantize)
-        return model
-    if not (folder / ADAPTER_CONFIG).is_file():
-        raise ModelLoadError(f"{folder}: a {manifest.method} adapter needs the training package")
+    """Every adapter the direct merge does not cover, loaded the way it was trained: the
+    fine-tuning toolkit's `restore_model` knows each method (peft's, its own bottleneck adapter,
+    a QLoRA adapter over the 4-bit base, or dequantised for merging)."""
     import warnings
 
-    from peft import PeftModel
+    from training.loading import restore_model
 
-    model = _load_base(manifest, base)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            return PeftModel.from_pretrained(model, str(folder), is_trainable=False)
-    except (OSError, ValueError, KeyError, RuntimeError) as error:
-        raise ModelLoadError(f"{folder}: cannot load the adapter: {error}") from None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model, _, _ = restore_model(manifest, folder, base=base, dequantize=dequantize)
+    return model
 
 
 def lora_config(folder: Path) -> dict[str, Any]:
