@@ -114,6 +114,7 @@ class ModelConfig(Section):
     cache: bool = True
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     merge: bool = True
+    trace: bool = True
     max_length: int = Field(0, ge=0)
     forward_batch_size: int = Field(64, ge=1)
     coalesce_wait: Duration = 0.0

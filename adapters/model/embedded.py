@@ -130,6 +130,7 @@ def build_embedded(settings: Settings) -> EmbeddedModel:
         batch_size=config.forward_batch_size,
         max_length=config.max_length,
         num_threads=config.num_threads,
+        trace=config.trace,
     )
     return EmbeddedModel(
         folder,

@@ -8,6 +8,14 @@ Why each choice (figures in bench/RESULTS.md):
   natively through oneDNN (autocast would cast per op and is slower); `"int8"` is dynamic
   int8 quantisation of the linear layers; `"fp32"` is exact; `"auto"` picks bf16 where the CPU
   has native bf16 and fp32 elsewhere;
+- an encoder runs as a frozen TorchScript trace (`trace = true`): the same kernels without the
+  per-module Python of the eager model, which is most of a single headline's latency; the trace
+  is checked against the eager model at load (any difference: eager it stays);
+- OpenMP threads wait passively (`OMP_WAIT_POLICY=PASSIVE` unless set): on a machine whose cores
+  are shared, spinning workers that get descheduled stall every op at the next barrier (measured
+  here: 2 threads took 530 ms per headline instead of 8 while other processes ran);
+- a small forward pass (under `SMALL_PASS_TOKENS` tokens, e.g. one headline) runs on one thread:
+  its matmuls are too small to split, and waking a second thread per op costs more than it saves;
 - `torch.inference_mode`, a thread count from config, and one warm-up pass at load so that the
   first real request does not pay for kernel selection.
 """
@@ -15,9 +23,11 @@ Why each choice (figures in bench/RESULTS.md):
 from __future__ import annotations
 
 import functools
+import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from adapters.model.loading import LoadedModel
 from adapters.model.prompting import label_token_ids, prompt_ids, prompt_template
@@ -25,7 +35,11 @@ from adapters.model.prompting import label_token_ids, prompt_ids, prompt_templat
 if TYPE_CHECKING:
     import torch
 
+# Read by libgomp when torch loads it: set before the first `import torch` (see the docstring).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 Precision = Literal["auto", "fp32", "bf16", "int8"]
+SMALL_PASS_TOKENS = 256
 Probs = tuple[float, float, float]
 _HEADS = ("classifier", "score", "lm_head")
 
@@ -57,6 +71,7 @@ class InferenceOptions:
     max_length: int = 0  # 0: the manifest's
     num_threads: int = 0  # 0: torch's default
     sort_by_length: bool = True
+    trace: bool = True  # encoders: run a frozen TorchScript trace
 
 
 class Scorer:
@@ -78,6 +93,39 @@ class Scorer:
             self.template = prompt_template(loaded.manifest)
             self.label_ids = list(label_token_ids(self.tokenizer, loaded.manifest))
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        self._graph: Any = None
+        if options.trace and self.family == "encoder":
+            self._graph = self._traced()
+
+    def _traced(self) -> Any:
+        """The model as a frozen TorchScript graph, if it reproduces the eager model exactly."""
+        import torch
+
+        probes = [
+            "Warm-up headline: markets open flat ahead of the data.",
+            "Oil slips",
+            "A much longer third probe so that the batch is padded: shares rally after results",
+        ]
+        rows = self.encode(probes)
+        ids, mask = _padded(rows, self.pad_id)
+        try:
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")  # tracer and torch.jit deprecation notices
+                first = (ids[:1, : len(rows[0])], mask[:1, : len(rows[0])])
+                wrapped = _LogitsOnly(self.model).eval()
+                traced = torch.jit.trace(wrapped, first, check_trace=False, strict=False)
+                graph = torch.jit.freeze(traced)
+                for _ in range(2):  # the profiling executor specialises on its first calls
+                    got = graph(ids, mask).float()
+            with torch.inference_mode():
+                want = self.model(input_ids=ids, attention_mask=mask).logits.float()
+        except Exception:  # tracing is an optimisation; the eager model always works
+            return None
+        return graph if torch.equal(got, want) else None
+
+    @property
+    def traced(self) -> bool:
+        return self._graph is not None
 
     @property
     def variant(self) -> str:
@@ -118,18 +166,26 @@ class Scorer:
     def _forward(self, batch: list[list[int]]) -> list[list[float]]:
         import torch
 
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            mask[row, : len(ids)] = 1
-        if self.family == "encoder":
+        input_ids, mask = _padded(batch, self.pad_id)
+        threads = torch.get_num_threads()
+        single = threads > 1 and input_ids.numel() < SMALL_PASS_TOKENS
+        if single:
+            torch.set_num_threads(1)
+        try:
+            result: list[list[float]] = self._logits(input_ids, mask).softmax(dim=-1).tolist()
+        finally:
+            if single:
+                torch.set_num_threads(threads)
+        return result
+
+    def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self._graph is not None:
+            logits = self._graph(input_ids, mask).float()
+        elif self.family == "encoder":
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()
         else:
             logits = self._label_logits(input_ids, mask)
-        result: list[list[float]] = logits.softmax(dim=-1).tolist()
-        return result
+        return logits
 
     def _label_logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Logits of the three label words at each prompt's last real token (right padding)."""
@@ -140,6 +196,36 @@ class Scorer:
         last = mask.sum(dim=1) - 1 + offset
         rows = torch.arange(input_ids.shape[0])
         return logits[rows, last][:, self.label_ids].float()
+
+
+def _padded(batch: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and attention mask (positions then match an unpadded forward pass)."""
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, ids in enumerate(batch):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids, mask
+
+
+class _LogitsOnly:
+    """Wraps a classifier so that tracing sees tensors in, one tensor out."""
+
+    def __new__(cls, model: Any) -> Any:
+        import torch
+
+        class LogitsOnly(torch.nn.Module):
+            def __init__(self, inner: Any) -> None:
+                super().__init__()
+                self.inner = inner
+
+            def forward(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+                return self.inner(input_ids=input_ids, attention_mask=mask).logits
+
+        return LogitsOnly(model)
 
 
 def _apply_precision(model: torch.nn.Module, precision: str) -> torch.nn.Module:

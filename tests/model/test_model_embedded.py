@@ -57,11 +57,16 @@ def _peft_decoder_probs(base: Path, adapter: Path, texts: list[str]) -> list[lis
     return out
 
 
-async def test_embedded_encoder_matches_a_direct_forward_pass(encoder_adapter: Path) -> None:
-    model = EmbeddedModel(encoder_adapter, InferenceOptions(precision="fp32", batch_size=2))
+@pytest.mark.parametrize("trace", [True, False])
+async def test_embedded_encoder_matches_a_direct_forward_pass(
+    encoder_adapter: Path, trace: bool
+) -> None:
+    options = InferenceOptions(precision="fp32", batch_size=2, trace=trace)
+    model = EmbeddedModel(encoder_adapter, options)
     assert isinstance(model, SentimentModel)
     try:
         predictions = await model.classify(HEADLINES)
+        assert model.scorer.traced is trace
     finally:
         await model.close()
     reference = _peft_encoder_probs(encoder_adapter, HEADLINES)
@@ -96,6 +101,7 @@ async def test_embedded_decoder_lora_and_prompt_tuning_match_peft(
         model = EmbeddedModel(adapter, InferenceOptions(precision="fp32", batch_size=3))
         try:
             predictions = await model.classify(HEADLINES)
+            assert not model.scorer.traced  # decoders run eagerly
         finally:
             await model.close()
         reference = _peft_decoder_probs(tiny_llama, adapter, HEADLINES)
