@@ -66,6 +66,18 @@ class VllmOptions:
     max_length: int = 0  # 0: the manifest's
 
 
+def _local_tokenizer(folder: Path) -> Any:
+    """The tokenizer an exported model folder ships, or None."""
+    from adapters.model.loading import TOKENIZER_FILES, quiet_transformers
+
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return None
+    from transformers import AutoTokenizer
+
+    quiet_transformers()
+    return AutoTokenizer.from_pretrained(str(folder))
+
+
 def _tokenizer_for(folder: Path, manifest: Manifest, base_override: str) -> Any:
     """The decoder's tokenizer, from the folder if it ships one, else from its (local) base."""
     from transformers import AutoTokenizer
@@ -111,6 +123,8 @@ class VllmModel:
         self._tokenizer: Any = None
         self._label_ids: tuple[int, int, int] | None = None
         self._template = ""
+        if folder is not None and manifest is not None and manifest.family == "encoder":
+            self._tokenizer = _local_tokenizer(folder)
         if self.family == "decoder":
             assert manifest is not None and folder is not None
             self._tokenizer = _tokenizer_for(folder, manifest, base_override)
@@ -248,9 +262,18 @@ class VllmModel:
         return [Prediction.from_probs(p, self._model_id) for p in probs]
 
     async def _classify_chunk(self, texts: list[str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.served_name, "input": texts}
-        if self.max_length:
-            body["truncate_prompt_tokens"] = self.max_length
+        body: dict[str, Any] = {"model": self.served_name}
+        if self._tokenizer is not None:
+            # Tokenised here exactly as the embedded backend and training do (truncation keeps
+            # the closing special token), so long texts get the same answer from both backends.
+            encoded = self._tokenizer(texts, truncation=bool(self.max_length),
+                                      max_length=self.max_length or None)  # fmt: skip
+            body["input"] = [list(ids) for ids in encoded["input_ids"]]
+        else:
+            body["input"] = texts
+            if self.max_length:
+                body["truncate_prompt_tokens"] = self.max_length
+                body["truncation_side"] = "right"
         rows = await self._call(
             "POST", "/classify", body, partial(_classification_rows, len(texts))
         )

@@ -116,7 +116,7 @@ class FakeVllm:
             return failed
         data = []
         for index, text in enumerate(body["input"]):
-            probs = fake_probs(text)
+            probs = fake_probs(text if isinstance(text, str) else " ".join(map(str, text)))
             label = self.behaviour.labels[max(range(3), key=lambda i: probs[i])]
             data.append({"index": index, "label": label, "probs": probs, "num_classes": 3})
         data.reverse()  # the client must order by index, not by position

@@ -52,11 +52,38 @@ async def test_encoder_probabilities_come_back_in_input_order(
         predictions = await model.classify(HEADLINES)
     finally:
         await model.close()
-    for prediction, text in zip(predictions, HEADLINES, strict=True):
-        assert prediction.probs == pytest.approx(fake_probs(text), abs=1e-12)
+    from transformers import AutoTokenizer
+
+    # the folder ships its tokenizer: token ids go to the server, cut as transformers cuts them
+    tokenizer = AutoTokenizer.from_pretrained(str(encoder_merged))
+    ids = tokenizer(HEADLINES, truncation=True, max_length=64)["input_ids"]
+    for prediction, row in zip(predictions, ids, strict=True):
+        assert prediction.probs == pytest.approx(fake_probs(" ".join(map(str, row))), abs=1e-12)
         assert prediction.model_id == model.model_id
     assert fake.behaviour.calls["classify"] == 3  # 5 texts in batches of 2
-    assert all(body["truncate_prompt_tokens"] == 64 for body in fake.behaviour.bodies)
+    sent = [row for body in fake.behaviour.bodies for row in body["input"]]
+    assert sent == ids
+
+
+@pytest.fixture
+def textual(encoder_merged: Path, tmp_path: Path) -> Path:
+    """A merged encoder's manifest and config without its tokenizer: the client sends text."""
+    folder = tmp_path / "no-tokenizer"
+    folder.mkdir()
+    for name in ("lorabot.json", "config.json"):
+        (folder / name).write_bytes((encoder_merged / name).read_bytes())
+    return folder
+
+
+async def test_encoder_without_a_local_tokenizer_sends_text(fake: FakeVllm, textual: Path) -> None:
+    model = _encoder(fake.url, textual)
+    predictions = await model.classify(HEADLINES)
+    await model.close()
+    for prediction, text in zip(predictions, HEADLINES, strict=True):
+        assert prediction.probs == pytest.approx(fake_probs(text), abs=1e-12)
+    body = fake.behaviour.bodies[0]
+    assert body["input"] == HEADLINES
+    assert (body["truncate_prompt_tokens"], body["truncation_side"]) == (64, "right")
 
 
 async def test_decoder_label_words_are_scored_exactly(
@@ -160,9 +187,9 @@ async def test_unknown_adapter_is_a_clear_user_error(fake: FakeVllm, encoder_mer
     await model.close()
 
 
-async def test_label_order_mismatch_is_refused(fake: FakeVllm, encoder_merged: Path) -> None:
+async def test_label_order_mismatch_is_refused(fake: FakeVllm, textual: Path) -> None:
     fake.behaviour.labels = ("bullish", "neutral", "bearish")
-    model = _encoder(fake.url, encoder_merged)
+    model = _encoder(fake.url, textual)
     with pytest.raises(UserError, match="not in the order bearish, neutral, bullish"):
         await model.classify(["abcdef"])  # leans to index 2
     await model.close()
