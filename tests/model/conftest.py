@@ -49,3 +49,5 @@ HEADLINES = [
     "across the board while supply-chain worries ease and services revenue hits a record",
     "Oil slips",
 ]
+# Longer than any max length used here: both backends must cut it the same way.
+LONG = " ".join(["Markets weigh mixed earnings, rate-cut hopes and a stronger dollar"] * 12)

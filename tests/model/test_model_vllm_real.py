@@ -24,7 +24,9 @@ import torch
 from adapters.model.vllm import build_vllm
 from adapters.model.vllm_env import ensure
 from bot.config import Settings
-from tests.model.conftest import HEADLINES
+from tests.model.conftest import HEADLINES, LONG
+
+TEXTS = [*HEADLINES, LONG]
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -183,8 +185,8 @@ def test_two_lora_adapters_on_real_vllm_match_peft(
     results = {}
     for name, folder in (("fin-a", first), ("fin-b", second)):
         settings = _settings(server.config, vllm_model=name, path=str(folder))
-        got = asyncio.run(_classify(settings, HEADLINES))
-        expected = _peft_decoder_probs(tiny_llama, folder, HEADLINES)
+        got = asyncio.run(_classify(settings, TEXTS))
+        expected = _peft_decoder_probs(tiny_llama, folder, TEXTS)
         flat_got = [p for row in got for p in row]
         assert flat_got == pytest.approx([p for row in expected for p in row], abs=1e-4)
         results[name] = flat_got
@@ -198,7 +200,7 @@ def test_merged_encoder_on_real_vllm_classify_matches_transformers(
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     server = serve(["--model", str(encoder_merged), "--name", "sentiment"])
-    got = asyncio.run(_classify(_settings(server.config), HEADLINES))
+    got = asyncio.run(_classify(_settings(server.config), TEXTS))
     tokenizer = AutoTokenizer.from_pretrained(str(encoder_merged))
     model = AutoModelForSequenceClassification.from_pretrained(str(encoder_merged)).eval()
     with torch.no_grad():
@@ -207,7 +209,7 @@ def test_merged_encoder_on_real_vllm_classify_matches_transformers(
             .logits[0]
             .softmax(-1)
             .tolist()
-            for text in HEADLINES
+            for text in TEXTS
         ]
     flat_got = [p for row in got for p in row]
     assert flat_got == pytest.approx([p for row in expected for p in row], abs=1e-4)
