@@ -47,6 +47,15 @@ def paper_broker(settings: Settings, symbols: SymbolTable, clock: Clock) -> Brok
     return PaperBroker(settings.paper, symbols, clock)
 
 
+def feed_weights(settings: Settings) -> dict[str, float]:
+    """Source name -> the weight its feed was given in [[news.feeds]]."""
+    if not settings.news.feeds:
+        return {}
+    from adapters.news import feed_weights as weights
+
+    return weights(settings.news.feeds)
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -78,6 +87,7 @@ def build_engine(
         retry_backoff=model_config.retry_backoff,
     )
     engine = Engine(
+        feed_weights=feed_weights(settings),
         settings=settings,
         clock=clock,
         bus=bus,

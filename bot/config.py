@@ -89,6 +89,7 @@ class EngineConfig(Section):
     retry_interval: Duration = 30.0
     shutdown_timeout: Duration = 10.0
     heartbeat_interval: Duration = 60.0
+    reconcile_interval: Duration = 300.0
 
 
 class StoreConfig(Section):
@@ -182,42 +183,94 @@ class TrainingConfig(Section):
 
 
 class FeedConfig(Section):
+    """One RSS/Atom feed. Unset `interval`/`timeout` take the `[news]` defaults."""
+
     url: str
-    name: str = ""
-    interval: Duration | None = None
-    weight: float = Field(1.0, ge=0)
+    name: str = ""  # the item's `source` (strategy source weights use it); empty: the URL's host
+    interval: Duration | None = Field(default=None, gt=0)
+    timeout: Duration | None = Field(default=None, gt=0)
+    weight: float = Field(default=1.0, ge=0)
     enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
 
 
 class NewsConfig(Section):
     feeds: tuple[FeedConfig, ...] = ()
-    poll_interval: Duration = 120.0
-    timeout: Duration = 15.0
-    max_age: Duration = 21600.0
+    poll_interval: Duration = Field(default=120.0, gt=0)
+    timeout: Duration = Field(default=15.0, gt=0)
+    max_age: Duration = Field(default=21600.0, gt=0)
     user_agent: str = "lorabot/0.1 (+https://github.com/lorabot/lorabot)"
-    per_host_concurrency: int = Field(2, ge=1)
-    backoff_initial: Duration = 30.0
-    backoff_max: Duration = 1800.0
-    max_body_chars: int = Field(2000, ge=0)
-    max_bytes: int = Field(5_000_000, ge=1024)
+    per_host_concurrency: int = Field(default=2, ge=1)
+    backoff_initial: Duration = Field(default=30.0, gt=0)
+    backoff_max: Duration = Field(default=1800.0, gt=0)
+    max_body_chars: int = Field(default=2000, ge=0)
+    max_bytes: int = Field(default=5_000_000, ge=1024)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
+    max_redirects: int = Field(default=5, ge=0)
+    title_dedup_window: Duration = Field(default=86400.0, ge=0)
+    store_url: str = ""
+
+    @model_validator(mode="after")
+    def _unique_feeds(self) -> NewsConfig:
+        seen: set[str] = set()
+        for index, feed in enumerate(self.feeds):
+            if feed.url in seen:
+                raise ValueError(f"feeds[{index}]: {feed.url} is listed twice")
+            seen.add(feed.url)
+        if self.backoff_max < self.backoff_initial:
+            raise ValueError("backoff_max must not be smaller than backoff_initial")
+        return self
 
 
 class BybitConfig(Section):
+    """Bybit v5 connection, stream and broker settings (`adapters/bybit/`)."""
+
     network: Literal["demo", "testnet", "mainnet"] = "demo"
     category: Literal["linear", "spot"] = "linear"
     rest_url: str = ""
     ws_public_url: str = ""
     ws_private_url: str = ""
     kline_interval: str = "1"
-    recv_window: int = Field(5000, ge=1)
+    trades: bool = True
+    tickers: bool = True
+    recv_window: int = Field(default=5000, ge=1)
     rest_timeout: Duration = 10.0
-    rest_concurrency: int = Field(4, ge=1)
+    rest_concurrency: int = Field(default=4, ge=1)
+    rest_retries: int = Field(default=3, ge=0)
+    rest_backoff: Duration = 0.5
+    rest_backoff_max: Duration = 10.0
+    clock_sync_interval: Duration = 300.0
     ping_interval: Duration = 20.0
     silence_timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
     reconnect_initial: Duration = 1.0
     reconnect_max: Duration = 60.0
+    gap_fill: bool = True
+    fill_gap_grace: Duration = 1.0
+    order_poll_interval: Duration = 15.0
+    account_type: str = "UNIFIED"
+    settle_coin: str = "USDT"
+    download_rate: float = Field(default=10.0, gt=0)
     api_key_env: str = "BYBIT_API_KEY"
     api_secret_env: str = "BYBIT_API_SECRET"
+
+    @field_validator("kline_interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        allowed = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
+        if value not in allowed:
+            raise ValueError(f"must be one of Bybit's kline intervals {', '.join(allowed)}")
+        return value
 
 
 class SymbolConfig(Section):

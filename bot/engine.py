@@ -77,6 +77,7 @@ class Engine:
         portfolio: Portfolio,
         traded: Iterable[str],
         id_prefix: str,
+        feed_weights: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -94,7 +95,8 @@ class Engine:
             threshold=strategy.threshold,
             below_threshold=strategy.below_threshold,
             min_signals=strategy.min_signals,
-            source_weights=dict(strategy.source_weights),
+            # A feed's `weight` in [[news.feeds]], unless [strategy] source_weights says otherwise.
+            source_weights={**(feed_weights or {}), **strategy.source_weights},
             trade_stale=strategy.trade_stale_news,
         )
         risk = settings.risk
@@ -416,9 +418,23 @@ class Engine:
         except IllegalTransition as error:
             log.error("order update ignored", error=str(error))
             return
+        amended = False
+        if update.qty is not None and update.qty != order.qty:
+            if update.qty < order.filled_qty:
+                log.error(
+                    "amend below the filled quantity ignored",
+                    client_order_id=order.client_order_id,
+                    qty=str(update.qty),
+                )
+            else:
+                order.qty = update.qty
+                amended = True
+        if update.price is not None and update.price != order.price:
+            order.price = update.price
+            amended = True
         if update.venue_order_id:
             order.venue_order_id = update.venue_order_id
-        if not changed and not update.venue_order_id:
+        if not changed and not amended and not update.venue_order_id:
             return
         if order.status is OrderStatus.REJECTED:
             log.warning(

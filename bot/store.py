@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -399,6 +399,33 @@ class Store:
                 chunk = wanted[start : start + 500]
                 rows = connection.execute(sa.select(table.c.id).where(table.c.id.in_(chunk)))
                 found.update(row.id for row in rows)
+        return found
+
+    def news_title_keys(self, keys: Iterable[str], since: datetime) -> dict[str, datetime]:
+        """Normalised titles already stored, each with its latest `received` at or after `since`.
+
+        The news poller uses it to drop the same story arriving from a second outlet under another
+        id (cross-feed de-duplication by `title_key`).
+        """
+        self.flush()
+        wanted = sorted({key for key in keys if key})
+        table = self._t["news"]
+        found: dict[str, datetime] = {}
+        with self.engine.connect() as connection:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = connection.execute(
+                    sa.select(table.c.title_key, sa.func.max(table.c.received).label("latest"))
+                    .where(table.c.title_key.in_(chunk), table.c.received >= since)
+                    .group_by(table.c.title_key)
+                )
+                for row in rows:
+                    latest = row.latest
+                    if isinstance(latest, str):  # SQLite's max() hands back the stored text
+                        latest = datetime.fromisoformat(latest)
+                    if latest.tzinfo is None:
+                        latest = latest.replace(tzinfo=UTC)
+                    found[row.title_key] = latest
         return found
 
     def pending_news(self, limit: int = 1000) -> list[NewsItem]:

@@ -19,9 +19,17 @@ from bot.symbols import SymbolTable
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
-def bar(i: int, close: str | Decimal, *, open_: str | Decimal | None = None,
-        minutes: int = 15, symbol: str = "BTCUSDT", start: datetime = T0,
-        high: str | None = None, low: str | None = None) -> Bar:
+def bar(
+    i: int,
+    close: str | Decimal,
+    *,
+    open_: str | Decimal | None = None,
+    minutes: int = 15,
+    symbol: str = "BTCUSDT",
+    start: datetime = T0,
+    high: str | None = None,
+    low: str | None = None,
+) -> Bar:
     c = Decimal(close)
     o = Decimal(open_) if open_ is not None else c
     h = Decimal(high) if high is not None else max(o, c) + Decimal("10")
@@ -30,10 +38,24 @@ def bar(i: int, close: str | Decimal, *, open_: str | Decimal | None = None,
     return Bar(symbol, ts_open, ts_open + timedelta(minutes=minutes), o, h, lo, c, Decimal("1"))
 
 
-def news(ident: str, title: str, at: datetime, *, symbols: tuple[str, ...] = ("BTCUSDT",),
-         source: str = "test", stale: bool = False) -> NewsItem:
-    return NewsItem(id=ident, source=source, title=title, received=at, published=at,
-                    symbols=symbols, stale=stale)
+def news(
+    ident: str,
+    title: str,
+    at: datetime,
+    *,
+    symbols: tuple[str, ...] = ("BTCUSDT",),
+    source: str = "test",
+    stale: bool = False,
+) -> NewsItem:
+    return NewsItem(
+        id=ident,
+        source=source,
+        title=title,
+        received=at,
+        published=at,
+        symbols=symbols,
+        stale=stale,
+    )
 
 
 def settings(**sections: dict[str, object]) -> Settings:
@@ -44,19 +66,30 @@ def settings(**sections: dict[str, object]) -> Settings:
     return base.with_overrides(**sections) if sections else base
 
 
-def replay_parts(tmp_path: Path, answers: dict[str, tuple[Label, float]],
-                 config: Settings | None = None, traded: tuple[str, ...] = ("BTCUSDT",)
-                 ) -> Parts:
+def replay_parts(
+    tmp_path: Path,
+    answers: dict[str, tuple[Label, float]],
+    config: Settings | None = None,
+    traded: tuple[str, ...] = ("BTCUSDT",),
+) -> Parts:
     config = config or settings()
     clock = ReplayClock()
     bus = Bus(strict=True)
-    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}", account="test", run_id="r1",
-                  durable=False)
+    store = Store(
+        f"sqlite:///{tmp_path / 'store.sqlite'}", account="test", run_id="r1", durable=False
+    )
     symbols = SymbolTable.from_settings(config)
     return build_engine(
-        config, clock=clock, bus=bus, store=store, symbols=symbols,
-        model=ScriptedModel(answers), broker=paper_broker(config, symbols, clock),
-        traded=traded, initial_cash=config.engine.initial_cash, id_prefix="t",
+        config,
+        clock=clock,
+        bus=bus,
+        store=store,
+        symbols=symbols,
+        model=ScriptedModel(answers),
+        broker=paper_broker(config, symbols, clock),
+        traded=traded,
+        initial_cash=config.engine.initial_cash,
+        id_prefix="t",
         cache=SignalCache(),
     )
 

@@ -10,8 +10,18 @@ import pytest
 
 from bot.cli import main
 
-REQUIRED = ["total_return", "buy_and_hold_return", "sharpe", "sortino", "max_drawdown",
-            "win_rate", "profit_factor", "n_trades", "exposure", "fees_paid"]
+REQUIRED = [
+    "total_return",
+    "buy_and_hold_return",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "win_rate",
+    "profit_factor",
+    "n_trades",
+    "exposure",
+    "fees_paid",
+]
 
 
 def run_cli(args: list[str]) -> None:
@@ -51,9 +61,21 @@ def test_sample_buys_sells_and_goes_flat(sample_runs: tuple[Path, Path]) -> None
     assert any(r["position"].startswith("-") for r in rows)  # a short on the perpetual
     equity = list(csv.DictReader((sample_runs[0] / "equity.csv").open()))
     flags = [r["exposed"] for r in equity]
-    assert "0" in flags[flags.index("1"):]  # a flat period after having held a position
-    assert set(rows[0]) == {"timestamp", "symbol", "side", "qty", "price", "notional", "fee",
-                            "liquidity", "realised_pnl", "position", "avg_entry", "reason"}
+    assert "0" in flags[flags.index("1") :]  # a flat period after having held a position
+    assert set(rows[0]) == {
+        "timestamp",
+        "symbol",
+        "side",
+        "qty",
+        "price",
+        "notional",
+        "fee",
+        "liquidity",
+        "realised_pnl",
+        "position",
+        "avg_entry",
+        "reason",
+    }
 
 
 def test_two_runs_are_byte_identical(sample_runs: tuple[Path, Path]) -> None:
@@ -62,12 +84,24 @@ def test_two_runs_are_byte_identical(sample_runs: tuple[Path, Path]) -> None:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
 
 
-def test_window_and_other_formats(fixtures: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_window_and_other_formats(
+    fixtures: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "fx"
-    run_cli(["backtest", "--news", str(fixtures / "core" / "news.csv"), "--bars",
-             str(fixtures / "core" / "bars_bybit.json"), "--from", "2024-01-01T00:20:00Z",
-             "--out", str(out), "--no-progress"])
+    run_cli(
+        [
+            "backtest",
+            "--news",
+            str(fixtures / "core" / "news.csv"),
+            "--bars",
+            str(fixtures / "core" / "bars_bybit.json"),
+            "--from",
+            "2024-01-01T00:20:00Z",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert f"report: {out}" in printed.replace("\n", "")
     metrics = json.loads((out / "metrics.json").read_text())

@@ -21,7 +21,9 @@ class B:
 def test_nested_publishes_are_queued_fifo_not_recursive() -> None:
     bus = Bus()
     seen: list[str] = []
-    bus.subscribe(A, lambda e: (seen.append(f"A{e.n}"), bus.publish(B(e.n)), bus.publish(B(e.n + 10))))
+    bus.subscribe(
+        A, lambda e: (seen.append(f"A{e.n}"), bus.publish(B(e.n)), bus.publish(B(e.n + 10)))
+    )
     bus.subscribe(A, lambda e: seen.append(f"A{e.n}'"))
     bus.subscribe(B, lambda e: seen.append(f"B{e.n}"))
     bus.publish(A(1))

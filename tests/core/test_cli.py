@@ -12,11 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def lorabot(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True,
-                          cwd=cwd or ROOT, env={**os.environ, **(env or {}),
-                                                "PYTHONPATH": str(ROOT)}, timeout=120)
+def lorabot(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -42,10 +48,13 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
 
 def test_malformed_bars_name_file_and_line(tmp_path: Path) -> None:
     bars = tmp_path / "bars.csv"
-    bars.write_text("timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1,1\n"
-                    "2024-01-01T00:01:00Z,1,2,0.5,oops,1\n")
-    line = one_line_error(lorabot("backtest", "--bars", str(bars), "--out", str(tmp_path / "o"),
-                                  cwd=tmp_path))
+    bars.write_text(
+        "timestamp,open,high,low,close,volume\n2024-01-01T00:00:00Z,1,2,0.5,1,1\n"
+        "2024-01-01T00:01:00Z,1,2,0.5,oops,1\n"
+    )
+    line = one_line_error(
+        lorabot("backtest", "--bars", str(bars), "--out", str(tmp_path / "o"), cwd=tmp_path)
+    )
     assert "bars.csv:3" in line
 
 
@@ -57,11 +66,14 @@ def test_help_and_module_entry_point() -> None:
 
 
 def test_importing_bot_does_not_import_torch() -> None:
-    code = ("import sys, bot, bot.cli, bot.engine, bot.backtest, bot.daemon, bot.signals, "
-            "bot.store, bot.models, strategies.vote, adapters.paper, adapters.model.lexicon; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=ROOT, timeout=60)
+    code = (
+        "import sys, bot, bot.cli, bot.engine, bot.backtest, bot.daemon, bot.signals, "
+        "bot.store, bot.models, strategies.vote, adapters.paper, adapters.model.lexicon; "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -13,12 +13,16 @@ T = datetime(2024, 1, 1, tzinfo=UTC)
 def test_replay_clock_fires_due_timers_in_time_order_and_sets_now() -> None:
     clock = ReplayClock(T)
     fired: list[tuple[str, datetime, datetime]] = []
-    clock.schedule_every(timedelta(minutes=10), lambda now: fired.append(("every", now, clock.now())))
+    clock.schedule_every(
+        timedelta(minutes=10), lambda now: fired.append(("every", now, clock.now()))
+    )
     clock.schedule_at(T + timedelta(minutes=15), lambda now: fired.append(("at", now, clock.now())))
     clock.advance_to(T + timedelta(minutes=30))
     assert [(kind, now - T) for kind, now, _ in fired] == [
-        ("every", timedelta(minutes=10)), ("at", timedelta(minutes=15)),
-        ("every", timedelta(minutes=20)), ("every", timedelta(minutes=30)),
+        ("every", timedelta(minutes=10)),
+        ("at", timedelta(minutes=15)),
+        ("every", timedelta(minutes=20)),
+        ("every", timedelta(minutes=30)),
     ]
     assert all(now == seen for _, now, seen in fired)
     assert clock.now() == T + timedelta(minutes=30)

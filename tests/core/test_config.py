@@ -75,16 +75,25 @@ def test_invalid_toml_and_missing_file(tmp_path: Path) -> None:
 def test_config_search_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert load_settings() == Settings()
-    (tmp_path / "config.toml").write_text('[strategy]\nthreshold = 0.7\n')
+    (tmp_path / "config.toml").write_text("[strategy]\nthreshold = 0.7\n")
     assert load_settings().strategy.threshold == 0.7
     other = tmp_path / "other.toml"
-    other.write_text('[strategy]\nthreshold = 0.8\n')
+    other.write_text("[strategy]\nthreshold = 0.8\n")
     assert load_settings(other).strategy.threshold == 0.8
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("500ms", 0.5), ("30s", 30), ("15m", 900), ("2h", 7200), ("1d", 86400), (12, 12.0), ("7", 7),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("500ms", 0.5),
+        ("30s", 30),
+        ("15m", 900),
+        ("2h", 7200),
+        ("1d", 86400),
+        (12, 12.0),
+        ("7", 7),
+    ],
+)
 def test_durations(text: object, seconds: float) -> None:
     assert parse_duration(text) == seconds
 
@@ -95,7 +104,9 @@ def test_money_is_decimal_even_from_a_toml_float() -> None:
 
 
 def test_secrets_only_from_env_and_never_printed() -> None:
-    secrets = Secrets.from_env(Settings().bybit, {"BYBIT_API_KEY": "k3y", "BYBIT_API_SECRET": "s3cr3t"})
+    secrets = Secrets.from_env(
+        Settings().bybit, {"BYBIT_API_KEY": "k3y", "BYBIT_API_SECRET": "s3cr3t"}
+    )
     assert secrets.complete
     assert "s3cr3t" not in repr(secrets) and "k3y" not in repr(secrets)
     assert "s3cr3t" not in Settings().model_dump_json()

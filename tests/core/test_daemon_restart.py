@@ -29,15 +29,30 @@ def write_scenario(tmp_path: Path, start: datetime) -> tuple[Path, Path, datetim
         ts = start + BAR * i
         rows.append(f"{ts.isoformat()},{price},{price + 30},{price - 30},{price + 5},1")
     bars.write_text("\n".join(rows) + "\n")
-    titles = ["Bitcoin surges as ETF inflows jump", "Bitcoin plunges after exchange hack",
-              "Bitcoin rallies to a record high", "Bitcoin trades flat, markets unchanged",
-              "Bitcoin tumbles as miners sell", "Bitcoin soars on strong demand"]
+    titles = [
+        "Bitcoin surges as ETF inflows jump",
+        "Bitcoin plunges after exchange hack",
+        "Bitcoin rallies to a record high",
+        "Bitcoin trades flat, markets unchanged",
+        "Bitcoin tumbles as miners sell",
+        "Bitcoin soars on strong demand",
+    ]
     news = tmp_path / "news.jsonl"
     with news.open("w") as handle:
         for n, title in enumerate(titles):
             ts = (start + BAR * (4.5 + 9 * n)).isoformat()
-            handle.write(json.dumps({"id": f"k{n}", "source": "test", "title": title,
-                                     "received": ts, "symbols": ["BTCUSDT"]}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"k{n}",
+                        "source": "test",
+                        "title": title,
+                        "received": ts,
+                        "symbols": ["BTCUSDT"],
+                    }
+                )
+                + "\n"
+            )
     return news, bars, start + BAR * 64
 
 
@@ -52,9 +67,25 @@ def start_daemon(tmp_path: Path, news: Path, bars: Path, log: Path) -> subproces
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")}
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--mode", "paper", "--config", str(config),
-         "--replay-news", str(news), "--replay-bars", str(bars), "--keep-times"],
-        stdout=subprocess.DEVNULL, stderr=log.open("ab"), env=env, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--mode",
+            "paper",
+            "--config",
+            str(config),
+            "--replay-news",
+            str(news),
+            "--replay-bars",
+            str(bars),
+            "--keep-times",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=log.open("ab"),
+        env=env,
+        cwd=tmp_path,
     )
 
 
@@ -63,9 +94,11 @@ def snapshot(db: Path) -> dict[str, list[tuple[object, ...]]]:
         return {
             "signals": connection.execute("select news_id, symbol_key from signals").fetchall(),
             "orders": connection.execute(
-                "select client_order_id, qty, filled_qty, status from orders").fetchall(),
+                "select client_order_id, qty, filled_qty, status from orders"
+            ).fetchall(),
             "fills": connection.execute(
-                "select exec_id, client_order_id, side, qty, price from fills").fetchall(),
+                "select exec_id, client_order_id, side, qty, price from fills"
+            ).fetchall(),
         }
 
 
@@ -116,8 +149,13 @@ def test_sigkill_then_restart_loses_and_doubles_nothing(tmp_path: Path) -> None:
         by_order[order_id] += Decimal(qty)  # type: ignore[arg-type]
     for order_id, _, filled, _ in after["orders"]:
         assert Decimal(filled) == by_order.get(order_id, Decimal(0)), order_id  # type: ignore[arg-type]
-    position = sum((Decimal(q) * (1 if s == "buy" else -1)  # type: ignore[arg-type]
-                    for _, _, s, q, _ in after["fills"]), Decimal(0))
+    position = sum(
+        (
+            Decimal(q) * (1 if s == "buy" else -1)  # type: ignore[arg-type]
+            for _, _, s, q, _ in after["fills"]
+        ),
+        Decimal(0),
+    )
     with sqlite3.connect(db) as connection:
         last = connection.execute(
             "select qty from position_snapshots where symbol = 'BTCUSDT' order by ts desc, id desc"

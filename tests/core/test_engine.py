@@ -31,7 +31,7 @@ def test_long_then_short_then_flat(tmp_path: Path) -> None:
     events: list[object] = [*bars[:2], news("a", BULL, bars[1].ts + timedelta(minutes=1))]
     events += bars[2:10]
     events += [news("b", BEAR, bars[9].ts + timedelta(minutes=1))]
-    events += bars[10:20] + [news("c", FLAT, bars[19].ts + timedelta(minutes=1))] + bars[20:]
+    events += [*bars[10:20], news("c", FLAT, bars[19].ts + timedelta(minutes=1)), *bars[20:]]
     drive(parts, events)
     # one bullish signal: composite share 1.0 -> 10000 x 0.5 / 40010, down to the lot: 0.124
     assert fills[0].side.value == "buy" and fills[0].qty == D("0.124")  # type: ignore[attr-defined]
@@ -58,8 +58,16 @@ def test_bearish_vote_goes_short_on_linear(tmp_path: Path) -> None:
 
 
 def test_spot_is_long_only(tmp_path: Path) -> None:
-    config = settings(symbols={"BTCUSDT": {"category": "spot", "tick_size": "0.01",
-                                           "qty_step": "0.0001", "min_qty": "0.0001"}})
+    config = settings(
+        symbols={
+            "BTCUSDT": {
+                "category": "spot",
+                "tick_size": "0.01",
+                "qty_step": "0.0001",
+                "min_qty": "0.0001",
+            }
+        }
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     requests = collect(parts, OrderRequest)
     bars = [bar(i, "40000") for i in range(6)]
@@ -96,22 +104,61 @@ def test_kill_switch_flattens_and_blocks(tmp_path: Path) -> None:
 
 
 def test_market_wide_news_moves_every_traded_symbol(tmp_path: Path) -> None:
-    config = settings(strategy={"half_life": 0, "reevaluate_interval": 0,
-                                "market_wide_weight": 1.0})
+    config = settings(
+        strategy={"half_life": 0, "reevaluate_interval": 0, "market_wide_weight": 1.0}
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     bars = [bar(i, "40000") for i in range(4)]
-    drive(parts, [bars[0], news("m", BULL, bars[0].ts + timedelta(minutes=1), symbols=()),
-                  *bars[1:]])
+    drive(
+        parts, [bars[0], news("m", BULL, bars[0].ts + timedelta(minutes=1), symbols=()), *bars[1:]]
+    )
     signals = parts.store.signals(limit=5)
     assert [s.symbol for s in signals] == [None]
     assert parts.engine.portfolio.qty("BTCUSDT") > 0
 
 
 def test_timer_reevaluation_flattens_after_the_window_under_flat_policy(tmp_path: Path) -> None:
-    config = settings(strategy={"half_life": 0, "reevaluate_interval": "15m", "window": "1h",
-                                "below_threshold": "flat"})
+    config = settings(
+        strategy={
+            "half_life": 0,
+            "reevaluate_interval": "15m",
+            "window": "1h",
+            "below_threshold": "flat",
+        }
+    )
     parts = replay_parts(tmp_path, ANSWERS, config)
     bars = [bar(i, "40000") for i in range(12)]
     drive(parts, [bars[0], news("a", BULL, bars[0].ts + timedelta(minutes=1)), *bars[1:]])
     assert parts.engine.portfolio.qty("BTCUSDT") == 0
     assert parts.store.count("fills") == 2
+
+
+def test_feed_weights_reach_the_vote_and_explicit_weights_win(tmp_path: Path) -> None:
+    config = settings(
+        news={
+            "feeds": [
+                {"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
+                {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5},
+            ]
+        },
+        strategy={"half_life": 0, "reevaluate_interval": 0, "source_weights": {"quiet": 2.0}},
+    )
+    parts = replay_parts(tmp_path, ANSWERS, config)
+    assert parts.engine.vote_params.source_weights == {"loud": 3.0, "quiet": 2.0}
+
+
+def test_an_amend_reported_by_the_venue_updates_the_order(tmp_path: Path) -> None:
+    from bot.events import OrderUpdate, Side
+    from bot.orders import Order
+
+    parts = replay_parts(tmp_path, ANSWERS)
+    parts.clock.advance_to(T0)  # type: ignore[attr-defined]
+    order = Order("x1", "BTCUSDT", Side.BUY, D("1"), T0, status=OrderStatus.ACCEPTED)
+    parts.engine.orders["x1"] = order
+    parts.engine.open_orders["BTCUSDT"]["x1"] = order
+    parts.bus.publish(OrderUpdate(T0, "x1", "accepted", qty=D("2"), price=D("39000")))
+    assert (order.qty, order.price) == (D("2"), D("39000"))
+    parts.bus.publish(Fill(T0, "x1", "e1", "BTCUSDT", Side.BUY, D("1.5"), D("39000"), D("0")))
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == D("1.5")
+    parts.bus.publish(OrderUpdate(T0, "x1", "partially_filled", qty=D("1")))  # below filled
+    assert order.qty == D("2")

@@ -6,13 +6,16 @@ from adapters.model.lexicon import LexiconModel, score
 from bot.events import Label
 
 
-@pytest.mark.parametrize(("text", "label"), [
-    ("Bitcoin surges to an all-time high as ETF inflows jump", Label.BULLISH),
-    ("Exchange hacked; BTC plunges as panic selling spreads", Label.BEARISH),
-    ("Fed holds rates steady", Label.NEUTRAL),
-    ("Bitcoin price unchanged ahead of the weekend", Label.NEUTRAL),
-    ("Regulators reject ETF; bitcoin tumbles", Label.BEARISH),
-])
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Bitcoin surges to an all-time high as ETF inflows jump", Label.BULLISH),
+        ("Exchange hacked; BTC plunges as panic selling spreads", Label.BEARISH),
+        ("Fed holds rates steady", Label.NEUTRAL),
+        ("Bitcoin price unchanged ahead of the weekend", Label.NEUTRAL),
+        ("Regulators reject ETF; bitcoin tumbles", Label.BEARISH),
+    ],
+)
 def test_lexicon_labels(text: str, label: Label) -> None:
     prediction = LexiconModel().classify_sync([text])[0]
     assert prediction.label is label

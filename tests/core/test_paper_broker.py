@@ -22,10 +22,12 @@ def make() -> tuple[PaperBroker, ReplayClock, list[object]]:
     return broker, clock, out
 
 
-def order(side: Side, qty: str, kind: OrderType = OrderType.MARKET, price: str | None = None
-          ) -> Order:
-    return Order("c1", "BTCUSDT", side, D(qty), T0, order_type=kind,
-                 price=D(price) if price else None)
+def order(
+    side: Side, qty: str, kind: OrderType = OrderType.MARKET, price: str | None = None
+) -> Order:
+    return Order(
+        "c1", "BTCUSDT", side, D(qty), T0, order_type=kind, price=D(price) if price else None
+    )
 
 
 def test_market_order_fills_at_next_bar_open_with_slippage_and_taker_fee() -> None:
@@ -61,7 +63,7 @@ def test_limit_order_fills_when_a_bar_trades_through_it() -> None:
 
 
 def test_orders_under_minimums_are_rejected_and_cancel_works() -> None:
-    broker, clock, out = make()
+    broker, _, out = make()
     broker.on_market(Trade("BTCUSDT", T0, D("40000"), D("1"), Side.BUY))
     broker.submit(order(Side.BUY, "0.0001"))
     assert out[-1].status == "rejected" and "below the minimum" in out[-1].reason  # type: ignore[attr-defined]

@@ -24,27 +24,43 @@ def scenario(tmp_path: Path, start: datetime) -> tuple[Path, Path, datetime]:
     price = 40000.0
     lines = ["timestamp,open,high,low,close,volume"]
     for i in range(36):
-        price += (12 if i < 12 else -9 if i < 24 else 3)
+        price += 12 if i < 12 else -9 if i < 24 else 3
         ts = start + BAR * i
-        lines.append(f"{ts.isoformat()},{price - 5:.1f},{price + 20:.1f},{price - 25:.1f},"
-                     f"{price:.1f},1")
+        lines.append(
+            f"{ts.isoformat()},{price - 5:.1f},{price + 20:.1f},{price - 25:.1f},{price:.1f},1"
+        )
     bars.write_text("\n".join(lines) + "\n")
     news = tmp_path / "news.jsonl"
-    titles = [(3.5, "Bitcoin surges as ETF inflows jump"),
-              (13.5, "Bitcoin plunges after exchange hack"),
-              (23.5, "Bitcoin trades flat, markets unchanged")]
+    titles = [
+        (3.5, "Bitcoin surges as ETF inflows jump"),
+        (13.5, "Bitcoin plunges after exchange hack"),
+        (23.5, "Bitcoin trades flat, markets unchanged"),
+    ]
     with news.open("w") as handle:
         for n, (at, title) in enumerate(titles):
             ts = (start + BAR * at).isoformat()
-            handle.write(json.dumps({"id": f"s{n}", "source": "test", "title": title,
-                                     "received": ts, "symbols": ["BTCUSDT"]}) + "\n")
+            handle.write(
+                json.dumps(
+                    {
+                        "id": f"s{n}",
+                        "source": "test",
+                        "title": title,
+                        "received": ts,
+                        "symbols": ["BTCUSDT"],
+                    }
+                )
+                + "\n"
+            )
     return news, bars, start + BAR * 36
 
 
 def config(tmp_path: Path, name: str) -> Settings:
     return Settings().with_overrides(
-        store={"url": f"sqlite:///{tmp_path / name}.sqlite", "cache_dir": str(tmp_path / name),
-               "commit_interval": 0.05},
+        store={
+            "url": f"sqlite:///{tmp_path / name}.sqlite",
+            "cache_dir": str(tmp_path / name),
+            "commit_interval": 0.05,
+        },
         strategy={"window": "1500ms", "half_life": 0, "reevaluate_interval": 0},
         risk={"max_price_age": "1s"},
         engine={"snapshot_interval": "1s", "heartbeat_interval": "10s"},
@@ -63,15 +79,20 @@ async def test_paper_daemon_and_replay_place_the_same_orders(tmp_path: Path) -> 
         stop.set()
 
     task = asyncio.create_task(stopper())
-    options = DaemonOptions(mode="paper", replay=ReplayFiles(news, bars, 1.0, rebase=False),
-                            live_feeds=False)
+    options = DaemonOptions(
+        mode="paper", replay=ReplayFiles(news, bars, 1.0, rebase=False), live_feeds=False
+    )
     parts = await run_daemon(config(tmp_path, "live"), options, stop)
     await task
     live = [(f.side.value, f.qty, f.price) for f in parts.store.fills("paper")]
 
     result = await asyncio.to_thread(
-        run_backtest, config(tmp_path, "replay"), bars_path=bars, news_path=news,
-        out_dir=tmp_path / "bt", progress=False,
+        run_backtest,
+        config(tmp_path, "replay"),
+        bars_path=bars,
+        news_path=news,
+        out_dir=tmp_path / "bt",
+        progress=False,
     )
     replay = [(t.side, t.qty, t.price) for t in result.recording.trades]
 

@@ -20,7 +20,8 @@ SYMBOLS = SymbolTable.from_settings(Settings())
 def test_news_csv_released_in_order_and_tagged(fixtures: Path) -> None:
     items = read_news(fixtures / "core" / "news.csv", SYMBOLS)
     assert [i.title for i in items] == [
-        "Fed holds rates, as expected", "Bitcoin surges as ETF inflows jump",
+        "Fed holds rates, as expected",
+        "Bitcoin surges as ETF inflows jump",
         "Ethereum upgrade delayed again",
     ]
     assert items[2].received == datetime(2024, 1, 1, 1, 10, tzinfo=UTC)  # +01:00 normalised
@@ -36,19 +37,38 @@ def test_news_jsonl_falls_back_to_published(fixtures: Path) -> None:
 
 
 def test_news_round_trips_through_jsonl() -> None:
-    item = NewsItem("x", "s", "Title", T0, body="b", link="l", published=T0,
-                    symbols=("BTCUSDT",), stale=True, undated=False)
+    item = NewsItem(
+        "x",
+        "s",
+        "Title",
+        T0,
+        body="b",
+        link="l",
+        published=T0,
+        symbols=("BTCUSDT",),
+        stale=True,
+        undated=False,
+    )
     assert NewsItem.from_json(item.to_json()) == item
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    ('{"id":"a","title":"t","received":"2024-01-01T00:00:00Z"}\n{"id":"b","title":\n',
-     r"news.jsonl:2: not valid JSON"),
-    ('{"id":"a","source":"s","received":"2024-01-01T00:00:00Z"}\n', r"news.jsonl:1: bad news item: 'title'"),
-    ('{"id":"a","title":"t"}\n', r"news.jsonl:1: .*neither 'received' nor 'published'"),
-])
-def test_malformed_news_jsonl_names_file_and_line(tmp_path: Path, content: str, message: str
-                                                  ) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            '{"id":"a","title":"t","received":"2024-01-01T00:00:00Z"}\n{"id":"b","title":\n',
+            r"news.jsonl:2: not valid JSON",
+        ),
+        (
+            '{"id":"a","source":"s","received":"2024-01-01T00:00:00Z"}\n',
+            r"news.jsonl:1: bad news item: 'title'",
+        ),
+        ('{"id":"a","title":"t"}\n', r"news.jsonl:1: .*neither 'received' nor 'published'"),
+    ],
+)
+def test_malformed_news_jsonl_names_file_and_line(
+    tmp_path: Path, content: str, message: str
+) -> None:
     path = tmp_path / "news.jsonl"
     path.write_text(content)
     with pytest.raises(InputError, match=message):
@@ -57,8 +77,10 @@ def test_malformed_news_jsonl_names_file_and_line(tmp_path: Path, content: str, 
 
 def test_malformed_news_csv(tmp_path: Path) -> None:
     path = tmp_path / "news.csv"
-    path.write_text("timestamp,source,title\n2024-01-01T00:00:00Z,a,ok\nyesterday,b,bad time\n"
-                    "2024-01-01T00:00:00Z,c\n")
+    path.write_text(
+        "timestamp,source,title\n2024-01-01T00:00:00Z,a,ok\nyesterday,b,bad time\n"
+        "2024-01-01T00:00:00Z,c\n"
+    )
     with pytest.raises(InputError) as error:
         read_news(path)
     assert "news.csv:3: bad timestamp" in str(error.value)
@@ -75,23 +97,43 @@ def test_bar_formats_agree(fixtures: Path, name: str) -> None:
     first = bars[0]
     assert first.ts_open == datetime(2024, 1, 1, tzinfo=UTC)
     assert first.ts == first.ts_open + timedelta(minutes=15)  # released at its close
-    assert (first.open, first.high, first.low, first.close) == (D("42000"), D("42100"),
-                                                                 D("41900"), D("42050"))
+    assert (first.open, first.high, first.low, first.close) == (
+        D("42000"),
+        D("42100"),
+        D("41900"),
+        D("42050"),
+    )
     assert [b.ts_open for b in bars] == sorted(b.ts_open for b in bars)
 
 
-@pytest.mark.parametrize(("rows", "message"), [
-    ("2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-01T00:15:00Z,1,2,0.5,x,1\n", r"bars.csv:4: a price"),
-    ("2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-01T00:15:00Z,1,0.9,0.5,1.5,1\n", r"bars.csv:4: inconsistent bar"),
-    ("2024-01-01T00:15:00Z,1,2,0.5,1.5,1\n2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n"
-     "2024-01-01T00:30:00Z,1,2,0.5,1.5,1\n", r"bars.csv:4: .*ascending time order"),
-    ("2024-01-01T00:00:00Z,1,2,0.5,1.5,1\nnot-a-time,1,2,0.5,1.5,1\n", r"bars.csv:4: bad timestamp"),
-    ("2024-01-01T00:00:00Z,1,2,0.5,1.5\n", r"bars.csv:3: expected 6 fields"),
-])
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            "2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-01T00:15:00Z,1,2,0.5,x,1\n",
+            r"bars.csv:4: a price",
+        ),
+        (
+            "2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n2024-01-01T00:15:00Z,1,0.9,0.5,1.5,1\n",
+            r"bars.csv:4: inconsistent bar",
+        ),
+        (
+            "2024-01-01T00:15:00Z,1,2,0.5,1.5,1\n2024-01-01T00:00:00Z,1,2,0.5,1.5,1\n"
+            "2024-01-01T00:30:00Z,1,2,0.5,1.5,1\n",
+            r"bars.csv:4: .*ascending time order",
+        ),
+        (
+            "2024-01-01T00:00:00Z,1,2,0.5,1.5,1\nnot-a-time,1,2,0.5,1.5,1\n",
+            r"bars.csv:4: bad timestamp",
+        ),
+        ("2024-01-01T00:00:00Z,1,2,0.5,1.5\n", r"bars.csv:3: expected 6 fields"),
+    ],
+)
 def test_malformed_bars_name_file_and_line(tmp_path: Path, rows: str, message: str) -> None:
     path = tmp_path / "bars.csv"
-    path.write_text("timestamp,open,high,low,close,volume\n2023-12-31T23:45:00Z,1,2,0.5,1.5,1\n"
-                    + rows)
+    path.write_text(
+        "timestamp,open,high,low,close,volume\n2023-12-31T23:45:00Z,1,2,0.5,1.5,1\n" + rows
+    )
     with pytest.raises(InputError, match=message):
         list(iter_bars(path, "BTCUSDT"))
 
@@ -99,7 +141,7 @@ def test_malformed_bars_name_file_and_line(tmp_path: Path, rows: str, message: s
 def test_bad_json_bars(tmp_path: Path) -> None:
     path = tmp_path / "bars.json"
     path.write_text("[[1704067200000, 1, 2]")
-    with pytest.raises(InputError, match="bars.json:1: not valid JSON"):
+    with pytest.raises(InputError, match=r"bars\.json:1: not valid JSON"):
         list(iter_bars(path, "BTCUSDT"))
 
 
@@ -112,14 +154,18 @@ def test_merge_releases_bars_before_news_at_the_same_instant() -> None:
     assert isinstance(merged[1], Bar) and merged[2] is at_close
 
 
-@pytest.mark.parametrize(("bad", "message"), [
-    ("2024-01-02T00:00:00Z,1,2,0.5,nan?,1", "a price or volume is not a number"),
-    ("2024-01-02T00:00:00Z,1,0.9,0.5,1.5,1", "inconsistent bar"),
-    ("2023-12-01T00:00:00Z,1,2,0.5,1.5,1", "ascending time order"),
-    ("2024-01-02T00:00:00+02:00,1,2,0.5,1.5", "expected 6 fields"),
-])
-def test_errors_deep_in_a_big_file_still_name_the_line(tmp_path: Path, bad: str,
-                                                       message: str) -> None:
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("2024-01-02T00:00:00Z,1,2,0.5,nan?,1", "a price or volume is not a number"),
+        ("2024-01-02T00:00:00Z,1,0.9,0.5,1.5,1", "inconsistent bar"),
+        ("2023-12-01T00:00:00Z,1,2,0.5,1.5,1", "ascending time order"),
+        ("2024-01-02T00:00:00+02:00,1,2,0.5,1.5", "expected 6 fields"),
+    ],
+)
+def test_errors_deep_in_a_big_file_still_name_the_line(
+    tmp_path: Path, bad: str, message: str
+) -> None:
     rows = ["timestamp,open,high,low,close,volume"]
     for i in range(300):
         rows.append(f"{(T0 + timedelta(minutes=i)).isoformat()},1,2,0.5,1.5,1")
@@ -134,8 +180,11 @@ def test_naive_and_offset_times_in_the_fast_path(tmp_path: Path) -> None:
     rows = ["timestamp,open,high,low,close,volume"]
     for i in range(250):
         ts = T0 + timedelta(minutes=i)
-        text = ts.replace(tzinfo=None).isoformat() if i % 2 else ts.astimezone(
-            __import__("datetime").timezone(timedelta(hours=2))).isoformat()
+        text = (
+            ts.replace(tzinfo=None).isoformat()
+            if i % 2
+            else ts.astimezone(__import__("datetime").timezone(timedelta(hours=2))).isoformat()
+        )
         rows.append(f"{text},1,2,0.5,1.5,1")
     path = tmp_path / "bars.csv"
     path.write_text("\n".join(rows) + "\n")

@@ -51,8 +51,13 @@ def item(n: int, title: str = "Bitcoin rallies") -> NewsItem:
 
 
 def service(model: FlakyModel, out: list[object], **kw: object) -> SignalService:
-    defaults: dict[str, object] = {"batch_size": 8, "max_wait": 0.05, "retries": 1,
-                                   "retry_backoff": 0.001, "timeout": 1.0}
+    defaults: dict[str, object] = {
+        "batch_size": 8,
+        "max_wait": 0.05,
+        "retries": 1,
+        "retry_backoff": 0.001,
+        "timeout": 1.0,
+    }
     defaults.update(kw)
     return SignalService(model, SYMBOLS, LiveClock(), out.append, **defaults)  # type: ignore[arg-type]
 

@@ -72,9 +72,12 @@ def test_migrations_bring_an_old_store_up_to_date(tmp_path: Path) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0001")  # the first schema ever shipped
-        connection.execute(sa.text(
-            "insert into accounts (name, mode, initial_cash, created) "
-            "values ('old', 'paper', '123.45', '2024-01-01 00:00:00')"))
+        connection.execute(
+            sa.text(
+                "insert into accounts (name, mode, initial_cash, created) "
+                "values ('old', 'paper', '123.45', '2024-01-01 00:00:00')"
+            )
+        )
     store = Store(url)  # upgrades to head
     assert store.open_account("old", "paper", D("1"), T) == D("123.45")
     with store.engine.connect() as connection:

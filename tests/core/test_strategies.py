@@ -16,13 +16,33 @@ BTC = Instrument("BTCUSDT", "linear", D("0.1"), D("0.001"), D("0.001"), D("5"))
 SPOT = Instrument("BTCUSDT", "spot", D("0.01"), D("0.0001"), D("0.0001"), D("5"))
 
 
-def sig(label: Label, conf: float, minutes_ago: float = 0, *, symbol: str | None = "BTCUSDT",
-        weight: float = 1.0, source: str = "s", stale: bool = False) -> Signal:
+def sig(
+    label: Label,
+    conf: float,
+    minutes_ago: float = 0,
+    *,
+    symbol: str | None = "BTCUSDT",
+    weight: float = 1.0,
+    source: str = "s",
+    stale: bool = False,
+) -> Signal:
     at = T - timedelta(minutes=minutes_ago)
     probs = [0.0, 0.0, 0.0]
     probs[label] = conf
-    return Signal(at, symbol, label, conf, (probs[0], probs[1], probs[2]), "m", source, "n",
-                  at, at, weight, stale)
+    return Signal(
+        at,
+        symbol,
+        label,
+        conf,
+        (probs[0], probs[1], probs[2]),
+        "m",
+        source,
+        "n",
+        at,
+        at,
+        weight,
+        stale,
+    )
 
 
 def params(**kw: object) -> VoteParams:
@@ -32,8 +52,9 @@ def params(**kw: object) -> VoteParams:
 
 
 def test_confidence_weighted_shares() -> None:
-    c = vote([sig(Label.BULLISH, 0.9), sig(Label.BULLISH, 0.6), sig(Label.BEARISH, 0.5)], T,
-             params())
+    c = vote(
+        [sig(Label.BULLISH, 0.9), sig(Label.BULLISH, 0.6), sig(Label.BEARISH, 0.5)], T, params()
+    )
     assert c.label is Label.BULLISH and c.n_signals == 3
     assert c.confidence == pytest.approx(1.5 / 2.0)
     assert c.shares == pytest.approx((0.25, 0.0, 0.75))
@@ -52,8 +73,9 @@ def test_age_decay_window_weights_and_stale() -> None:
 
 
 def test_ties_go_to_neutral() -> None:
-    c = vote([sig(Label.BULLISH, 0.5), sig(Label.BEARISH, 0.5), sig(Label.NEUTRAL, 0.5)], T,
-             params())
+    c = vote(
+        [sig(Label.BULLISH, 0.5), sig(Label.BEARISH, 0.5), sig(Label.NEUTRAL, 0.5)], T, params()
+    )
     assert c.label is Label.NEUTRAL
 
 
@@ -64,18 +86,25 @@ def test_market_wide_signals_count_for_every_symbol() -> None:
     assert window.composite("ETHUSDT", T).label is Label.BULLISH
 
 
-@pytest.mark.parametrize(("label", "conf", "policy", "can_short", "direction"), [
-    (Label.BULLISH, 0.9, "hold", True, 1),
-    (Label.BEARISH, 0.9, "hold", True, -1),
-    (Label.BEARISH, 0.9, "hold", False, 0),   # spot is long-only
-    (Label.NEUTRAL, 0.9, "hold", True, 0),    # neutral means flat
-    (Label.BULLISH, 0.5, "hold", True, None),  # below threshold: unchanged
-    (Label.BULLISH, 0.5, "flat", True, 0),
-])
-def test_decisions(label: Label, conf: float, policy: str, can_short: bool,
-                   direction: int | None) -> None:
-    c = vote([sig(label, conf), sig(Label.NEUTRAL, (1 - conf) if conf < 1 else 0.0)], T,
-             params(below_threshold=policy))
+@pytest.mark.parametrize(
+    ("label", "conf", "policy", "can_short", "direction"),
+    [
+        (Label.BULLISH, 0.9, "hold", True, 1),
+        (Label.BEARISH, 0.9, "hold", True, -1),
+        (Label.BEARISH, 0.9, "hold", False, 0),  # spot is long-only
+        (Label.NEUTRAL, 0.9, "hold", True, 0),  # neutral means flat
+        (Label.BULLISH, 0.5, "hold", True, None),  # below threshold: unchanged
+        (Label.BULLISH, 0.5, "flat", True, 0),
+    ],
+)
+def test_decisions(
+    label: Label, conf: float, policy: str, can_short: bool, direction: int | None
+) -> None:
+    c = vote(
+        [sig(label, conf), sig(Label.NEUTRAL, (1 - conf) if conf < 1 else 0.0)],
+        T,
+        params(below_threshold=policy),
+    )
     assert decide(c, params(below_threshold=policy), can_short).direction == direction
 
 
@@ -94,10 +123,23 @@ def gate(**kw: object) -> RiskGate:
     return RiskGate(RiskParams(**base))  # type: ignore[arg-type]
 
 
-def check(g: RiskGate, target: str, current: str = "0", price_age: timedelta = timedelta(0),
-          every: timedelta | None = None) -> object:
-    return g.check(symbol="BTCUSDT", now=T, current=D(current), target=D(target), price=D("40000"),
-                   price_ts=T - price_age, expected_every=every, instrument=BTC)
+def check(
+    g: RiskGate,
+    target: str,
+    current: str = "0",
+    price_age: timedelta = timedelta(0),
+    every: timedelta | None = None,
+) -> object:
+    return g.check(
+        symbol="BTCUSDT",
+        now=T,
+        current=D(current),
+        target=D(target),
+        price=D("40000"),
+        price_ts=T - price_age,
+        expected_every=every,
+        instrument=BTC,
+    )
 
 
 def test_risk_clips_to_caps() -> None:

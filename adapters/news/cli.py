@@ -1,0 +1,241 @@
+"""`lorabot news`: look at the configured feeds once, or record them to a JSONL news file.
+
+`lorabot news --once` only looks: it prints the items its store has not seen and writes nothing,
+so it never takes an item away from a recorder (or a daemon) that uses the same store.
+`lorabot news --record FILE` polls like the daemon does and appends each new item to FILE, the
+format `lorabot backtest --news FILE` replays. Its store (seen ids, raw entries, feed state) is
+`[news] store_url`, by default news.sqlite in the data folder, apart from the daemon's store.
+
+stdout carries one line per item (or the JSONL form with --json); failed feeds, damaged feeds
+and invalid entries are named on stderr by URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from adapters.news.poller import NewsPoller, PollReport, PollResult
+from adapters.news.recorder import NewsRecorder
+from bot.cli import config_option, settings_for
+from bot.config import Settings
+from bot.errors import UserError
+from bot.events import NewsItem, iso
+from bot.log import setup_logging
+from bot.protocols import Prediction, SentimentModel
+from bot.store import Store
+
+
+def news_store_url(settings: Settings, override: str | None = None) -> str:
+    """The store `lorabot news` uses: --store, else `[news] store_url`, else news.sqlite."""
+    return override or settings.news.store_url or f"sqlite:///{settings.data_dir / 'news.sqlite'}"
+
+
+def format_line(item: NewsItem, prediction: Prediction | None = None) -> str:
+    """One item on one line: time, source, [label confidence], symbols, [flags] full title."""
+    when = iso(item.published or item.received).replace("T", " ")
+    parts = [when, f"{item.source:<14}"]
+    if prediction is not None:
+        parts.append(f"{prediction.label.word:>7} {prediction.confidence:.2f}")
+    parts.append(f"{','.join(item.symbols) or '-':<8}")
+    flags = "".join(
+        f"[{flag}] " for flag, on in (("stale", item.stale), ("undated", item.undated)) if on
+    )
+    parts.append(f"{flags}{item.title}")
+    return "  ".join(parts)
+
+
+class _Printer:
+    """Prints items as they arrive, labelled by the model when one could be built."""
+
+    def __init__(self, model: SentimentModel | None, as_json: bool) -> None:
+        self.model = model
+        self.as_json = as_json
+        self.printed = 0
+
+    async def items(self, items: Sequence[NewsItem]) -> None:
+        if not items:
+            return
+        predictions: list[Prediction | None] = [None] * len(items)
+        if self.model is not None and not self.as_json:
+            try:
+                predictions = list(await self.model.classify([item.text for item in items]))
+            except Exception as error:  # the items matter more than their labels
+                _warn(f"the model could not label these items ({error}); printing them without")
+                self.model = None
+        for item, prediction in zip(items, predictions, strict=True):
+            click.echo(item.to_json() if self.as_json else format_line(item, prediction))
+            self.printed += 1
+
+    async def publish(self, item: object) -> None:
+        if isinstance(item, NewsItem):
+            await self.items([item])
+
+
+def _warn(message: str) -> None:
+    click.echo(f"lorabot news: {message}", err=True)
+
+
+def _report(result: PollResult) -> None:
+    if result.error:
+        _warn(f"{result.url}: failed: {result.error}")
+        return
+    if result.warning:
+        _warn(f"{result.url}: {result.warning}")
+    if result.invalid:
+        shown = "; ".join(result.invalid[:3]) + ("; ..." if len(result.invalid) > 3 else "")
+        count = len(result.invalid)
+        noun = "entry" if count == 1 else "entries"
+        _warn(f"{result.url}: skipped {count} invalid {noun} ({shown})")
+
+
+def _model(settings: Settings, enabled: bool) -> SentimentModel | None:
+    if not enabled:
+        return None
+    try:
+        from bot.models import build_model
+
+        return build_model(settings)
+    except (UserError, ImportError, OSError) as error:
+        _warn(f"no labels: {error}")
+        return None
+
+
+@click.command()
+@click.option(
+    "--once", is_flag=True, help="Fetch once, print the new items and exit (the default)."
+)
+@click.option(
+    "--feed",
+    "feeds",
+    multiple=True,
+    metavar="URL",
+    help="Only this feed (repeatable); a URL not in the config is fetched with the defaults.",
+)
+@click.option(
+    "--record",
+    "record_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Poll until stopped and append each new item to FILE (JSONL, what `lorabot backtest "
+    "--news` replays); with --once, one poll.",
+)
+@click.option(
+    "--store",
+    "store_url",
+    metavar="URL",
+    help="Store of seen ids and feed state (default: [news] store_url, else news.sqlite in the "
+    "data folder).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print items as JSON lines, not text.")
+@click.option("--model/--no-model", "use_model", default=True, help="Label items with the model.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every poll on stderr.")
+@config_option
+@click.pass_context
+def news(
+    ctx: click.Context,
+    once: bool,
+    feeds: tuple[str, ...],
+    record_path: Path | None,
+    store_url: str | None,
+    as_json: bool,
+    use_model: bool,
+    verbose: bool,
+    config_path: Path | None,
+) -> None:
+    """Fetch the configured news feeds once, or record them to a JSONL file.
+
+    Each new item is one line on stdout: time, source, the model's label and confidence,
+    symbols, and the full title. [stale] marks items the bot must not trade on: already listed
+    when the feed was first fetched and published before this start, or older than
+    [news] max_age. [undated] marks items without a date (they take the time received).
+    Failed feeds, damaged feeds and invalid entries are named on stderr by URL.
+
+    --once only looks and records nothing, so a recorder using the same store misses nothing.
+    Exits 1 when every feed failed.
+    """
+    settings = settings_for(ctx, config_path)
+    continuous = record_path is not None and not once
+    level = "debug" if verbose else (settings.log.level if continuous else "error")
+    setup_logging(level, settings.log.format, file=settings.log.file)
+    if not feeds and not any(feed.enabled for feed in settings.news.feeds):
+        raise UserError(
+            "no news feeds: add [[news.feeds]] tables to the config (see config.toml) "
+            "or pass --feed URL"
+        )
+    store = Store(news_store_url(settings, store_url))
+    recorder = NewsRecorder(record_path) if record_path is not None else None
+    try:
+        if recorder is not None:
+            recorder.open()
+        poller = NewsPoller.from_settings(
+            settings,
+            store,
+            sink=recorder.append_many if recorder is not None else None,
+            for_engine=False,
+        )
+        printer = _Printer(_model(settings, use_model), as_json)
+        if continuous:
+            asyncio.run(_record(poller, printer, feeds))
+            assert recorder is not None
+            _warn(f"recorded {recorder.written} new items to {recorder.path}")
+            return
+        report = asyncio.run(_once(poller, printer, feeds, record=recorder is not None))
+    finally:
+        if recorder is not None:
+            recorder.close()
+        store.close()
+    failed = len(report.failures)
+    feeds_done = len(report.results)
+    summary = (
+        f"{printer.printed} new item{'' if printer.printed == 1 else 's'} "
+        f"from {feeds_done} feed{'' if feeds_done == 1 else 's'}"
+    )
+    if failed:
+        summary += f" ({failed} failed)"
+    if recorder is not None:
+        summary += f"; {recorder.written} appended to {recorder.path}"
+    _warn(summary)
+    if feeds_done and failed == feeds_done:
+        sys.exit(1)
+
+
+async def _once(
+    poller: NewsPoller, printer: _Printer, feeds: Sequence[str], *, record: bool
+) -> PollReport:
+    async def on_result(result: PollResult) -> None:
+        _report(result)
+        await printer.items(result.items)
+
+    try:
+        return await poller.fetch_once(list(feeds) or None, record=record, on_result=on_result)
+    finally:
+        if printer.model is not None:
+            await printer.model.close()
+
+
+async def _record(poller: NewsPoller, printer: _Printer, feeds: Sequence[str]) -> None:
+    """Run the poller until SIGINT/SIGTERM, then stop cleanly."""
+    if feeds:
+        poller.feeds = tuple(poller.state(url).config for url in feeds)
+    task = asyncio.create_task(poller.run(printer.publish))
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
+        if printer.model is not None:
+            await printer.model.close()

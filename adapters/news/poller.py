@@ -1,0 +1,513 @@
+"""The news source: every configured feed polled on its own schedule, each new item published once.
+
+How it keeps its promises:
+- *Once*: an item is new when neither its id (guid/link) nor, within `title_dedup_window`, its
+  normalised title is in the store. The check, the store write (raw entry and title key kept) and
+  its commit happen in one synchronous step with no `await` in between, so two feeds polled at
+  the same moment cannot both claim one story, and a restart finds everything already claimed.
+- *Never lost*: an item is committed to the store before it is published, and a feed's
+  ETag/Last-Modified are saved only after the items of that response are committed; a crash in
+  between costs a re-fetch, never an item. A `sink` (the JSONL recorder) is written before the
+  commit, so the file can never miss an item that the store already counts as seen.
+- *Isolated*: each feed polls in its own task with its own deadline; apscheduler only says when a
+  feed is due. A failing feed backs off (doubling from `backoff_initial` up to `backoff_max`,
+  never sooner than its interval, and never sooner than the server's Retry-After); the others
+  are not touched.
+- *Stale is data, not an error*: items published before start-up or older than `max_age` are
+  recorded and published flagged stale (see `adapters.news.items`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.news.errors import FeedError
+from adapters.news.fetch import Fetcher, FetchResult
+from adapters.news.identity import source_name
+from adapters.news.items import Candidate, Staleness, build_item
+from adapters.news.parse import ParsedFeed, parse_feed
+from bot.config import FeedConfig, NewsConfig, Settings
+from bot.errors import UserError
+from bot.events import NewsItem
+from bot.log import get_logger
+from bot.protocols import Publish
+from bot.store import Store
+from bot.symbols import SymbolTable
+
+log = get_logger("adapters.news")
+
+Now = Callable[[], datetime]
+OnResult = Callable[["PollResult"], Awaitable[None]]
+Sink = Callable[[Sequence[NewsItem]], object]
+"""Called with each poll's new items *before* they are committed (the news file recorder)."""
+
+_RECENT_LIMIT = 100_000  # ids and titles remembered in memory on top of the store
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def backoff_delay(
+    failures: int, *, interval: float, initial: float, maximum: float, retry_after: float | None
+) -> float:
+    """Seconds until a feed that failed `failures` times in a row is tried again."""
+    delay = min(maximum, initial * 2 ** max(0, failures - 1))
+    delay = max(delay, interval)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, maximum))
+    return delay
+
+
+@dataclass(slots=True)
+class FeedState:
+    """What the poller knows about one feed; the durable part lives in the store's feed_state."""
+
+    config: FeedConfig
+    source: str
+    interval: float
+    timeout: float
+    etag: str = ""
+    last_modified: str = ""
+    failures: int = 0
+    items_seen: int = 0
+    fetched: bool = False  # a successful fetch in this process (undated items after it are fresh)
+    loaded: bool = False
+    body_digest: bytes = b""  # of the last body fully processed: the same bytes again are skipped
+
+    @property
+    def url(self) -> str:
+        return self.config.url
+
+
+@dataclass(slots=True)
+class PollResult:
+    """One feed's poll: the new items, or why there are none."""
+
+    url: str
+    source: str
+    items: list[NewsItem] = field(default_factory=list)
+    error: str = ""
+    warning: str = ""
+    invalid: list[str] = field(default_factory=list)
+    not_modified: bool = False  # a 304, or the very bytes processed last time: nothing to parse
+    known: int = 0  # entries already seen (same id, or same title from another feed)
+    retry_in: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+@dataclass(slots=True)
+class PollReport:
+    results: list[PollResult]
+
+    @property
+    def items(self) -> list[NewsItem]:
+        found = [item for result in self.results for item in result.items]
+        return sorted(found, key=lambda item: (item.published or item.received, item.received))
+
+    @property
+    def failures(self) -> list[PollResult]:
+        return [result for result in self.results if not result.ok]
+
+
+class _Recent:
+    """A bounded insertion-ordered set (the in-memory side of de-duplication)."""
+
+    def __init__(self, limit: int = _RECENT_LIMIT) -> None:
+        self._items: OrderedDict[str, None] = OrderedDict()
+        self._limit = limit
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def add(self, key: str) -> None:
+        self._items[key] = None
+        self._items.move_to_end(key)
+        while len(self._items) > self._limit:
+            self._items.popitem(last=False)
+
+
+class NewsPoller:
+    """All configured feeds as one `NewsSource` (`run`), plus one-shot fetching (`fetch_once`)."""
+
+    name = "news"
+
+    def __init__(
+        self,
+        config: NewsConfig,
+        store: Store,
+        symbols: SymbolTable,
+        *,
+        now: Now = wall_clock,
+        started_at: datetime | None = None,
+        feeds: Sequence[FeedConfig] | None = None,
+        sink: Sink | None = None,
+        for_engine: bool = True,
+    ) -> None:
+        """`for_engine=False` (the `lorabot news` command): items are recorded for history only,
+        marked `skipped` in the store, so a daemon sharing that store never re-queues them for
+        its model as if they had just arrived."""
+        self.config = config
+        self.store = store
+        self.symbols = symbols
+        self._now = now
+        self.started_at = started_at or now()
+        self.fetcher = Fetcher(
+            user_agent=config.user_agent,
+            per_host_concurrency=config.per_host_concurrency,
+            max_bytes=config.max_bytes,
+            max_redirects=config.max_redirects,
+        )
+        self.feeds: tuple[FeedConfig, ...] = tuple(feeds if feeds is not None else config.feeds)
+        self._states: dict[str, FeedState] = {}
+        self._seen_ids = _Recent()
+        self._seen_titles = _Recent()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._scheduler: Any = None
+        self.sink = sink
+        self.for_engine = for_engine
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store, **kwargs: Any) -> NewsPoller:
+        return cls(settings.news, store, SymbolTable.from_settings(settings), **kwargs)
+
+    @property
+    def staleness(self) -> Staleness:
+        return Staleness(self.started_at, timedelta(seconds=self.config.max_age))
+
+    # -- feeds ----------------------------------------------------------------------------
+
+    def state(self, feed: FeedConfig | str) -> FeedState:
+        config = feed if isinstance(feed, FeedConfig) else self._config_for(feed)
+        state = self._states.get(config.url)
+        if state is None:
+            state = self._states[config.url] = FeedState(
+                config=config,
+                source=source_name(config.url, config.name),
+                interval=config.interval or self.config.poll_interval,
+                timeout=config.timeout or self.config.timeout,
+            )
+        if not state.loaded:
+            stored = self.store.feed_state(config.url) or {}
+            state.etag = stored.get("etag") or ""
+            state.last_modified = stored.get("last_modified") or ""
+            state.failures = int(stored.get("error_count") or 0)
+            state.items_seen = int(stored.get("items_seen") or 0)
+            state.loaded = True
+        return state
+
+    def _config_for(self, url: str) -> FeedConfig:
+        for feed in self.feeds:
+            if feed.url == url.strip():
+                return feed
+        try:
+            return FeedConfig(url=url)
+        except ValueError as error:
+            raise UserError(f"feed {url!r}: not an http(s) URL") from error
+
+    @property
+    def enabled_feeds(self) -> list[FeedConfig]:
+        return [feed for feed in self.feeds if feed.enabled]
+
+    # -- one poll of one feed ---------------------------------------------------------------
+
+    async def poll(self, feed: FeedConfig | str, *, record: bool = True) -> PollResult:
+        """Fetch, parse and de-duplicate one feed; record what is new unless `record` is False.
+
+        With `record=False` nothing is written (no items, no feed state): a look that leaves
+        every item new for the recorder or daemon that owns this store.
+        """
+        state = self.state(feed)
+        result = PollResult(url=state.url, source=state.source)
+        started = asyncio.get_running_loop().time()
+        try:
+            await self._poll_into(state, result, record)
+        except FeedError as error:
+            self._failed(state, result, error.reason, error.retry_after, record)
+        except Exception as error:  # a bug or a library surprise must not end the poller
+            log.exception("news feed poll crashed", url=state.url)
+            self._failed(
+                state, result, f"internal error: {type(error).__name__}: {error}", None, record
+            )
+        result.elapsed = asyncio.get_running_loop().time() - started
+        return result
+
+    async def _poll_into(self, state: FeedState, result: PollResult, record: bool) -> None:
+        fetched = await self.fetcher.fetch(
+            state.url,
+            timeout=state.timeout,
+            etag=state.etag,
+            last_modified=state.last_modified,
+        )
+        if fetched.moved_to:
+            log.info("news feed moved permanently", url=state.url, to=fetched.moved_to)
+        digest = hashlib.sha1(fetched.body).digest() if not fetched.not_modified else b""
+        if fetched.not_modified or (digest and digest == state.body_digest):
+            # Servers without ETag/Last-Modified resend the same bytes: no parse for them either.
+            result.not_modified = True
+            self._succeeded(state, fetched, [], record)
+            return
+        parsed: ParsedFeed = await asyncio.to_thread(
+            parse_feed, fetched.body, url=fetched.final_url, content_type=fetched.content_type
+        )
+        received = self._now()
+        if parsed.warning:
+            result.warning = parsed.warning
+            log.warning("news feed is damaged", url=state.url, problem=parsed.warning)
+        if parsed.invalid:
+            result.invalid = parsed.invalid
+            log.warning(
+                "news feed has invalid entries",
+                url=state.url,
+                count=len(parsed.invalid),
+                entries="; ".join(parsed.invalid[:5]),
+            )
+        candidates = [
+            build_item(
+                entry,
+                feed_url=state.url,
+                source=state.source,
+                received=received,
+                symbols=self.symbols,
+                max_body_chars=self.config.max_body_chars,
+                staleness=self.staleness,
+                first_fetch=not state.fetched,
+            )
+            for entry in parsed.entries
+        ]
+        # From here to the commit there is no await: check, record and commit are one step.
+        fresh = self._new_only(candidates)
+        result.known = len(candidates) - len(fresh)
+        # Oldest first; feeds list newest first, so equal times keep the feed's order reversed.
+        fresh.reverse()
+        fresh.sort(key=lambda candidate: candidate.item.published or candidate.item.received)
+        items = [candidate.item for candidate in fresh]
+        if record:
+            if self.sink is not None and items:
+                self.sink(items)
+            for candidate in fresh:
+                self.store.record_news(
+                    candidate.item, raw=candidate.raw, title_key=candidate.title_key
+                )
+                if not self.for_engine:
+                    self.store.mark_news(candidate.item.id, "skipped")
+            self.store.flush()
+        for candidate in fresh:
+            self._seen_ids.add(candidate.item.id)
+            if candidate.title_key:
+                self._seen_titles.add(candidate.title_key)
+        result.items = items
+        self._succeeded(state, fetched, items, record)
+        if record:
+            state.body_digest = digest
+        log.debug(
+            "news feed polled",
+            url=state.url,
+            new=len(items),
+            known=result.known,
+            elapsed=round(fetched.elapsed, 3),
+        )
+
+    def _new_only(self, candidates: Iterable[Candidate]) -> list[Candidate]:
+        """Candidates whose id and (within the window) title are not known yet, first one wins."""
+        candidates = list(candidates)
+        if not candidates:
+            return []
+        stored_ids = self.store.news_ids(c.item.id for c in candidates)
+        window = timedelta(seconds=self.config.title_dedup_window)
+        titles: dict[str, datetime] = {}
+        if window:
+            oldest = min(c.item.published or c.item.received for c in candidates)
+            titles = self.store.news_title_keys((c.title_key for c in candidates), oldest - window)
+        fresh: list[Candidate] = []
+        batch_ids: set[str] = set()
+        batch_titles: set[str] = set()
+        for candidate in candidates:
+            item, key = candidate.item, candidate.title_key
+            if item.id in stored_ids or item.id in self._seen_ids or item.id in batch_ids:
+                continue
+            if window and key:
+                when = item.published or item.received
+                latest = titles.get(key)
+                if (
+                    key in batch_titles
+                    or key in self._seen_titles
+                    or (latest is not None and latest >= when - window)
+                ):
+                    continue
+            batch_ids.add(item.id)
+            if key:
+                batch_titles.add(key)
+            fresh.append(candidate)
+        return fresh
+
+    def _succeeded(
+        self, state: FeedState, fetched: FetchResult, items: list[NewsItem], record: bool
+    ) -> None:
+        if not record:
+            return
+        if state.failures:
+            log.info("news feed recovered", url=state.url, after_failures=state.failures)
+        state.fetched = True
+        state.failures = 0
+        state.items_seen += len(items)
+        if not fetched.not_modified:
+            state.etag = fetched.etag
+            state.last_modified = fetched.last_modified
+        self._save_state(
+            state.url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            last_success=self._now(),
+            last_error="",
+            error_count=0,
+            items_seen=state.items_seen,
+        )
+
+    def _save_state(self, url: str, **values: Any) -> None:
+        """Feed state is bookkeeping: a store hiccup here is logged, never raised into a poll."""
+        try:
+            self.store.save_feed_state(url, **values)
+        except Exception:
+            log.exception("news feed state could not be saved", url=url)
+
+    def _failed(
+        self,
+        state: FeedState,
+        result: PollResult,
+        reason: str,
+        retry_after: float | None,
+        record: bool,
+    ) -> None:
+        failures = state.failures + 1
+        delay = backoff_delay(
+            failures,
+            interval=state.interval,
+            initial=self.config.backoff_initial,
+            maximum=self.config.backoff_max,
+            retry_after=retry_after,
+        )
+        result.error = reason
+        result.retry_in = delay
+        if record:
+            state.failures = failures
+            self._save_state(state.url, last_error=reason[:500], error_count=failures)
+        log.warning(
+            "news feed failed",
+            url=state.url,
+            reason=reason,
+            failures=failures,
+            retry_in=round(delay, 3),
+        )
+
+    # -- one-shot ---------------------------------------------------------------------------
+
+    async def fetch_once(
+        self,
+        urls: Sequence[str] | None = None,
+        *,
+        record: bool = True,
+        on_result: OnResult | None = None,
+    ) -> PollReport:
+        """Poll the given feeds (default: every enabled one) once, all at the same time.
+
+        `on_result` is awaited for each feed as soon as that feed is done, so a slow feed never
+        holds back the others' output.
+        """
+        feeds = [self._config_for(url) for url in urls] if urls else self.enabled_feeds
+        self.fetcher.open()
+
+        async def one(feed: FeedConfig) -> PollResult:
+            result = await self.poll(feed, record=record)
+            if on_result is not None:
+                await on_result(result)
+            return result
+
+        try:
+            results = await asyncio.gather(*(one(feed) for feed in feeds))
+        finally:
+            await self.fetcher.close()
+        return PollReport(list(results))
+
+    # -- the daemon's source ----------------------------------------------------------------
+
+    async def run(self, publish: Publish) -> None:
+        """Poll every enabled feed on its interval until cancelled, publishing each new item."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        feeds = self.enabled_feeds
+        if not feeds:
+            log.warning("no news feeds configured: add [[news.feeds]] tables to the config")
+            await asyncio.Event().wait()
+        self.fetcher.open()
+        scheduler = AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        for feed in feeds:
+            state = self.state(feed)
+            jitter = state.interval * self.config.jitter
+            scheduler.add_job(
+                self._due,
+                IntervalTrigger(seconds=state.interval, jitter=jitter or None, timezone=UTC),
+                args=[state, publish],
+                id=state.url,
+                name=f"poll {state.source}",
+                next_run_time=datetime.now(UTC),  # catch up at once after a start or restart
+            )
+        self._scheduler = scheduler
+        scheduler.start()
+        log.info("news polling started", feeds=len(feeds))
+        try:
+            await asyncio.Event().wait()
+        finally:
+            scheduler.shutdown(wait=False)
+            self._scheduler = None
+            tasks = list(self._tasks.values())
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._tasks.clear()
+            await self.fetcher.close()
+            log.info("news polling stopped")
+
+    async def _due(self, state: FeedState, publish: Publish) -> None:
+        """apscheduler's job: start the feed's poll unless the previous one is still running."""
+        running = self._tasks.get(state.url)
+        if running is not None and not running.done():
+            log.debug("news feed still polling, skipped a turn", url=state.url)
+            return
+        task = asyncio.create_task(self._poll_and_publish(state, publish), name=state.url)
+        self._tasks[state.url] = task
+        task.add_done_callback(lambda done: self._forget(state.url, done))
+
+    def _forget(self, url: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(url) is task:
+            del self._tasks[url]
+
+    async def _poll_and_publish(self, state: FeedState, publish: Publish) -> None:
+        result = await self.poll(state.config)
+        if result.retry_in is not None and self._scheduler is not None:
+            due = datetime.now(UTC) + timedelta(seconds=result.retry_in)
+            with contextlib.suppress(LookupError):  # the job is gone: the poller is stopping
+                self._scheduler.modify_job(state.url, next_run_time=due)
+        for item in result.items:
+            try:
+                await publish(item)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Already committed to the store as pending: the engine's retry picks it up.
+                log.exception("publishing a news item failed", url=state.url, id=item.id)
