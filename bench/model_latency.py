@@ -131,7 +131,7 @@ def run_variants(
     rows = []
     fp32_probs: list[Any] | None = None
     for name, options, merge in variants:
-        model = EmbeddedModel(folder, InferenceOptions(batch_size=64, **options), merge=merge)
+        model = EmbeddedModel(folder, InferenceOptions(**options), merge=merge)
         _ = model.scorer  # load outside the timing
         seconds, probs = best_of(repeat, lambda m=model: m.scorer.probs(texts))
         if fp32_probs is None:

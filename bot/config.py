@@ -102,7 +102,7 @@ class StoreConfig(Section):
 
 
 class ModelConfig(Section):
-    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "lexicon"
+    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "embedded"
     path: str = ""
     base: str = ""
     batch_size: int = Field(32, ge=1)
@@ -117,7 +117,7 @@ class ModelConfig(Section):
     merge: bool = True
     trace: bool = True
     max_length: int = Field(0, ge=0)
-    forward_batch_size: int = Field(64, ge=1)
+    forward_batch_size: int = Field(128, ge=1)
     coalesce_wait: Duration = 0.0
     circuit_failures: int = Field(5, ge=1)
     circuit_reset: Duration = 30.0

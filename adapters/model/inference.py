@@ -67,7 +67,7 @@ def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "int8"]:
 @dataclass(frozen=True)
 class InferenceOptions:
     precision: Precision = "auto"
-    batch_size: int = 64
+    batch_size: int = 128
     max_length: int = 0  # 0: the manifest's
     num_threads: int = 0  # 0: torch's default
     sort_by_length: bool = True
