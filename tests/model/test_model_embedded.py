@@ -217,3 +217,16 @@ def test_build_model_picks_the_embedded_backend(encoder_adapter: Path) -> None:
         model={"backend": "embedded", "path": str(encoder_adapter)}
     )
     assert isinstance(build_model(settings), EmbeddedModel)
+
+
+def test_no_configuration_means_the_shipped_default_model(
+    encoder_adapter: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import adapters.model.embedded as embedded
+
+    assert Settings().model.backend == "embedded"
+    monkeypatch.setattr(embedded, "default_model_dir", lambda: tmp_path / "missing")
+    with pytest.raises(ModelLoadError, match="shipped default model is missing"):
+        build_embedded(Settings())
+    monkeypatch.setattr(embedded, "default_model_dir", lambda: encoder_adapter)
+    assert build_embedded(Settings()).folder == encoder_adapter
