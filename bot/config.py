@@ -102,7 +102,7 @@ class StoreConfig(Section):
 
 
 class ModelConfig(Section):
-    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "lexicon"
+    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "embedded"
     path: str = ""
     base: str = ""
     batch_size: int = Field(32, ge=1)
@@ -113,9 +113,24 @@ class ModelConfig(Section):
     retry_backoff: Duration = 0.5
     num_threads: int = Field(0, ge=0)
     cache: bool = True
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    merge: bool = True
+    trace: bool = True
+    max_length: int = Field(0, ge=0)
+    forward_batch_size: int = Field(128, ge=1)
+    coalesce_wait: Duration = 0.0
+    circuit_failures: int = Field(5, ge=1)
+    circuit_reset: Duration = 30.0
     vllm_url: str = "http://127.0.0.1:8000"
     vllm_model: str = ""
+    vllm_max_connections: int = Field(8, ge=1)
     vllm_env: str = ""
+    vllm_dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    vllm_kv_cache_gib: float = Field(1.0, gt=0)
+    vllm_max_model_len: int = Field(512, ge=16)
+    vllm_start_timeout: Duration = 600.0
+    vllm_eager: bool = True
+    vllm_args: tuple[str, ...] = ()
     scripted_file: str = ""
 
 
