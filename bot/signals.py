@@ -204,16 +204,17 @@ class SignalService:
 
     # -- batch classification -----------------------------------------------------------------
 
-    async def classify(self, texts: Sequence[str]) -> list[Prediction]:
+    async def classify(self, texts: Sequence[str], *, deadline: bool = True) -> list[Prediction]:
         """One model call under `timeout`; any failure becomes `ModelUnavailable`.
 
         Immediate retries are the model client's business (the vLLM client retries with backoff
         behind a circuit breaker); what fails here is parked and retried on the engine's timer,
         so one outage never multiplies into nested retry loops.
         """
+        limit = self.timeout if deadline else None
         try:
             self.model_calls += 1
-            result = await asyncio.wait_for(self.model.classify(texts), self.timeout)
+            result = await asyncio.wait_for(self.model.classify(texts), limit)
         except ModelUnavailable:
             raise
         except (TimeoutError, ConnectionError, OSError) as error:
@@ -226,6 +227,11 @@ class SignalService:
         self, texts: Iterable[str], progress: Callable[[int], None] | None = None
     ) -> int:
         """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
+        # A replay has no deadline: it waits for the model however long loading and answering
+        # take (the per-call timeout is for the daemon, where a stuck call must not stall it).
+        start = getattr(self.model, "start", None)
+        if start is not None:
+            await start()
         model_id = self.model.model_id
         keys = list(dict.fromkeys(normalise(t) for t in texts))
         known = self.cache.get_many(model_id, keys)
@@ -234,7 +240,7 @@ class SignalService:
         step = max(self.batch_size, PREFETCH_CHUNK)
         for start in range(0, len(missing), step):
             chunk = missing[start : start + step]
-            predictions = await self.classify(chunk)
+            predictions = await self.classify(chunk, deadline=False)
             self.cache.put_many(model_id, list(zip(chunk, predictions, strict=True)))
             if progress is not None:
                 progress(len(chunk))
