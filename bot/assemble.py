@@ -83,8 +83,6 @@ def build_engine(
         max_wait=model_config.max_wait,
         max_pending=model_config.max_pending,
         timeout=model_config.timeout,
-        retries=model_config.retries,
-        retry_backoff=model_config.retry_backoff,
     )
     engine = Engine(
         feed_weights=feed_weights(settings),

@@ -89,6 +89,7 @@ class EngineConfig(Section):
     retry_interval: Duration = 30.0
     shutdown_timeout: Duration = 10.0
     heartbeat_interval: Duration = 60.0
+    reconcile_interval: Duration = 300.0
 
 
 class StoreConfig(Section):
@@ -101,7 +102,7 @@ class StoreConfig(Section):
 
 
 class ModelConfig(Section):
-    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "lexicon"
+    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "embedded"
     path: str = ""
     base: str = ""
     batch_size: int = Field(32, ge=1)
@@ -112,9 +113,24 @@ class ModelConfig(Section):
     retry_backoff: Duration = 0.5
     num_threads: int = Field(0, ge=0)
     cache: bool = True
+    precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
+    merge: bool = True
+    trace: bool = True
+    max_length: int = Field(0, ge=0)
+    forward_batch_size: int = Field(128, ge=1)
+    coalesce_wait: Duration = 0.0
+    circuit_failures: int = Field(5, ge=1)
+    circuit_reset: Duration = 30.0
     vllm_url: str = "http://127.0.0.1:8000"
     vllm_model: str = ""
+    vllm_max_connections: int = Field(8, ge=1)
     vllm_env: str = ""
+    vllm_dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+    vllm_kv_cache_gib: float = Field(1.0, gt=0)
+    vllm_max_model_len: int = Field(512, ge=16)
+    vllm_start_timeout: Duration = 600.0
+    vllm_eager: bool = True
+    vllm_args: tuple[str, ...] = ()
     scripted_file: str = ""
 
 
@@ -219,21 +235,44 @@ class NewsConfig(Section):
 
 
 class BybitConfig(Section):
+    """Bybit v5 connection, stream and broker settings (`adapters/bybit/`)."""
+
     network: Literal["demo", "testnet", "mainnet"] = "demo"
     category: Literal["linear", "spot"] = "linear"
     rest_url: str = ""
     ws_public_url: str = ""
     ws_private_url: str = ""
     kline_interval: str = "1"
-    recv_window: int = Field(5000, ge=1)
+    trades: bool = True
+    tickers: bool = True
+    recv_window: int = Field(default=5000, ge=1)
     rest_timeout: Duration = 10.0
-    rest_concurrency: int = Field(4, ge=1)
+    rest_concurrency: int = Field(default=4, ge=1)
+    rest_retries: int = Field(default=3, ge=0)
+    rest_backoff: Duration = 0.5
+    rest_backoff_max: Duration = 10.0
+    clock_sync_interval: Duration = 300.0
     ping_interval: Duration = 20.0
     silence_timeout: Duration = 30.0
+    connect_timeout: Duration = 10.0
     reconnect_initial: Duration = 1.0
     reconnect_max: Duration = 60.0
+    gap_fill: bool = True
+    fill_gap_grace: Duration = 1.0
+    order_poll_interval: Duration = 15.0
+    account_type: str = "UNIFIED"
+    settle_coin: str = "USDT"
+    download_rate: float = Field(default=10.0, gt=0)
     api_key_env: str = "BYBIT_API_KEY"
     api_secret_env: str = "BYBIT_API_SECRET"
+
+    @field_validator("kline_interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        allowed = ("1", "3", "5", "15", "30", "60", "120", "240", "360", "720", "D", "W", "M")
+        if value not in allowed:
+            raise ValueError(f"must be one of Bybit's kline intervals {', '.join(allowed)}")
+        return value
 
 
 class SymbolConfig(Section):

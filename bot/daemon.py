@@ -19,6 +19,7 @@ import contextlib
 import functools
 import random
 import signal
+import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -162,38 +163,62 @@ async def _live_broker(
             f"live mode needs {settings.bybit.api_key_env} and {settings.bybit.api_secret_env} "
             "in the environment"
         )
-    if settings.bybit.network == "mainnet" and not options.confirm_mainnet:
-        raise UserError(
-            "[bybit] network = 'mainnet' trades real money: add --confirm-mainnet to proceed"
-        )
     try:
-        from adapters.bybit.factory import fetch_instruments, live_broker
+        from adapters.bybit.factory import (
+            fetch_instruments,
+            live_broker,
+            require_mainnet_confirmation,
+        )
     except ImportError as error:
         raise UserError(f"live trading needs the Bybit adapter: {error}") from None
+    require_mainnet_confirmation(settings, options.confirm_mainnet)
     instruments = await fetch_instruments(settings, symbols.traded)
     symbols = symbols.with_instruments(instruments)
     return live_broker(settings, secrets, instruments), symbols
 
 
+async def _venue_rules(settings: Settings, symbols: SymbolTable) -> SymbolTable:
+    """Paper mode on live prices trades by the venue's real filters when it can read them."""
+    try:
+        from adapters.bybit.factory import fetch_instruments
+    except ImportError:
+        return symbols
+    try:
+        instruments = await asyncio.wait_for(
+            fetch_instruments(settings, symbols.traded), settings.bybit.rest_timeout * 2
+        )
+    except Exception as error:  # offline, or Bybit unreachable: the config's rules stand
+        log.warning("instrument rules from config (Bybit unreachable)", error=str(error))
+        return symbols
+    return symbols.with_instruments(instruments)
+
+
 def _announce(
     settings: Settings, symbols: SymbolTable, options: DaemonOptions, account: str
 ) -> None:
+    """Before the first order of a live run: what, where, how big, and how to stop it."""
     if options.mode != "live":
         return
-    lines = [
-        f"lorabot is about to trade on Bybit {settings.bybit.network.upper()} "
-        f"({settings.bybit.category}) as account {account!r}:",
-        f"  symbols: {', '.join(symbols.traded)}",
-        f"  sizing: {settings.strategy.fraction:.0%} of equity x confidence, "
-        f"at most {settings.strategy.max_fraction:.0%}; max notional "
-        f"{settings.risk.max_notional} {settings.engine.quote_currency} per symbol",
-        f"  risk: max daily loss {settings.risk.max_daily_loss:.0%}, "
-        f"{settings.risk.max_orders_per_minute} orders/min; kill switch: "
-        f"{settings.kill_switch_path}",
-    ]
-    import sys
+    from adapters.bybit.factory import endpoints, mainnet_summary
 
-    print("\n".join(lines), file=sys.stderr, flush=True)
+    urls = endpoints(settings)
+    if urls.is_mainnet:
+        text = mainnet_summary(settings, symbols.traded)
+    else:
+        text = "\n".join(
+            [
+                f"lorabot trades on Bybit {settings.bybit.network} at {urls.rest} "
+                f"({settings.bybit.category}) as account {account!r}:",
+                f"  symbols: {', '.join(symbols.traded)}",
+                f"  sizing: {settings.strategy.fraction:.0%} of equity x confidence, at most "
+                f"{settings.strategy.max_fraction:.0%}; max notional {settings.risk.max_notional} "
+                f"{settings.engine.quote_currency} per symbol",
+                f"  risk: max daily loss {settings.risk.max_daily_loss:.0%}, "
+                f"{settings.risk.max_orders_per_minute} orders/min; kill switch: "
+                f"{settings.kill_switch_path} (`lorabot kill`)",
+            ]
+        )
+    print(text, file=sys.stderr, flush=True)
 
 
 async def run_daemon(
@@ -228,6 +253,8 @@ async def run_daemon(
     if options.mode == "live":
         broker, symbols = await _live_broker(settings, symbols, options)
     else:
+        if options.replay is None or options.replay.bars is None:
+            symbols = await _venue_rules(settings, symbols)
         broker = paper_broker(settings, symbols, clock)
     initial = store.open_account(account, options.mode, settings.engine.initial_cash, clock.now())
     parts = build_engine(
@@ -258,6 +285,18 @@ async def run_daemon(
     )
     _announce(settings, symbols, options, account)
 
+    fatal: list[BaseException] = []
+
+    def on_fatal(error: BaseException) -> None:
+        log.error("fatal broker error: stopping", error=str(error))
+        fatal.append(error)
+        stop.set()
+
+    if hasattr(broker, "on_fatal"):
+        broker.on_fatal = on_fatal
+    start = getattr(model, "start", None)
+    if start is not None:  # load the weights now, not when the first headline arrives
+        await start()
     await broker.start()
     venue = await broker.reconcile(state.open_orders if state else [])
     if venue is not None:
@@ -265,6 +304,9 @@ async def run_daemon(
     parts.signals.start_live()
     engine.start_timers()
     timers = _start_timers(settings, parts)
+    reconciler = _Reconciler(parts, settings.engine.reconcile_interval)
+    if options.mode == "live":
+        timers = [*timers, clock.schedule_every(timedelta(seconds=5), reconciler.tick, "reconcile")]
 
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(bus.run(), name="bus"),
@@ -325,7 +367,44 @@ async def run_daemon(
             equity=str(engine.portfolio.equity),
             positions={s: str(p.qty) for s, p in engine.portfolio.positions.items() if p.qty},
         )
+    if fatal:
+        raise FatalError(f"stopped: {fatal[0]}")
     return parts
+
+
+class _Reconciler:
+    """Reconciles with the venue on a schedule, and soon after the broker asks for it (it saw an
+    execution of an order lorabot did not place). The paper broker never asks."""
+
+    def __init__(self, parts: Parts, interval: float) -> None:
+        self.parts = parts
+        self.interval = interval
+        self.last = parts.clock.now()
+        self.task: asyncio.Task[None] | None = None
+
+    def tick(self, now: Any) -> None:
+        broker = self.parts.broker
+        due = getattr(broker, "needs_reconcile", False) or (
+            self.interval > 0 and (now - self.last).total_seconds() >= self.interval
+        )
+        if due and (self.task is None or self.task.done()):
+            self.last = now
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        engine = self.parts.engine
+        try:
+            open_orders = [o for o in engine.orders.values() if o.is_open]
+            venue = await self.parts.broker.reconcile(open_orders)
+        except Exception as error:
+            log.warning("reconciliation failed; will retry", error=str(error))
+            return
+        if venue is not None:
+            engine.apply_venue_state(venue)
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 def _start_timers(settings: Settings, parts: Parts) -> Sequence[Any]:

@@ -418,9 +418,23 @@ class Engine:
         except IllegalTransition as error:
             log.error("order update ignored", error=str(error))
             return
+        amended = False
+        if update.qty is not None and update.qty != order.qty:
+            if update.qty < order.filled_qty:
+                log.error(
+                    "amend below the filled quantity ignored",
+                    client_order_id=order.client_order_id,
+                    qty=str(update.qty),
+                )
+            else:
+                order.qty = update.qty
+                amended = True
+        if update.price is not None and update.price != order.price:
+            order.price = update.price
+            amended = True
         if update.venue_order_id:
             order.venue_order_id = update.venue_order_id
-        if not changed and not update.venue_order_id:
+        if not changed and not amended and not update.venue_order_id:
             return
         if order.status is OrderStatus.REJECTED:
             log.warning(

@@ -31,6 +31,7 @@ from bot.symbols import SymbolTable
 log = get_logger("bot.signals")
 
 Emit = Callable[[object], None]
+PREFETCH_CHUNK = 1024
 
 
 def normalise(text: str) -> str:
@@ -126,8 +127,6 @@ class SignalService:
         max_wait: float = 0.02,
         max_pending: int = 10_000,
         timeout: float = 30.0,
-        retries: int = 3,
-        retry_backoff: float = 0.5,
     ) -> None:
         self.model = model
         self.symbols = symbols
@@ -139,8 +138,6 @@ class SignalService:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.timeout = timeout
-        self.retries = retries
-        self.retry_backoff = retry_backoff
         self._queue: asyncio.Queue[NewsItem] | None = None
         self._max_pending = max_pending
         self._in_flight: set[str] = set()
@@ -207,44 +204,43 @@ class SignalService:
 
     # -- batch classification -----------------------------------------------------------------
 
-    async def classify(self, texts: Sequence[str]) -> list[Prediction]:
-        """Classify with timeout and bounded retries; raises ModelUnavailable in the end."""
-        delay = self.retry_backoff
-        last: Exception | None = None
-        for attempt in range(self.retries + 1):
-            try:
-                self.model_calls += 1
-                result = await asyncio.wait_for(self.model.classify(texts), self.timeout)
-                if len(result) != len(texts):
-                    raise ModelUnavailable(
-                        f"model returned {len(result)} answers for {len(texts)} texts"
-                    )
-                return result
-            except (ModelUnavailable, TimeoutError, ConnectionError, OSError) as error:
-                last = error
-                if attempt < self.retries:
-                    log.warning(
-                        "model call failed; retrying",
-                        error=str(error) or type(error).__name__,
-                        attempt=attempt + 1,
-                        backoff_s=delay,
-                    )
-                    await asyncio.sleep(delay)
-                    delay *= 2
-        raise ModelUnavailable(str(last) or type(last).__name__)
+    async def classify(self, texts: Sequence[str], *, deadline: bool = True) -> list[Prediction]:
+        """One model call under `timeout`; any failure becomes `ModelUnavailable`.
+
+        Immediate retries are the model client's business (the vLLM client retries with backoff
+        behind a circuit breaker); what fails here is parked and retried on the engine's timer,
+        so one outage never multiplies into nested retry loops.
+        """
+        limit = self.timeout if deadline else None
+        try:
+            self.model_calls += 1
+            result = await asyncio.wait_for(self.model.classify(texts), limit)
+        except ModelUnavailable:
+            raise
+        except (TimeoutError, ConnectionError, OSError) as error:
+            raise ModelUnavailable(str(error) or type(error).__name__) from error
+        if len(result) != len(texts):
+            raise ModelUnavailable(f"model returned {len(result)} answers for {len(texts)} texts")
+        return result
 
     async def prefetch(
         self, texts: Iterable[str], progress: Callable[[int], None] | None = None
     ) -> int:
         """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
+        # A replay has no deadline: it waits for the model however long loading and answering
+        # take (the per-call timeout is for the daemon, where a stuck call must not stall it).
+        start = getattr(self.model, "start", None)
+        if start is not None:
+            await start()
         model_id = self.model.model_id
         keys = list(dict.fromkeys(normalise(t) for t in texts))
         known = self.cache.get_many(model_id, keys)
         missing = [k for k in keys if k not in known]
-        step = max(self.batch_size, 64)
+        # Large calls: a backend batches inside a call (the embedded model sorts by length).
+        step = max(self.batch_size, PREFETCH_CHUNK)
         for start in range(0, len(missing), step):
             chunk = missing[start : start + step]
-            predictions = await self.classify(chunk)
+            predictions = await self.classify(chunk, deadline=False)
             self.cache.put_many(model_id, list(zip(chunk, predictions, strict=True)))
             if progress is not None:
                 progress(len(chunk))

@@ -55,6 +55,11 @@ def test_sample_writes_the_whole_report(sample_runs: tuple[Path, Path]) -> None:
 
 
 def test_sample_buys_sells_and_goes_flat(sample_runs: tuple[Path, Path]) -> None:
+    """With the real embedded model (the default backend) answering the sample's headlines."""
+    import tomllib
+
+    used = tomllib.loads((sample_runs[0] / "config.toml").read_text())
+    assert used["model"]["backend"] == "embedded"
     rows = list(csv.DictReader((sample_runs[0] / "trades.csv").open()))
     assert {"buy", "sell"} <= {r["side"] for r in rows}
     assert any(r["position"].lstrip("-").strip("0.") == "" for r in rows)  # back to flat

@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.events import Fill, Label, OrderRequest
 from bot.orders import OrderStatus
 
-from .helpers import bar, drive, news, replay_parts, settings
+from .helpers import T0, bar, drive, news, replay_parts, settings
 
 BULL = "Bitcoin rallies on huge inflows"
 BEAR = "Bitcoin crashes after hack"
@@ -135,9 +135,30 @@ def test_timer_reevaluation_flattens_after_the_window_under_flat_policy(tmp_path
 
 def test_feed_weights_reach_the_vote_and_explicit_weights_win(tmp_path: Path) -> None:
     config = settings(
-        news={"feeds": [{"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
-                        {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5}]},
+        news={
+            "feeds": [
+                {"url": "https://a.example/rss", "name": "loud", "weight": 3.0},
+                {"url": "https://b.example/rss", "name": "quiet", "weight": 0.5},
+            ]
+        },
         strategy={"half_life": 0, "reevaluate_interval": 0, "source_weights": {"quiet": 2.0}},
     )
     parts = replay_parts(tmp_path, ANSWERS, config)
     assert parts.engine.vote_params.source_weights == {"loud": 3.0, "quiet": 2.0}
+
+
+def test_an_amend_reported_by_the_venue_updates_the_order(tmp_path: Path) -> None:
+    from bot.events import OrderUpdate, Side
+    from bot.orders import Order
+
+    parts = replay_parts(tmp_path, ANSWERS)
+    parts.clock.advance_to(T0)  # type: ignore[attr-defined]
+    order = Order("x1", "BTCUSDT", Side.BUY, D("1"), T0, status=OrderStatus.ACCEPTED)
+    parts.engine.orders["x1"] = order
+    parts.engine.open_orders["BTCUSDT"]["x1"] = order
+    parts.bus.publish(OrderUpdate(T0, "x1", "accepted", qty=D("2"), price=D("39000")))
+    assert (order.qty, order.price) == (D("2"), D("39000"))
+    parts.bus.publish(Fill(T0, "x1", "e1", "BTCUSDT", Side.BUY, D("1.5"), D("39000"), D("0")))
+    assert order.status is OrderStatus.PARTIALLY_FILLED and order.filled_qty == D("1.5")
+    parts.bus.publish(OrderUpdate(T0, "x1", "partially_filled", qty=D("1")))  # below filled
+    assert order.qty == D("2")

@@ -54,8 +54,6 @@ def service(model: FlakyModel, out: list[object], **kw: object) -> SignalService
     defaults: dict[str, object] = {
         "batch_size": 8,
         "max_wait": 0.05,
-        "retries": 1,
-        "retry_backoff": 0.001,
         "timeout": 1.0,
     }
     defaults.update(kw)

@@ -85,3 +85,35 @@ def test_migrations_bring_an_old_store_up_to_date(tmp_path: Path) -> None:
     from alembic.script import ScriptDirectory
 
     assert head == ScriptDirectory.from_config(config).get_current_head()
+
+
+def test_the_same_store_on_postgresql() -> None:
+    """Upserts, uniqueness and exact decimals hold on PostgreSQL as on SQLite."""
+    from .postgres import postgres_server
+
+    with postgres_server() as url:
+        store = Store(url, account="pg", run_id="r")
+        store.open_account("pg", "paper", D("10000"), T)
+        order = Order("c1", "BTCUSDT", Side.BUY, D("1"), T, status=OrderStatus.CREATED)
+        store.record_order(order)
+        order.transition(OrderStatus.SUBMITTED)
+        order.apply_fill(fill("e1"))
+        store.record_order(order)
+        store.record_fill(fill("e1"))
+        store.record_fill(fill("e1"))
+        signal = Signal(T, "BTCUSDT", Label.BULLISH, 0.7, (0.1, 0.2, 0.7), "m", "s", "n1", None, T)
+        store.record_signal(signal)
+        store.record_signal(signal)
+        store.record_news(NewsItem("n1", "s", "t", T))
+        store.record_news(NewsItem("n1", "s", "t", T))
+        store.save_feed_state("http://x", etag="abc")
+        store.save_feed_state("http://x", etag="def")
+        store.close()
+        again = Store(url, account="pg")
+        state = again.load_account("pg")
+        assert state is not None and [f.exec_id for f in state.fills] == ["e1"]
+        assert state.fills[0].fee == D("0.01234567") and state.fills[0].ts == T
+        assert state.open_orders[0].filled_qty == D("0.5")
+        assert again.count("signals") == 1 and again.count("news") == 1
+        assert (again.feed_state("http://x") or {})["etag"] == "def"
+        again.close()

