@@ -25,8 +25,8 @@ def main(argv: list[str]) -> int:
     quiet_libraries()
     job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
     cfg = TrainingConfig.model_validate(job["settings"])
-    split = read_split(Path(job["split"]))
     try:
+        split = read_split(Path(job["split"]))
         row = run_method(
             cfg,
             split,

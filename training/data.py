@@ -230,6 +230,13 @@ def _pick(row: dict[str, Any], keys: Sequence[str]) -> Any:
     return None
 
 
+def lines(content: str) -> list[str]:
+    """Lines split at \\n (and \\r\\n) only. `str.splitlines` also splits at U+2028, U+0085 and
+    other separators that tweets contain and that latin-1 files decode to (byte 0x85), which
+    would cut a row in two and shift every line number after it."""
+    return [line.removesuffix("\r") for line in content.split("\n")]
+
+
 def _word_label(value: Any, where: str) -> Label:
     if isinstance(value, bool) or value is None:
         raise DataError(f"{where}: missing label")
@@ -301,7 +308,7 @@ def _load_csv(path: Path, *, tfns: bool) -> list[Example]:
 
 def _load_jsonl(path: Path) -> list[Example]:
     examples: list[Example] = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(lines(_read_text(path)), start=1):
         where = f"{path}:{number}"
         if not line.strip():
             continue
@@ -339,7 +346,7 @@ def _load_phrasebank(path: Path, opts: ReadOptions) -> list[Example]:
 
 def _parse_phrasebank(content: str, name: str) -> list[Example]:
     examples: list[Example] = []
-    for number, line in enumerate(content.splitlines(), start=1):
+    for number, line in enumerate(lines(content), start=1):
         where = f"{name}:{number}"
         if not line.strip():
             continue
@@ -377,7 +384,7 @@ def _load_fiqa(path: Path, opts: ReadOptions) -> list[Example]:
     content = _read_text(path)
     if path.suffix.lower() in (".jsonl", ".ndjson"):
         rows = []
-        for number, line in enumerate(content.splitlines(), start=1):
+        for number, line in enumerate(lines(content), start=1):
             if line.strip():
                 rows.append((_json_object(line, f"{path}:{number}"), f"{path}:{number}"))
         return [_fiqa_row(row, where, opts) for row, where in rows]

@@ -8,6 +8,7 @@ because peft lacks them. Full fine-tuning is the baseline every method is compar
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +29,11 @@ OWN_CONFIG = "lorabot_adapter.json"
 OWN_WEIGHTS = "lorabot_adapter.safetensors"
 # Heads that a 3-class encoder adds and that every method must train (and save) with its adapter.
 HEAD_NAMES = ("classifier", "score")
+# The rest of a BERT-style classification head: the pooler over [CLS]. Methods that freeze the
+# base train a copy of it (the base's own stays bit-identical), because a frozen pooler that was
+# never trained for the task (all-MiniLM-L6-v2's) leaves the head too little to work with: the
+# bottleneck adapter, prefix- and prompt-tuning then predicted only the majority class.
+HEAD_COPIES = ("pooler",)
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,7 @@ def apply_prefix(model: nn.Module, context: Context, settings: PrefixSettings) -
         from training.prefix import PrefixEncoderModel
 
         _freeze(model)
+        train_head_copies(model)
         wrapped = PrefixEncoderModel(model, settings.tokens, settings.projection, settings.hidden)
         _unfreeze_head(model)
         return wrapped
@@ -173,7 +180,11 @@ def apply_prefix(model: nn.Module, context: Context, settings: PrefixSettings) -
 def apply_prompt(model: nn.Module, context: Context, settings: PromptSettings) -> nn.Module:
     from peft import PromptTuningConfig, get_peft_model
 
-    config = PromptTuningConfig(task_type=_task_type(context), num_virtual_tokens=settings.tokens)
+    config = PromptTuningConfig(
+        task_type=_task_type(context),
+        num_virtual_tokens=settings.tokens,
+        modules_to_save=list(HEAD_COPIES) if context.family == "encoder" else None,
+    )
     return get_peft_model(model, config)
 
 
@@ -181,6 +192,8 @@ def apply_adapter(model: nn.Module, context: Context, settings: AdapterSettings)
     from training.bottleneck import AdapterModel
 
     _freeze(model)
+    if context.family == "encoder":
+        train_head_copies(model)
     targets = settings.targets or default_adapter_targets(context.model_type)
     wrapped = AdapterModel(model, targets, settings.size)
     _unfreeze_head(model)
@@ -191,6 +204,30 @@ def apply_full(model: nn.Module, context: Context, settings: FullSettings) -> nn
     for parameter in model.parameters():
         parameter.requires_grad_(True)
     return model
+
+
+class TrainedCopy(nn.Module):
+    """A trainable copy of one of the base's modules; the original is kept untouched beside it
+    (the layout and names of peft's modules_to_save, so tools that know one know the other)."""
+
+    def __init__(self, original: nn.Module) -> None:
+        super().__init__()
+        self.original_module = original
+        self.modules_to_save = copy.deepcopy(original)
+        self.original_module.requires_grad_(False)
+        self.modules_to_save.requires_grad_(True)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self.modules_to_save(*args, **kwargs)
+
+
+def train_head_copies(model: nn.Module) -> None:
+    """Swap each `HEAD_COPIES` module of an encoder (e.g. `bert.pooler`) for a `TrainedCopy`."""
+    for name, module in list(model.named_modules()):
+        last = name.rsplit(".", 1)[-1]
+        if last in HEAD_COPIES and module is not None and not isinstance(module, TrainedCopy):
+            parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+            setattr(parent, last, TrainedCopy(module))
 
 
 def _freeze(model: nn.Module) -> None:
@@ -256,7 +293,7 @@ METHODS: dict[str, Method] = {
         AdapterSettings,
         lambda c: AdapterSettings(c.adapter_size, tuple(c.adapter_targets)),
         apply_adapter,
-        encoder_lr=1e-3,
+        encoder_lr=5e-3,
         decoder_lr=1e-3,
         storage_by_family={"encoder": "lorabot", "decoder": "lorabot"},
     ),

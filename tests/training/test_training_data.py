@@ -3,6 +3,7 @@ file and line of anything they cannot read."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from bot.events import Label
 from training.data import (
     DataError,
+    Example,
     ReadOptions,
     detect_format,
     load_examples,
@@ -163,3 +165,26 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
     assert [(e.text, e.label, e.timestamp) for e in again] == [
         (e.text, e.label, e.timestamp) for e in examples
     ]
+
+
+def test_unicode_line_separators_stay_inside_their_row(tmp_path: Path) -> None:
+    """U+2028 in a tweet and byte 0x85 in a latin-1 file are not line ends."""
+    jsonl = tmp_path / "x.jsonl"
+    rows = [
+        {"text": "Stocks rally\u2028after the bell", "label": "bullish"},
+        {"text": "Flat day\x85again", "label": "neutral"},
+        {"text": "Shares slump", "label": "bearish"},
+    ]
+    jsonl.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n")
+    examples = load_examples(jsonl)
+    assert [e.text for e in examples] == [r["text"] for r in rows]
+    assert examples[2].origin.endswith("x.jsonl:3")
+    assert load_examples(write_jsonl(examples, tmp_path / "y.jsonl")) == [
+        Example(e.text, e.label, e.timestamp, e.origin.replace("x.jsonl", "y.jsonl"))
+        for e in examples
+    ]
+    phrasebank = tmp_path / "Sentences_75Agree.txt"
+    phrasebank.write_bytes(b"Sales rose \x85 sharply .@positive\r\nCosts fell .@neutral\r\n")
+    parsed = load_examples(phrasebank)
+    assert [e.label for e in parsed] == [Label.BULLISH, Label.NEUTRAL]
+    assert parsed[1].origin.endswith(":2")

@@ -22,8 +22,8 @@ from training.trainer import Encoded, evaluate_rows
 CASES = [
     ("encoder", "lora", 2e-2, {}),
     ("encoder", "qlora", 2e-3, {}),
-    ("encoder", "prefix", 2e-2, {}),
-    ("encoder", "prefix", 2e-2, {"prefix_projection": True, "prefix_hidden": 16}),
+    ("encoder", "prefix", 1e-2, {}),
+    ("encoder", "prefix", 1e-2, {"prefix_projection": True, "prefix_hidden": 16}),
     ("encoder", "prompt", 2e-2, {}),
     ("encoder", "adapter", 2e-2, {}),
     ("encoder", "full", 2e-3, {}),
