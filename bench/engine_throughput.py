@@ -72,8 +72,17 @@ def news_for(bars: Path, folder: Path, every: int = 60) -> tuple[Path, Path, int
             ts = datetime.fromisoformat(row[0]).replace(tzinfo=UTC) + timedelta(seconds=90)
             title = f"Headline {count} about bitcoin"
             label = labels[count % 3]
-            n_out.write(json.dumps({"id": f"b{count}", "source": "bench", "title": title,
-                                    "received": ts.isoformat()}) + "\n")
+            n_out.write(
+                json.dumps(
+                    {
+                        "id": f"b{count}",
+                        "source": "bench",
+                        "title": title,
+                        "received": ts.isoformat(),
+                    }
+                )
+                + "\n"
+            )
             a_out.write(json.dumps({"text": title, "label": label, "confidence": 0.9}) + "\n")
             count += 1
     return news, answers, count
@@ -90,12 +99,18 @@ def engine_events_per_second(bars: Path, folder: Path) -> dict[str, float]:
         store={"cache_dir": str(folder / "cache")},
         strategy={"window": "30m"},  # each headline decides on its own: the engine trades
     )
-    result = run_backtest(settings, bars_path=bars, news_path=news, out_dir=folder / "engine",
-                          progress=False)
+    result = run_backtest(
+        settings, bars_path=bars, news_path=news, out_dir=folder / "engine", progress=False
+    )
     events = result.recording.n_bars + result.recording.n_news
-    return {"events": events, "bars": result.recording.n_bars, "news": n_news,
-            "fills": len(result.recording.trades), "seconds": result.replay_s,
-            "events_per_s": events / result.replay_s}
+    return {
+        "events": events,
+        "bars": result.recording.n_bars,
+        "news": n_news,
+        "fills": len(result.recording.trades),
+        "seconds": result.replay_s,
+        "events_per_s": events / result.replay_s,
+    }
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
@@ -109,8 +124,20 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float,
 
 def lorabot_backtest(bars: Path, out: Path) -> float:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    seconds, _ = timed([sys.executable, "-m", "bot", "backtest", "--bars", str(bars), "--out",
-                        str(out), "--no-progress"], env)
+    seconds, _ = timed(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "backtest",
+            "--bars",
+            str(bars),
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        env,
+    )
     return seconds
 
 
@@ -119,8 +146,9 @@ def nautilus_python() -> Path | None:
     if not python.exists():
         print("creating .bench-env with nautilus_trader (first run only)...", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(BENCH_ENV)], check=True)
-        installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "nautilus_trader"],
-                                   check=False)
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "nautilus_trader"], check=False
+        )
         if installed.returncode != 0:
             return None
     return python
@@ -165,8 +193,9 @@ def main() -> None:
     if not args.no_nautilus:
         nt_small, nt_big = nautilus(args.bars), nautilus(big)
         if nt_small and nt_big:
-            nt_marginal = (nt_big["bars"] - nt_small["bars"]) / (nt_big["seconds"] -
-                                                                 nt_small["seconds"])
+            nt_marginal = (nt_big["bars"] - nt_small["bars"]) / (
+                nt_big["seconds"] - nt_small["seconds"]
+            )
             rows += [
                 f"| nautilus_trader BacktestEngine | {nt_small['bars']:,} | "
                 f"{nt_small['seconds']:.2f} | {nt_small['bars'] / nt_small['seconds']:,.0f} |",

@@ -52,11 +52,17 @@ def main(path: str) -> None:
     bar_type = BarType.from_str(f"{instrument.id}-1-MINUTE-LAST-EXTERNAL")
     bars = BarDataWrangler(bar_type, instrument).process(frame)
     engine = BacktestEngine(
-        BacktestEngineConfig(trader_id=TraderId("BENCH-001"),
-                             logging=LoggingConfig(log_level="ERROR"))
+        BacktestEngineConfig(
+            trader_id=TraderId("BENCH-001"), logging=LoggingConfig(log_level="ERROR")
+        )
     )
-    engine.add_venue(Venue("BINANCE"), oms_type=OmsType.NETTING, account_type=AccountType.MARGIN,
-                     base_currency=None, starting_balances=[Money(Decimal(10_000), USDT)])
+    engine.add_venue(
+        Venue("BINANCE"),
+        oms_type=OmsType.NETTING,
+        account_type=AccountType.MARGIN,
+        base_currency=None,
+        starting_balances=[Money(Decimal(10_000), USDT)],
+    )
     engine.add_instrument(instrument)
     engine.add_data(bars)
     strategy = CloseReader(CloseReaderConfig(bar_type=str(bar_type)))
