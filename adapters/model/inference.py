@@ -8,9 +8,12 @@ Why each choice (figures in bench/RESULTS.md):
   natively through oneDNN (autocast would cast per op and is slower); `"int8"` is dynamic
   int8 quantisation of the linear layers; `"fp32"` is exact; `"auto"` picks bf16 where the CPU
   has native bf16 and fp32 elsewhere;
-- an encoder runs as a frozen TorchScript trace (`trace = true`): the same kernels without the
-  per-module Python of the eager model, which is most of a single headline's latency; the trace
-  is checked against the eager model at load (any difference: eager it stays);
+- a long-running process (`EmbeddedModel.start()`, which the daemon calls) also builds a frozen
+  TorchScript trace of an encoder (`trace = true`) for its small passes: the same kernels without
+  the per-module Python of the eager model, which is most of a single headline's latency; the
+  trace is checked against the eager model when built (any difference: eager it stays). Large
+  batches stay eager (measured: no faster traced), and one-shot commands (`lorabot classify`, a
+  backtest's prefetch) never pay the ~0.6 s the trace takes to build;
 - OpenMP threads wait passively (`OMP_WAIT_POLICY=PASSIVE` unless set): on a machine whose cores
   are shared, spinning workers that get descheduled stall every op at the next barrier (measured
   here: 2 threads took 530 ms per headline instead of 8 while other processes ran);
@@ -71,7 +74,7 @@ class InferenceOptions:
     max_length: int = 0  # 0: the manifest's
     num_threads: int = 0  # 0: torch's default
     sort_by_length: bool = True
-    trace: bool = True  # encoders: run a frozen TorchScript trace
+    trace: bool = True  # encoders: small passes run a frozen TorchScript trace once prepared
 
 
 class Scorer:
@@ -94,8 +97,14 @@ class Scorer:
             self.label_ids = list(label_token_ids(self.tokenizer, loaded.manifest))
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
         self._graph: Any = None
-        if options.trace and self.family == "encoder":
+
+    def prepare_graph(self) -> bool:
+        """Build the traced graph for small passes (see the module docstring); True if in use."""
+        if self._graph is None and self.options.trace and self.family == "encoder":
             self._graph = self._traced()
+            if self._graph is not None:
+                self.warm_up()
+        return self.traced
 
     def _traced(self) -> Any:
         """The model as a frozen TorchScript graph, if it reproduces the eager model exactly."""
@@ -179,7 +188,7 @@ class Scorer:
         return result
 
     def _logits(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self._graph is not None:
+        if self._graph is not None and input_ids.numel() < SMALL_PASS_TOKENS:
             logits = self._graph(input_ids, mask).float()
         elif self.family == "encoder":
             logits = self.model(input_ids=input_ids, attention_mask=mask).logits.float()

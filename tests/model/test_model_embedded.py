@@ -65,10 +65,14 @@ async def test_embedded_encoder_matches_a_direct_forward_pass(
     model = EmbeddedModel(encoder_adapter, options)
     assert isinstance(model, SentimentModel)
     try:
-        predictions = await model.classify(HEADLINES)
+        lazy = await model.classify(HEADLINES)
+        assert not model.scorer.traced  # one-shot use never pays for the trace
+        await model.start()  # what the daemon calls: builds the trace for small passes
         assert model.scorer.traced is trace
+        predictions = await model.classify(HEADLINES)
     finally:
         await model.close()
+    assert [p.probs for p in predictions] == [p.probs for p in lazy]
     reference = _peft_encoder_probs(encoder_adapter, HEADLINES)
     assert len(predictions) == len(HEADLINES)
     for prediction, expected in zip(predictions, reference, strict=True):
