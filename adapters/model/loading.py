@@ -44,8 +44,8 @@ class LoadedModel:
 
     folder: Path
     manifest: Manifest
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel  # or compact_bert's classifier, which has the same call and names
+    tokenizer: Any  # a transformers tokenizer, or compact_bert's for its classifiers
     base: str  # the resolved base-model folder (or hub id) the weights started from
     merged: bool  # True when the adapter was folded into the weights (or there was none)
 
@@ -74,14 +74,23 @@ def base_reference(manifest: Manifest, folder: Path, override: str = "") -> str:
     return resolved
 
 
-def load_model(folder: str | Path, base_override: str = "", merge: bool = True) -> LoadedModel:
-    """Load `folder` (see the module docstring) in fp32, eval mode, gradients off."""
-    quiet_transformers()
+def load_model(
+    folder: str | Path, base_override: str = "", merge: bool = True, compact: bool = True
+) -> LoadedModel:
+    """Load `folder` (see the module docstring) in fp32, eval mode, gradients off.
+
+    `compact`: a BERT classifier that `compact_bert` computes exactly runs without transformers
+    (seconds less to start); False always loads through transformers."""
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise ModelLoadError(f"{path}: model folder not found")
     manifest = read_manifest(path)
     base = base_reference(manifest, path, base_override)
+    if compact and merge:
+        loaded = _load_compact(manifest, path, base)
+        if loaded is not None:
+            return loaded
+    quiet_transformers()
     tokenizer = _load_tokenizer(path, base)
     if manifest.kind == "adapter":
         model = None
@@ -107,6 +116,55 @@ def load_model(folder: str | Path, base_override: str = "", merge: bool = True) 
         # Decoders often ship without a pad token; padding is masked, any id will do.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return LoadedModel(path, manifest, model, tokenizer, base, merged)
+
+
+def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | None:
+    """The transformers-free BERT where it is exact (see `compact_bert`); None: load as usual."""
+    from adapters.model import compact_bert
+
+    if manifest.family != "encoder":
+        return None
+    if manifest.kind == "adapter":
+        if manifest.method != "lora" or not _direct_merge_possible(folder):
+            return None
+        source = Path(base)
+        head = {f"base_model.model.classifier.{p}" for p in ("weight", "bias")}
+        has_head = head <= _names(folder / ADAPTER_WEIGHTS)
+    else:
+        source = folder
+        has_head = {"classifier.weight", "classifier.bias"} <= {
+            compact_bert.canonical(k) for k in _names(source / compact_bert.WEIGHTS)
+        }
+    has_tokenizer_files = any((folder / name).is_file() for name in TOKENIZER_FILES)
+    tokenizer_folder = folder if has_tokenizer_files else source
+    config = compact_bert.read_config(source)
+    if (
+        not has_head
+        or config is None
+        or not compact_bert.supported_config(config)
+        or not (source / compact_bert.WEIGHTS).is_file()
+        or not (tokenizer_folder / compact_bert.TOKENIZER).is_file()
+    ):
+        return None
+    try:
+        model, tokenizer = compact_bert.load(source, tokenizer_folder)
+    except (KeyError, ValueError, OSError, RuntimeError):
+        return None  # whatever it cannot read exactly, transformers loads
+    if manifest.kind == "adapter" and not _merge_lora_directly(model, folder):
+        return None
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return LoadedModel(folder, manifest, model, tokenizer, base, True)
+
+
+def _names(path: Path) -> set[str]:
+    if not path.is_file():
+        return set()
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        return set(handle.keys())
 
 
 def _load_tokenizer(folder: Path, base: str) -> PreTrainedTokenizerBase:

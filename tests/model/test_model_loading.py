@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from adapters.model.inference import _padded
 from adapters.model.loading import ModelLoadError, load_model, lora_rank
 from tests.model import builders
 from tests.model.conftest import HEADLINES
@@ -28,21 +31,57 @@ def _peft_probs(adapter: Path, texts: list[str]) -> torch.Tensor:
 
 
 def _probs(model: torch.nn.Module, tokenizer: object, texts: list[str]) -> torch.Tensor:
-    batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")  # type: ignore[operator]
+    """Every loaded model is called the way the embedded scorer calls it: ids and mask."""
+    ids = tokenizer(texts, truncation=True, max_length=64)["input_ids"]  # type: ignore[operator]
+    input_ids, mask = _padded(ids, int(tokenizer.pad_token_id or 0))  # type: ignore[attr-defined]
     with torch.no_grad():
-        return model(**batch).logits.softmax(-1)
+        return model(input_ids=input_ids, attention_mask=mask).logits.softmax(-1)
 
 
 def test_direct_merge_matches_peft_forward(encoder_adapter: Path) -> None:
     loaded = load_model(encoder_adapter)
     assert loaded.merged
-    assert "peft" not in type(loaded.model).__module__
+    assert type(loaded.model).__module__ == "adapters.model.compact_bert"  # no transformers
     reference = _peft_probs(encoder_adapter, HEADLINES)
     got = _probs(loaded.model, loaded.tokenizer, HEADLINES)
     assert torch.allclose(got, reference, atol=1e-5)
     # the adapter matters: the merged weights are not the base's
     base = _probs(builders.encoder_base().eval(), loaded.tokenizer, HEADLINES)
     assert not torch.allclose(got[:, :], base, atol=1e-3)
+    # and through transformers, the same folder gives the same answers
+    through_transformers = load_model(encoder_adapter, compact=False)
+    assert "transformers" in type(through_transformers.model).__module__
+    assert torch.allclose(
+        _probs(through_transformers.model, through_transformers.tokenizer, HEADLINES),
+        got,
+        atol=1e-5,
+    )
+
+
+def test_compact_tokenizer_equals_the_transformers_one(encoder_adapter: Path) -> None:
+    compact = load_model(encoder_adapter).tokenizer
+    reference = load_model(encoder_adapter, compact=False).tokenizer
+    texts = [*HEADLINES, "", "Ünïcödé  café — ¥1,000 <b>HTML</b> ＢＴＣ", "long " * 200]
+    for limit in (8, 64):
+        got = compact(texts, truncation=True, max_length=limit)["input_ids"]
+        assert got == reference(texts, truncation=True, max_length=limit)["input_ids"]
+    assert compact(texts[0])["input_ids"] == reference(texts[0])["input_ids"]
+    assert compact.pad_token_id == reference.pad_token_id
+
+
+def test_the_shipped_default_starts_without_importing_transformers() -> None:
+    """Why `compact_bert` exists: a cold start without transformers' import (seconds)."""
+    script = (
+        "import sys\n"
+        "from adapters.model.loading import load_model\n"
+        "from bot.manifest import default_model_dir\n"
+        "loaded = load_model(default_model_dir())\n"
+        "print(type(loaded.model).__module__, 'transformers' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert out == ["adapters.model.compact_bert", "False"]
 
 
 def test_unmerged_loading_goes_through_peft(encoder_adapter: Path) -> None:
