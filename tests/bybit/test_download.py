@@ -222,8 +222,9 @@ async def test_exchange_sim_command_serves_bybit_on_one_port(tmp_path: Path) -> 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    assert process.stdout is not None and process.stderr is not None
+    logs = asyncio.create_task(process.stderr.read())  # drained, so its logs never block it
     try:
-        assert process.stdout is not None
         first = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
         assert first.startswith("Bybit v5 simulator on http://127.0.0.1:")
         url = first.split(" on ")[1].strip()
@@ -237,5 +238,11 @@ async def test_exchange_sim_command_serves_bybit_on_one_port(tmp_path: Path) -> 
             assert abs(await rest.sync_clock(force=True)) < 1000
     finally:
         process.send_signal(2)  # Ctrl-C
-        await asyncio.wait_for(process.wait(), 15)
-    assert process.returncode == 0
+        try:
+            await asyncio.wait_for(process.wait(), 30)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+    stderr = (await logs).decode(errors="replace")
+    assert process.returncode == 0, f"exchange-sim did not stop on Ctrl-C: {stderr[-2000:]}"
+    assert "exchange-sim: stopped" in stderr

@@ -141,7 +141,11 @@ class Simulator:
         return int(time.time() * 1000) + self.config.clock_skew_ms
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        # A test venue: on stop, give open handlers (websockets) 2 s, not aiohttp's default 60 s,
+        # so Ctrl-C ends it at once.
+        self._runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=2.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
         await site.start()
