@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -204,12 +206,18 @@ def exchange_sim(
             f"  export BYBIT_API_KEY={api_key} BYBIT_API_SECRET={api_secret}"
         )
         sys.stdout.flush()
+        # Handlers, not KeyboardInterrupt: a process started in the background inherits SIGINT
+        # ignored, and SIGTERM (what service managers send) must stop it cleanly too.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
             await simulator.stop()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        click.echo("exchange-sim: stopped", err=True)
+    click.echo("exchange-sim: stopped", err=True)
