@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import functools
 import random
-import signal
 import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,6 +36,7 @@ from bot.events import Bar, NewsItem, Ticker, Trade
 from bot.log import get_logger
 from bot.models import build_model
 from bot.protocols import Broker, MarketStream, NewsSource
+from bot.shutdown import stop_on_signals
 from bot.store import Store
 from bot.symbols import SymbolTable
 
@@ -229,10 +229,7 @@ async def run_daemon(
 ) -> Parts:
     """Run until `stop` is set (or SIGINT/SIGTERM); returns the parts for inspection."""
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
+    stop_on_signals(stop.set)
 
     clock = LiveClock()
     bus = Bus(strict=False)

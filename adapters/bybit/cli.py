@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -18,6 +17,7 @@ from bot.config import parse_duration
 from bot.errors import UserError
 from bot.events import iso, parse_time
 from bot.log import setup_logging
+from bot.shutdown import stop_on_signals
 
 
 def _date(value: str, option: str, *, end: bool = False) -> datetime:
@@ -206,13 +206,8 @@ def exchange_sim(
             f"  export BYBIT_API_KEY={api_key} BYBIT_API_SECRET={api_secret}"
         )
         sys.stdout.flush()
-        # Handlers, not KeyboardInterrupt: a process started in the background inherits SIGINT
-        # ignored, and SIGTERM (what service managers send) must stop it cleanly too.
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, stop.set)
+        stop_on_signals(stop.set)
         try:
             await stop.wait()
         finally:

@@ -13,8 +13,6 @@ and invalid entries are named on stderr by URL.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +27,7 @@ from bot.errors import UserError
 from bot.events import NewsItem, iso
 from bot.log import setup_logging
 from bot.protocols import Prediction, SentimentModel
+from bot.shutdown import stop_on_signals
 from bot.store import Store
 
 
@@ -225,17 +224,12 @@ async def _record(poller: NewsPoller, printer: _Printer, feeds: Sequence[str]) -
     if feeds:
         poller.feeds = tuple(poller.state(url).config for url in feeds)
     task = asyncio.create_task(poller.run(printer.publish))
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, task.cancel)
+    remove_handlers = stop_on_signals(task.cancel)
     try:
         await task
     except asyncio.CancelledError:
         pass
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signum)
+        remove_handlers()
         if printer.model is not None:
             await printer.model.close()
