@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import queue
+import threading
 import time
+from collections.abc import Callable
 from decimal import Decimal as D
-from typing import Any
+from typing import Any, TypeVar
 
 import pybit.unified_trading as unified
 import pytest
@@ -75,7 +77,7 @@ async def test_pybit_http_trades_and_reads_the_account(sim: Simulator) -> None:
         out["wallet"] = http.get_wallet_balance(accountType="UNIFIED")["result"]["list"][0]
         return out
 
-    out = await asyncio.to_thread(scenario)
+    out = await _blocking(scenario)
     assert abs(int(out["time"]["timeSecond"]) - time.time()) < 5
     assert len(out["klines"]) == 5
     assert int(out["klines"][0][0]) > int(out["klines"][-1][0])  # newest first, as Bybit
@@ -100,7 +102,7 @@ async def test_pybit_signatures_are_checked(sim: Simulator) -> None:
         client(sim, secret="wrong").get_positions(category="linear", symbol="BTCUSDT")
 
     with pytest.raises(InvalidRequestError, match="10004"):
-        await asyncio.to_thread(wrong_secret)
+        await _blocking(wrong_secret)
 
     def wrong_key() -> None:
         http = HTTP(api_key="nobody", api_secret="sim-secret", max_retries=1)
@@ -108,7 +110,7 @@ async def test_pybit_signatures_are_checked(sim: Simulator) -> None:
         http.get_wallet_balance(accountType="UNIFIED")
 
     with pytest.raises(InvalidRequestError, match="10003"):
-        await asyncio.to_thread(wrong_key)
+        await _blocking(wrong_key)
 
     def bad_order() -> None:
         client(sim).place_order(
@@ -116,7 +118,46 @@ async def test_pybit_signatures_are_checked(sim: Simulator) -> None:
         )
 
     with pytest.raises(InvalidRequestError, match="10001"):
-        await asyncio.to_thread(bad_order)
+        await _blocking(bad_order)
+
+
+T = TypeVar("T")
+
+# pybit signs the private websocket's auth to expire 1 s after it is made, and Bybit (and the
+# simulator) refuse an expired one; on a loaded CI machine the frame can take longer than that.
+AUTH_EXPIRE_S = 10
+
+
+async def _blocking(scenario: Callable[[], T], timeout: float = 60) -> T:
+    """Run pybit's blocking `scenario` on a daemon thread, bounded by `timeout`.
+
+    Not `asyncio.to_thread`: when pybit's websocket cannot connect, its `subscribe` waits
+    forever, and a stuck executor thread would hang the event loop's shutdown, and so the whole
+    test run, instead of failing this test."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def succeed(result: T) -> None:
+        if not done.done():
+            done.set_result(result)
+
+    def fail(error: BaseException) -> None:
+        if not done.done():
+            done.set_exception(error)
+
+    def run() -> None:
+        try:
+            result = scenario()
+        except BaseException as error:  # handed to the awaiting test as it is
+            loop.call_soon_threadsafe(fail, error)
+        else:
+            loop.call_soon_threadsafe(succeed, result)
+
+    threading.Thread(target=run, name="pybit-scenario", daemon=True).start()
+    try:
+        return await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        raise AssertionError(f"pybit scenario still running after {timeout:.0f} s") from None
 
 
 def _collect(
@@ -164,7 +205,7 @@ async def test_pybit_websocket_receives_klines_trades_and_tickers(
         finally:
             ws.exit()
 
-    got = await asyncio.to_thread(scenario)
+    got = await _blocking(scenario)
     topics = {m["topic"] for m in got}
     assert topics == {"kline.1.BTCUSDT", "publicTrade.BTCUSDT", "tickers.BTCUSDT"}
     assert any(m["data"][0]["confirm"] for m in got if m["topic"].startswith("kline"))
@@ -180,7 +221,11 @@ async def test_pybit_private_websocket_sees_orders_placed_over_rest(
     def scenario() -> list[dict[str, Any]]:
         messages: queue.Queue[dict[str, Any]] = queue.Queue()
         ws = WebSocket(
-            testnet=False, channel_type="private", api_key="sim-key", api_secret="sim-secret"
+            testnet=False,
+            channel_type="private",
+            api_key="sim-key",
+            api_secret="sim-secret",
+            private_auth_expire=AUTH_EXPIRE_S,
         )
         try:
             ws.order_stream(callback=messages.put)
@@ -200,7 +245,7 @@ async def test_pybit_private_websocket_sees_orders_placed_over_rest(
         finally:
             ws.exit()
 
-    got = await asyncio.to_thread(scenario)
+    got = await _blocking(scenario)
     by_topic = {m["topic"]: m["data"][0] for m in got}
     assert by_topic["order"]["orderLinkId"] == "pw-1"
     assert by_topic["order"]["orderStatus"] == "Filled"
@@ -221,6 +266,7 @@ async def test_pybit_private_websocket_auth_is_checked(
             channel_type="private",
             api_key="sim-key",
             api_secret="wrong",
+            private_auth_expire=AUTH_EXPIRE_S,
             callback_function=replies.append,
         )
         try:
@@ -230,6 +276,6 @@ async def test_pybit_private_websocket_auth_is_checked(
         finally:
             ws.exit()
 
-    await asyncio.to_thread(scenario)
+    await _blocking(scenario)
     assert replies and replies[0]["op"] == "auth" and replies[0]["success"] is False
     assert replies[0]["ret_msg"] == "Invalid sign"
