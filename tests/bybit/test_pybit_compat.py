@@ -11,7 +11,7 @@ import asyncio
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal as D
 from typing import Any, TypeVar
 
@@ -21,6 +21,19 @@ from pybit.exceptions import InvalidRequestError
 from pybit.unified_trading import HTTP, WebSocket
 
 from adapters.bybit.sim import Simulator
+from tests.bybit.harness import sim_config
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    """The suite's simulator, answering websocket requests after a network-like 50 ms (see
+    `SimConfig.request_latency`: pybit loses the race with an instant loopback answer)."""
+    simulator = Simulator(sim_config(request_latency=0.05))
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
 
 
 def client(sim: Simulator, secret: str = "sim-secret") -> HTTP:

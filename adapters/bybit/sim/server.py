@@ -51,6 +51,10 @@ class SimConfig:
     leverage: Decimal = Decimal(10)
     order_rate_limit: int = 10  # order-entry calls per second per key (Bybit's default); 0: off
     depth_lots: int = 50  # minimum quantities per synthetic book level
+    # Seconds before a websocket request (subscribe, auth, ping) is acted on, as a network round
+    # trip would take. pybit records a subscription only after sending it, so an answer faster
+    # than that thread (loopback on a loaded machine) finds no record and pybit drops the socket.
+    request_latency: float = 0.0
     instruments: list[SimInstrument] = field(default_factory=default_instruments)
 
 
@@ -588,6 +592,8 @@ class Simulator:
                     )
                     continue
                 if isinstance(data, dict):
+                    if self.config.request_latency > 0:
+                        await asyncio.sleep(self.config.request_latency)
                     handle(conn, data)
         finally:
             conn.queue.put_nowait(None)
