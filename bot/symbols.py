@@ -104,10 +104,12 @@ class SymbolTable:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SymbolTable:
+        """Enabled symbols only: `enabled = false` drops one, `trade = false` just never trades."""
+        symbols = settings.enabled_symbols
         return cls(
-            {name: cfg.aliases for name, cfg in settings.symbols.items()},
-            {name: Instrument.from_config(name, cfg) for name, cfg in settings.symbols.items()},
-            [name for name, cfg in settings.symbols.items() if cfg.trade],
+            {name: cfg.aliases for name, cfg in symbols.items()},
+            {name: Instrument.from_config(name, cfg) for name, cfg in symbols.items()},
+            [name for name, cfg in symbols.items() if cfg.trade],
         )
 
     def tag(self, *texts: str) -> tuple[str, ...]:
