@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Literal, TextIO
 
 import structlog
+
+from bot.errors import UserError
 
 _SECRET_KEYS = ("secret", "api_key", "apikey", "password", "token", "signature", "sign")
 
@@ -87,8 +90,18 @@ def setup_logging(
         _StderrHandler() if stream is None else logging.StreamHandler(out)
     ]
     if file:
-        handlers.append(logging.FileHandler(file, encoding="utf-8"))
+        handlers.append(_file_handler(file))
     logging.basicConfig(level=max(numeric, logging.WARNING), handlers=handlers, force=True)
+
+
+def _file_handler(file: str) -> logging.Handler:
+    """`[log] file`, its folder made first: a fresh install names a log folder not made yet."""
+    path = Path(file).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return logging.FileHandler(path, encoding="utf-8")
+    except OSError as error:
+        raise UserError(f"[log] file {path}: cannot open: {error.strerror or error}") from None
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import click
@@ -10,6 +11,13 @@ import click
 from bot.cli import config_option, settings_for
 from bot.errors import UserError
 from bot.log import setup_logging
+
+
+def _finite_speed(value: float) -> float:
+    """click's float type lets `nan` and `inf` through, and `nan <= 0` is false."""
+    if not math.isfinite(value) or value <= 0:
+        raise click.BadParameter(f"must be a finite number above 0 (got {value})")
+    return value
 
 
 @click.command()
@@ -42,6 +50,7 @@ from bot.log import setup_logging
 @click.option(
     "--speed",
     type=float,
+    callback=lambda _ctx, _param, value: _finite_speed(value),
     default=1.0,
     show_default=True,
     help="Time compression of --replay-* files.",
