@@ -44,7 +44,8 @@ def _format_validation_error(source: str, error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             message = "unknown key (check its spelling against the shipped config.toml)"
         got = item.get("input")
-        shown = "" if item["type"] in ("extra_forbidden", "missing") else f" (got {_shown(got)})"
+        hidden = item["type"] in ("extra_forbidden", "missing") or isinstance(got, dict | list)
+        shown = "" if hidden else f" (got {_shown(got)})"
         parts.append(f"{where or 'top level'}: {message}{shown}")
     return " ".join(f"{source}: {'; '.join(parts)}".splitlines())
 
@@ -76,7 +77,13 @@ def load_settings(explicit: str | Path | None = None) -> Settings:
 
 def decode_config(raw: bytes, source: str) -> str:
     """The file's text: UTF-8, or the UTF-8/16/32 its byte-order mark names."""
-    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw:  # TOML never holds NUL; UTF-16/32 text is full of them
+        raise ConfigError(
+            f"{source}: not UTF-8 text (NUL bytes: UTF-16 or UTF-32 without a byte-order mark?); "
+            "save the file as UTF-8"
+        )
+    encoding = encoding or "utf-8"
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as error:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.config.sections import (
     BybitConfig,
@@ -52,14 +52,15 @@ class Settings(Section):
             return {**data, "symbols": merge_symbols(data["symbols"])}
         return data
 
-    @model_validator(mode="after")
-    def _check_symbols(self) -> Settings:
-        for name in self.symbols:
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, symbols: dict[str, SymbolConfig]) -> dict[str, SymbolConfig]:
+        for name in symbols:
             if not re.fullmatch(r"[A-Z0-9]{2,30}", name):
-                raise ValueError(f"[symbols] {name!r} is not an exchange symbol such as BTCUSDT")
-        if not self.enabled_symbols:
-            raise ValueError("[symbols] must enable at least one symbol")
-        return self
+                raise ValueError(f"{name!r} is not an exchange symbol such as BTCUSDT")
+        if not any(config.enabled for config in symbols.values()):
+            raise ValueError("must enable at least one symbol")
+        return symbols
 
     @property
     def enabled_symbols(self) -> dict[str, SymbolConfig]:
