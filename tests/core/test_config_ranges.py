@@ -18,7 +18,7 @@ _SECTION = re.compile(r"^\[([a-z_]+)(?:\.([A-Z0-9]+))?\]")
 _KEY = re.compile(r"^([a-z_]+) = ([^#]+?)\s+#")
 
 
-def _ranged_keys() -> list[tuple[str, str | None, str, str, tuple[str, str, str, str]]]:
+def _ranged_keys() -> list[tuple[str, str | None, str, str, tuple[str, ...]]]:
     """(section, symbol, key, default as written, (open, low, high, close)) per ranged line."""
     found = []
     section: str | None = None
