@@ -67,7 +67,7 @@ def _lorabot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=30,
     )
 
 
@@ -108,7 +108,14 @@ def test_run_refuses_a_speed_that_is_not_a_finite_positive_number(
 ) -> None:
     news = tmp_path / "news.jsonl"
     news.write_text(json.dumps({"title": "x", "published": "2024-01-01T00:00:00Z"}) + "\n")
-    done = _lorabot("run", "--replay-news", str(news), "--speed", speed, cwd=tmp_path)
+    config = tmp_path / "config.toml"  # were the speed let through: a local store, no network
+    config.write_text(
+        f'[store]\ndata_dir = "{tmp_path}"\n[bybit]\nrest_url = "http://127.0.0.1:9"\n'
+        '[model]\nbackend = "lexicon"\n'
+    )
+    done = _lorabot(
+        "run", "--config", str(config), "--replay-news", str(news), "--speed", speed, cwd=tmp_path
+    )
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "--speed" in lines[0] and "finite number above 0" in lines[0]
