@@ -8,7 +8,11 @@ clone still passes. The project's own fixtures live in tests/fixtures/.
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -43,3 +47,32 @@ def _isolated_dirs(
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _no_default_feeds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The built-in defaults poll public news sites; a test must pin its own feeds, never those.
+
+    A lookup of one of their hosts is refused (no network is tried) and fails the test that made
+    it. Subprocesses are not covered: their configs set `[[news.feeds]]` or `feeds = []`.
+    """
+    from bot.config import default_feeds
+
+    hosts = {urlsplit(feed.url).hostname for feed in default_feeds()}
+    real = socket.getaddrinfo
+    reached: list[str] = []
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name in hosts:
+            reached.append(name)
+            raise OSError(f"test tried the network: {name} is a default news feed's host")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", guarded)
+    yield
+    if reached:
+        pytest.fail(
+            f"the test polled the default news feeds ({', '.join(sorted(set(reached)))}): "
+            "pin its own with [[news.feeds]] or feeds = []"
+        )

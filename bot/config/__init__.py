@@ -32,6 +32,7 @@ from bot.config.sections import (
     StoreConfig,
     StrategyConfig,
     TrainingConfig,
+    default_feeds,
 )
 from bot.config.settings import APP_NAME, Secrets, Settings
 from bot.config.symbol_table import SymbolConfig, default_symbols, merge_symbols
@@ -71,6 +72,7 @@ __all__ = [
     "SymbolConfig",
     "TrainingConfig",
     "decode_config",
+    "default_feeds",
     "default_symbols",
     "dump_toml",
     "find_config",

@@ -157,8 +157,26 @@ class FeedConfig(Section):
         return value
 
 
+def default_feeds() -> tuple[FeedConfig, ...]:
+    """Public crypto news, from each outlet's own published RSS/Atom endpoint.
+
+    Shipped enabled so that a paper daemon started from the README has news to trade on; a file's
+    `[[news.feeds]]` (or `feeds = []`) replaces the whole list, and tests always pin their own.
+    """
+    return tuple(
+        FeedConfig(url=url, name=name)
+        for name, url in (
+            ("coindesk", "https://www.coindesk.com/arc/outboundfeeds/rss/"),
+            ("cointelegraph", "https://cointelegraph.com/rss"),
+            ("decrypt", "https://decrypt.co/feed"),
+            ("bitcoinmagazine", "https://bitcoinmagazine.com/.rss/full/"),
+            ("theblock", "https://www.theblock.co/rss.xml"),
+        )
+    )
+
+
 class NewsConfig(Section):
-    feeds: tuple[FeedConfig, ...] = ()
+    feeds: tuple[FeedConfig, ...] = Field(default_factory=default_feeds)
     poll_interval: PositiveDuration = 120.0
     timeout: PositiveDuration = 15.0
     max_age: PositiveDuration = 21600.0

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def dump_toml(data: dict[str, Any]) -> str:
-    """`data` (plain values, nested tables, arrays of tables) as TOML text."""
+    """`data` (plain values, nested tables, arrays of tables) as TOML text; None stays unset."""
     lines: list[str] = []
 
     def scalar(value: Any) -> str:
@@ -17,12 +17,11 @@ def dump_toml(data: dict[str, Any]) -> str:
             return repr(value)
         if isinstance(value, list | tuple):
             return "[" + ", ".join(scalar(v) for v in value) + "]"
-        if value is None:
-            return '""'
         text = str(value).replace("\\", "\\\\").replace('"', '\\"')
         return f'"{text}"'
 
     def table(prefix: str, values: dict[str, Any]) -> None:
+        values = {k: v for k, v in values.items() if v is not None}  # TOML has no null: unset
         simple = {k: v for k, v in values.items() if not isinstance(v, dict) and not _is_aot(v)}
         nested = {k: v for k, v in values.items() if isinstance(v, dict)}
         arrays = {k: v for k, v in values.items() if _is_aot(v)}
@@ -38,6 +37,8 @@ def dump_toml(data: dict[str, Any]) -> str:
                 name = f"{prefix}.{_key(key)}" if prefix else _key(key)
                 lines.append(f"[[{name}]]")
                 for k, v in item.items():
+                    if v is None:
+                        continue
                     lines.append(f"{_key(k)} = {scalar(v)}")
                 lines.append("")
 

@@ -110,3 +110,23 @@ def test_secrets_only_from_env_and_never_printed() -> None:
     assert secrets.complete
     assert "s3cr3t" not in repr(secrets) and "k3y" not in repr(secrets)
     assert "s3cr3t" not in Settings().model_dump_json()
+
+
+def test_the_config_a_run_writes_reads_back_equal(tmp_path: Path) -> None:
+    from bot.config import dump_toml
+
+    settings = settings_from_dict(
+        {
+            "news": {
+                "feeds": [
+                    {"url": "https://a.example/f"},
+                    {"url": "https://b.example/f", "interval": "5m"},
+                ]
+            }
+        }
+    )
+    path = tmp_path / "used.toml"
+    path.write_text(dump_toml(settings.to_toml_dict()), encoding="utf-8")
+    assert load_settings_file(path) == settings
+    path.write_text(dump_toml(Settings().to_toml_dict()), encoding="utf-8")
+    assert load_settings_file(path) == Settings()

@@ -111,7 +111,7 @@ def test_run_refuses_a_speed_that_is_not_a_finite_positive_number(
     config = tmp_path / "config.toml"  # were the speed let through: a local store, no network
     config.write_text(
         f'[store]\ndata_dir = "{tmp_path}"\n[bybit]\nrest_url = "http://127.0.0.1:9"\n'
-        '[model]\nbackend = "lexicon"\n'
+        '[model]\nbackend = "lexicon"\n[news]\nfeeds = []\n'
     )
     done = _lorabot(
         "run", "--config", str(config), "--replay-news", str(news), "--speed", speed, cwd=tmp_path

@@ -151,8 +151,9 @@ def test_once_record_appends_only_new_items(feeds: FeedServer, tmp_path: Path) -
 
 
 def test_no_feeds_is_a_clear_error(tmp_path: Path) -> None:
+    config = _config(tmp_path, extra="feeds = []")  # the built-in defaults have feeds
     done = subprocess.run(
-        [sys.executable, "-m", "bot", "news", "--once", "--config", str(_config(tmp_path))],
+        [sys.executable, "-m", "bot", "news", "--once", "--config", str(config)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -87,3 +87,18 @@ def test_durations_and_feed_weights() -> None:
     )
     assert news.poll_interval == 90.0 and news.feeds[1].interval == 0.5
     assert feed_weights(news.feeds) == {"coindesk": 1.5, "cointelegraph.com": 1.0}
+
+
+def test_five_public_crypto_feeds_are_the_defaults_and_a_file_replaces_them() -> None:
+    defaults = Settings().news.feeds
+    assert [feed.name for feed in defaults] == [
+        "coindesk",
+        "cointelegraph",
+        "decrypt",
+        "bitcoinmagazine",
+        "theblock",
+    ]
+    assert all(feed.enabled and feed.url.startswith("https://") for feed in defaults)
+    assert settings_from_dict({"news": {"feeds": []}}).news.feeds == ()
+    own = settings_from_dict({"news": {"feeds": [{"url": "http://127.0.0.1:1/rss"}]}})
+    assert [feed.url for feed in own.news.feeds] == ["http://127.0.0.1:1/rss"]
