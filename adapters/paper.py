@@ -84,7 +84,7 @@ class PaperBroker:
             OrderUpdate(
                 now,
                 order.client_order_id,
-                OrderStatus.ACCEPTED.value,
+                OrderStatus.ACCEPTED,
                 venue_order_id=f"paper-{order.client_order_id}",
             )
         )
@@ -92,7 +92,7 @@ class PaperBroker:
 
     def _reject(self, order: Order, now: datetime, reason: str) -> None:
         self._send(
-            OrderUpdate(now, order.client_order_id, OrderStatus.REJECTED.value, reason=reason)
+            OrderUpdate(now, order.client_order_id, OrderStatus.REJECTED, reason=reason)
         )
 
     def cancel(self, order: Order) -> None:
@@ -104,7 +104,7 @@ class PaperBroker:
                     OrderUpdate(
                         self.clock.now(),
                         order.client_order_id,
-                        OrderStatus.CANCELLED.value,
+                        OrderStatus.CANCELLED,
                         reason="cancelled",
                     )
                 )

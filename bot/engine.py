@@ -38,19 +38,25 @@ from bot.events import (
     Trade,
 )
 from bot.log import get_logger
-from bot.orders import IllegalTransition, Order, OrderStatus
+from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
 from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
-from strategies.risk import RiskGate, RiskParams
-from strategies.sizing import target_qty, within_band
-from strategies.vote import SignalWindow, VoteParams, decide
+from strategies.risk import RiskGate
+from strategies.vote_strategy import VoteStrategy
 
 log = get_logger("bot.engine")
 
 ZERO = Decimal(0)
+# The quote currency's precision on the venue (USDT and USDC wallets: 8 decimals). Cash that agrees
+# to it is the same cash: a difference of 1e-22 left by Decimal division is not news.
+CASH_PRECISION = Decimal("1e-8")
+
+
+def _differs_at_precision(venue: Decimal, mine: Decimal) -> bool:
+    return abs(venue - mine) >= CASH_PRECISION
 
 
 @dataclass(slots=True)
@@ -75,9 +81,10 @@ class Engine:
         signals: SignalService,
         broker: Broker,
         portfolio: Portfolio,
+        strategy: VoteStrategy,
+        risk: RiskGate,
         traded: Iterable[str],
         id_prefix: str,
-        feed_weights: dict[str, float] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -87,29 +94,9 @@ class Engine:
         self.signals = signals
         self.broker = broker
         self.portfolio = portfolio
+        self.strategy = strategy
+        self.risk = risk
         self.traded = tuple(traded)
-        strategy = settings.strategy
-        self.vote_params = VoteParams(
-            window=timedelta(seconds=strategy.window),
-            half_life=timedelta(seconds=strategy.half_life) if strategy.half_life > 0 else None,
-            threshold=strategy.threshold,
-            below_threshold=strategy.below_threshold,
-            min_signals=strategy.min_signals,
-            # A feed's `weight` in [[news.feeds]], unless [strategy] source_weights says otherwise.
-            source_weights={**(feed_weights or {}), **strategy.source_weights},
-            trade_stale=strategy.trade_stale_news,
-        )
-        risk = settings.risk
-        self.risk = RiskGate(
-            RiskParams(
-                max_notional=risk.max_notional,
-                max_position=dict(risk.max_position),
-                max_daily_loss=risk.max_daily_loss,
-                max_orders_per_minute=risk.max_orders_per_minute,
-                max_price_age=timedelta(seconds=risk.max_price_age),
-            )
-        )
-        self.window = SignalWindow(self.vote_params)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
         self.targets: dict[str, Decimal] = {}
@@ -140,7 +127,7 @@ class Engine:
         if self._timers_started:
             return
         self._timers_started = True
-        every = timedelta(seconds=self.settings.strategy.reevaluate_interval)
+        every = self.strategy.reevaluate_every
         if every > timedelta(0):
             self.clock.schedule_every(every, self._reevaluate, "reevaluate")
         if self._snapshot_every > timedelta(0):
@@ -188,7 +175,7 @@ class Engine:
         for cid, order in list(self.orders.items()):
             if order.is_open and order.status is not OrderStatus.CREATED and cid not in venue_open:
                 log.warning("order open here but not at the venue", client_order_id=cid)
-        if state.cash is not None and state.cash != self.portfolio.cash:
+        if state.cash is not None and _differs_at_precision(state.cash, self.portfolio.cash):
             log.info(
                 "venue cash differs; adopting it",
                 store=str(self.portfolio.cash),
@@ -200,13 +187,10 @@ class Engine:
     # -- news and signals ----------------------------------------------------------------------
 
     def _on_news(self, item: NewsItem) -> None:
-        self.store.record_news(item)
         self.signals.on_news(item)
 
     def _on_signal(self, signal: Signal) -> None:
-        self.store.record_signal(signal)
-        self.window.add(signal)
-        if signal.stale and not self.vote_params.trade_stale:
+        if not self.strategy.on_signal(signal):
             return
         affected = (signal.symbol,) if signal.symbol is not None else self.traded
         for symbol in affected:
@@ -214,41 +198,30 @@ class Engine:
                 self.evaluate(symbol)
 
     def _reevaluate(self, now: datetime) -> None:
-        if not self.window and self.vote_params.below_threshold == "hold":
+        if not self.strategy.wants_revote():
             return
         for symbol in self.traded:
             self.evaluate(symbol)
 
     def evaluate(self, symbol: str) -> None:
-        """Vote, size, and publish a new target when the decision changes it."""
-        now = self.clock.now()
-        composite = self.window.composite(symbol, now)
-        instrument = self.symbols.instrument(symbol)
-        decision = decide(composite, self.vote_params, instrument.can_short)
-        if decision.direction is None:
-            return
+        """Ask the strategy, and publish the new target when it gives one."""
         price = self.prices.get(symbol)
-        if price is None:
-            self._refuse(symbol, "no price yet")
-            return
-        equity = self.portfolio.equity
-        qty = target_qty(
-            decision.direction,
-            composite.confidence,
-            equity,
-            price.price,
-            self.settings.strategy.fraction,
-            self.settings.strategy.max_fraction,
-            instrument,
+        evaluation = self.strategy.evaluate(
+            symbol,
+            self.clock.now(),
+            instrument=self.symbols.instrument(symbol),
+            price=price.price if price is not None else None,
+            equity=self.portfolio.equity,
+            current=self.targets.get(symbol, ZERO),
         )
-        current = self.targets.get(symbol, ZERO)
-        if qty == current or within_band(current, qty, self.settings.strategy.rebalance_band):
+        if evaluation.outcome == "no price":
+            self._refuse(symbol, evaluation.reason)
             return
-        self.targets[symbol] = qty
-        label = composite.label if composite.label is not None else Label.NEUTRAL
-        self.bus.publish(
-            TargetPosition(now, symbol, qty, label, composite.confidence, decision.reason)
-        )
+        target = evaluation.target
+        if target is None:
+            return
+        self.targets[symbol] = target.qty
+        self.bus.publish(target)
 
     # -- market data -------------------------------------------------------------------------
 
@@ -383,7 +356,6 @@ class Engine:
             reason=reason,
         )
         order = Order.from_request(request)
-        order.updated = now
         self.orders[order.client_order_id] = order
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
         self.store.record_order(order)  # stored (committed when durable) before it is sent
@@ -414,27 +386,18 @@ class Engine:
             )
             return
         try:
-            changed = order.transition(OrderStatus(update.status), update.ts, update.reason)
+            changed = order.transition(update.status, update.ts, update.reason)
         except IllegalTransition as error:
             log.error("order update ignored", error=str(error))
             return
-        amended = False
-        if update.qty is not None and update.qty != order.qty:
-            if update.qty < order.filled_qty:
-                log.error(
-                    "amend below the filled quantity ignored",
-                    client_order_id=order.client_order_id,
-                    qty=str(update.qty),
-                )
-            else:
-                order.qty = update.qty
-                amended = True
-        if update.price is not None and update.price != order.price:
-            order.price = update.price
-            amended = True
-        if update.venue_order_id:
-            order.venue_order_id = update.venue_order_id
-        if not changed and not amended and not update.venue_order_id:
+        try:
+            amended = order.amend(
+                update.ts, qty=update.qty, price=update.price, venue_order_id=update.venue_order_id
+            )
+        except OrderError as error:
+            log.error("amend ignored", error=str(error))
+            amended = False
+        if not changed and not amended:
             return
         if order.status is OrderStatus.REJECTED:
             log.warning(
@@ -469,7 +432,6 @@ class Engine:
         if price is not None:
             self.portfolio.mark(fill.symbol, price.price)
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
-        self.store.record_fill(fill)
         for listener in self.fill_listeners:
             listener(fill, effect)
         self.risk.on_equity(self.clock.now(), self.portfolio.equity)
@@ -480,4 +442,4 @@ class Engine:
         ts = now or self.clock.now()
         snapshot = self.portfolio.snapshot(ts)
         self.risk.on_equity(ts, snapshot.equity)
-        self.store.record_equity(snapshot)
+        self.bus.publish(snapshot)  # journalled by the store (bot/journal.py)

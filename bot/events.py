@@ -312,19 +312,58 @@ class OrderRequest:
     reason: str = ""
 
 
+class OrderStatus(StrEnum):
+    """Where an order is in its life. The legal moves between these are `bot.orders`' table."""
+
+    CREATED = "created"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    UNTRIGGERED = "untriggered"
+    TRIGGERED = "triggered"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        return self not in TERMINAL
+
+
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class OrderUpdate:
     """A change of an order's state reported by a broker (the venue's truth)."""
 
     ts: datetime
     client_order_id: str
-    status: str  # an `bot.orders.OrderStatus` value; kept as text so events stay import-light
+    status: OrderStatus
     venue_order_id: str = ""
     filled_qty: Decimal | None = None
     avg_price: Decimal | None = None
     reason: str = ""
     price: Decimal | None = None
     qty: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        # A broker may hand the venue's word as text; an unknown one fails here, at the edge,
+        # naming it, instead of deep in the engine.
+        if not isinstance(self.status, OrderStatus):
+            try:
+                object.__setattr__(self, "status", OrderStatus(self.status))
+            except ValueError:
+                raise ValueError(
+                    f"order {self.client_order_id}: unknown order status {self.status!r}"
+                ) from None
 
 
 @dataclass(frozen=True, slots=True)
