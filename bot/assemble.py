@@ -226,6 +226,11 @@ async def live_parts(
     live: LiveBroker | None = None
     broker: Broker
     if mode == "live":
+        if replay is not None and replay.news is not None and real_money(settings):
+            raise UserError(
+                "--replay-news in live mode is for the simulator, testnet or demo: these "
+                "[bybit] endpoints trade real money"
+            )
         live, symbols = await _bybit_broker(settings, symbols, clock, confirm_mainnet)
         broker = live
     else:
@@ -359,13 +364,20 @@ async def _venue_rules(settings: Settings, symbols: SymbolTable, clock: LiveCloc
     return symbols.with_instruments(instruments)
 
 
+def real_money(settings: Settings) -> bool:
+    """Whether orders would reach a real-money venue: the Bybit adapter's one predicate."""
+    from adapters.bybit.factory import endpoints
+
+    return endpoints(settings).is_mainnet
+
+
 def live_summary(settings: Settings, symbols: SymbolTable, account: str) -> tuple[bool, str]:
     """(real money?, what lorabot is about to do): shown before the first order of a live run.
     Real money is the venue adapter's one predicate, decided from the hosts it will talk to."""
     from adapters.bybit.factory import endpoints, mainnet_summary
 
     urls = endpoints(settings)
-    if urls.is_mainnet:
+    if real_money(settings):
         return True, mainnet_summary(settings, symbols.traded)
     text = "\n".join(
         [
