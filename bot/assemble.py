@@ -393,4 +393,3 @@ def live_summary(settings: Settings, symbols: SymbolTable, account: str) -> tupl
         ]
     )
     return False, text
-

@@ -74,7 +74,13 @@ def test_live_mode_refuses_replayed_bars(tmp_path: Path) -> None:
     bars = tmp_path / "bars.csv"
     bars.write_text("timestamp,open,high,low,close,volume\n")
     result = lorabot(
-        tmp_path, "run", "--mode", "live", "--replay-bars", str(bars), "--config",
+        tmp_path,
+        "run",
+        "--mode",
+        "live",
+        "--replay-bars",
+        str(bars),
+        "--config",
         str(config(tmp_path)),
     )
     assert result.returncode != 0 and "--replay-bars is for paper mode only" in result.stderr
