@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
+from bot.decisions import DecisionLog, outcome_of_risk
 from bot.events import (
     Bar,
     Fill,
@@ -31,6 +32,7 @@ from bot.events import (
     OrderRequest,
     OrderType,
     OrderUpdate,
+    Outcome,
     Side,
     Signal,
     TargetPosition,
@@ -67,6 +69,15 @@ class _Price:
 
 
 FillListener = Callable[[Fill, FillEffect], None]
+
+# What the strategy's evaluation outcomes are called in a decision record.
+_OUTCOMES = {
+    "hold": Outcome.HOLD,
+    "no price": Outcome.NO_PRICE,
+    "unchanged": Outcome.UNCHANGED,
+    "within band": Outcome.WITHIN_BAND,
+    "below threshold": Outcome.BELOW_THRESHOLD,
+}
 
 
 class Engine:
@@ -109,6 +120,7 @@ class Engine:
         self._snapshot_every = timedelta(seconds=settings.engine.snapshot_interval)
         self._timers_started = False
         self._has_positions = False
+        self.decisions = DecisionLog(id_prefix, bus.publish)
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -190,12 +202,18 @@ class Engine:
         self.signals.on_news(item)
 
     def _on_signal(self, signal: Signal) -> None:
+        now = self.clock.now()
         if not self.strategy.on_signal(signal):
+            record = self.decisions.start(now, signal.symbol, signal)
+            self.decisions.finish(record, Outcome.STALE, "stale news is never traded")
             return
         affected = (signal.symbol,) if signal.symbol is not None else self.traded
         for symbol in affected:
             if symbol in self.open_orders:
-                self.evaluate(symbol)
+                self.evaluate(symbol, signal)
+            else:
+                record = self.decisions.start(now, symbol, signal)
+                self.decisions.finish(record, Outcome.NOT_TRADED, f"{symbol} is not traded")
 
     def _reevaluate(self, now: datetime) -> None:
         if not self.strategy.wants_revote():
@@ -203,25 +221,31 @@ class Engine:
         for symbol in self.traded:
             self.evaluate(symbol)
 
-    def evaluate(self, symbol: str) -> None:
+    def evaluate(self, symbol: str, cause: Signal | None = None) -> None:
         """Ask the strategy, and publish the new target when it gives one."""
         price = self.prices.get(symbol)
+        now = self.clock.now()
+        current = self.targets.get(symbol, ZERO)
         evaluation = self.strategy.evaluate(
             symbol,
-            self.clock.now(),
+            now,
             instrument=self.symbols.instrument(symbol),
             price=price.price if price is not None else None,
             equity=self.portfolio.equity,
-            current=self.targets.get(symbol, ZERO),
+            current=current,
         )
-        if evaluation.outcome == "no price":
-            self._refuse(symbol, evaluation.reason)
-            return
+        record = self.decisions.start(
+            now, symbol, cause, composite=evaluation.composite, target_before=current
+        )
         target = evaluation.target
         if target is None:
+            if evaluation.outcome == "no price":
+                self._refuse(symbol, evaluation.reason)
+            self.decisions.finish(record, _OUTCOMES[evaluation.outcome], evaluation.reason)
             return
         self.targets[symbol] = target.qty
-        self.bus.publish(target)
+        self.decisions.hold_open(record)
+        self.bus.publish(replace(target, decision_id=record.id))
 
     # -- market data -------------------------------------------------------------------------
 
@@ -268,8 +292,14 @@ class Engine:
         now = self.clock.now()
         for symbol, position in self.portfolio.positions.items():
             if position.qty:
+                record = self.decisions.start(
+                    now, symbol, None, trigger="risk", target_before=self.targets.get(symbol)
+                )
+                self.decisions.hold_open(record)
                 self.targets[symbol] = ZERO
-                self.bus.publish(TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason))
+                self.bus.publish(
+                    TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason, record.id)
+                )
 
     def set_kill_switch(self, active: bool) -> None:
         if active and not self.risk.kill_switch:
@@ -292,6 +322,9 @@ class Engine:
         price = self.prices.get(symbol)
         instrument = self.symbols.instrument(symbol)
         current = self.portfolio.qty(symbol)
+        record = self.decisions.take(target.decision_id) or self.decisions.start(
+            now, symbol, None, trigger="target", target_before=current
+        )
         decision = self.risk.check(
             symbol=symbol,
             now=now,
@@ -305,7 +338,10 @@ class Engine:
         if decision.qty is None:
             self.targets[symbol] = current
             self._refuse(symbol, decision.reason)
+            outcome = outcome_of_risk(decision.reason)
+            self.decisions.finish(record, outcome, decision.reason, risk=decision.reason)
             return
+        risk = decision.reason or "ok"
         if decision.reason:
             log.info("target adjusted by the risk gate", symbol=symbol, reason=decision.reason)
         assert price is not None
@@ -315,7 +351,9 @@ class Engine:
         for order in list(self.open_orders.get(symbol, {}).values()):
             self.broker.cancel(order)
         delta = instrument.round_qty(decision.qty - current)
+        after = {"risk": risk, "target_after": decision.qty}
         if delta == 0:
+            self.decisions.finish(record, Outcome.UNCHANGED, "the position is the target", **after)
             return
         side = Side.BUY if delta > 0 else Side.SELL
         size = abs(delta)
@@ -323,18 +361,28 @@ class Engine:
         problem = instrument.check(size, price.price)
         if problem:
             self._refuse(symbol, problem)
+            self.decisions.finish(record, Outcome.REJECTED, problem, **after)
             return
         if not self.risk.allow_order(now):
             self._refuse(symbol, "order rate limit")
+            self.decisions.finish(record, Outcome.RISK_CAP, "order rate limit", **after)
             return
-        self._place(symbol, side, size, price.price, target.reason, reducing)
+        order_id = self._place(symbol, side, size, price.price, target.reason, reducing, record.id)
+        self.decisions.finish(record, Outcome.ORDER, target.reason, order_id=order_id, **after)
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):06d}"
 
     def _place(
-        self, symbol: str, side: Side, size: Decimal, price: Decimal, reason: str, reduce_only: bool
-    ) -> None:
+        self,
+        symbol: str,
+        side: Side,
+        size: Decimal,
+        price: Decimal,
+        reason: str,
+        reduce_only: bool,
+        decision_id: str,
+    ) -> str:
         now = self.clock.now()
         strategy = self.settings.strategy
         limit_price: Decimal | None = None
@@ -354,6 +402,7 @@ class Engine:
             price=limit_price,
             reduce_only=reduce_only,
             reason=reason,
+            decision_id=decision_id,
         )
         order = Order.from_request(request)
         self.orders[order.client_order_id] = order
@@ -370,6 +419,7 @@ class Engine:
                 lambda _: self._expire(order.client_order_id),
                 "limit-timeout",
             )
+        return order.client_order_id
 
     def _expire(self, client_order_id: str) -> None:
         order = self.orders.get(client_order_id)

@@ -294,6 +294,52 @@ class TargetPosition:
     label: Label
     confidence: float
     reason: str = ""
+    decision_id: str = ""
+
+
+class Outcome(StrEnum):
+    """How a decision ended: the order it caused, or the one reason it caused none."""
+
+    ORDER = "order"
+    STALE = "stale"
+    NOT_TRADED = "not traded"  # the item names a symbol this account does not trade
+    HOLD = "hold"  # no signal counts in the window: the target stays
+    BELOW_THRESHOLD = "below threshold"
+    UNCHANGED = "unchanged"  # the sized target is the position already held
+    WITHIN_BAND = "within band"
+    NO_PRICE = "no price"
+    RISK_CAP = "risk cap"  # the risk gate refused it (limits, stale price, order rate)
+    KILL_SWITCH = "kill switch"
+    REJECTED = "rejected"  # the instrument's rules refuse the size or price
+    MODEL_FAILED = "model failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one news item (or one timer re-vote) made of the account, start to end.
+
+    Written for every news item that reaches the engine and every re-vote that ran, so that
+    "why did this headline not trade?" always has an answer. `order_id` is the client order id of
+    the order it caused (the order carries this record's `id` back).
+    """
+
+    id: str
+    ts: datetime  # decided
+    trigger: str  # "news", "revote" or "risk"
+    symbol: str | None
+    outcome: Outcome
+    reason: str
+    news_id: str = ""
+    received: datetime | None = None
+    label: Label | None = None  # the signal's, for news
+    confidence: float = 0.0
+    composite_label: Label | None = None
+    composite_confidence: float = 0.0
+    target_before: Decimal | None = None
+    target_after: Decimal | None = None
+    risk: str = ""  # the risk gate's answer: "", "ok", or what it clipped or blocked
+    order_id: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +356,7 @@ class OrderRequest:
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     reason: str = ""
+    decision_id: str = ""
 
 
 class OrderStatus(StrEnum):

@@ -95,6 +95,7 @@ class Order:
     reason: str = ""
     updated: datetime | None = None
     exec_ids: set[str] = field(default_factory=set)
+    decision_id: str = ""
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
@@ -110,6 +111,7 @@ class Order:
             reduce_only=request.reduce_only,
             reason=request.reason,
             updated=request.ts,
+            decision_id=request.decision_id,
         )
 
     @property

@@ -55,8 +55,8 @@ def risk_params(config: RiskConfig) -> RiskParams:
 class Evaluation:
     """What one evaluation made of the window: a new target, or why there is none.
 
-    `outcome` is one of: `target` (publish `target`), `hold` (the vote keeps the target as it
-    is), `no price` (a decision, but nothing to size it against yet), `unchanged` (the sized
+    `outcome` is one of: `target` (publish `target`), `hold` (no signal counts: the target
+    stays), `below threshold` (the composite is too weak to act on), `no price` (a decision, but nothing to size it against yet), `unchanged` (the sized
     target equals the current one) and `within band` (too small a change to trade).
     """
 
@@ -101,7 +101,8 @@ class VoteStrategy:
         composite = self.window.composite(symbol, now)
         decision = decide(composite, self.params, instrument.can_short)
         if decision.direction is None:
-            return Evaluation("hold", composite, decision.reason)
+            empty = composite.label is None or composite.n_signals < self.params.min_signals
+            return Evaluation("hold" if empty else "below threshold", composite, decision.reason)
         if price is None:
             return Evaluation("no price", composite, "no price yet")
         qty = target_qty(

@@ -7,6 +7,7 @@ from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from bot.bus import Bus
@@ -21,6 +22,14 @@ from strategies.vote_strategy import VoteStrategy
 from .helpers import bar, drive, news, replay_parts, settings
 
 T = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def plain_logging() -> None:
+    """Another test may have configured a level filter (setup_logging): start from defaults."""
+    structlog.reset_defaults()
+
+
 BULL = "Bitcoin rallies on huge inflows"
 
 
