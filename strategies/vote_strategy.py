@@ -55,9 +55,10 @@ def risk_params(config: RiskConfig) -> RiskParams:
 class Evaluation:
     """What one evaluation made of the window: a new target, or why there is none.
 
-    `outcome` is one of: `target` (publish `target`), `hold` (no signal counts: the target
-    stays), `below threshold` (the composite is too weak to act on), `no price` (a decision, but nothing to size it against yet), `unchanged` (the sized
-    target equals the current one) and `within band` (too small a change to trade).
+    `outcome` is one of: `target` (publish `target`); `hold` (no signal counts: the target
+    stays); `below threshold` (the composite is too weak to act on); `no price` (a decision,
+    but nothing to size it against yet); `unchanged` (the sized target equals the current one);
+    `within band` (too small a change to trade).
     """
 
     outcome: str

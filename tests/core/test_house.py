@@ -1,4 +1,5 @@
-"""The seams of the house (issue 12): the strategy decides, the store journals, the engine routes."""
+"""The seams of the house (issue 12): the strategy decides, the store journals, the engine
+routes."""
 
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ def test_order_amend_goes_through_the_order_and_refuses_below_filled() -> None:
     )
     assert not order.amend(later, qty=D("2"), venue_order_id="v1")  # nothing new
     order.apply_fill(Fill(T, "c1", "e1", "BTCUSDT", Side.BUY, D("1.5"), D("100"), D("0")))
-    with pytest.raises(OrderError, match="below the filled 1.5"):
+    with pytest.raises(OrderError, match=r"below the filled 1\.5"):
         order.amend(later, qty=D("1"))
 
 
