@@ -121,6 +121,7 @@ class Engine:
         self._timers_started = False
         self._has_positions = False
         self.decisions = DecisionLog(id_prefix, bus.publish)
+        self._foreign: set[str] = set()  # venue order ids of orders lorabot did not place
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -184,6 +185,22 @@ class Engine:
                 self.portfolio.set_position(symbol, qty, avg_price)
                 self.targets[symbol] = qty
         venue_open = {o.client_order_id for o in state.open_orders}
+        for foreign in state.open_orders:
+            if (
+                foreign.client_order_id not in self.orders
+                and foreign.venue_order_id not in self._foreign
+            ):
+                # Someone else (the web UI, another bot) trades this account: lorabot leaves it be
+                # but a trader must know, once per order.
+                self._foreign.add(foreign.venue_order_id)
+                log.warning(
+                    "an order on the venue that lorabot did not place",
+                    venue_order_id=foreign.venue_order_id,
+                    client_order_id=foreign.client_order_id or None,
+                    symbol=foreign.symbol,
+                    side=foreign.side.value,
+                    qty=str(foreign.qty),
+                )
         for cid, order in list(self.orders.items()):
             if order.is_open and order.status is not OrderStatus.CREATED and cid not in venue_open:
                 log.warning("order open here but not at the venue", client_order_id=cid)

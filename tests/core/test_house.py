@@ -145,3 +145,13 @@ def test_venue_cash_that_agrees_to_its_precision_is_not_adopted(tmp_path: Path) 
         engine.apply_venue_state(VenueState((), {}, D("10000.01")))
     assert engine.portfolio.cash == D("10000.01")
     assert [e for e in logs if e["event"] == "venue cash differs; adopting it"]
+
+
+def test_an_order_on_the_venue_that_lorabot_did_not_place_is_named_once(tmp_path: Path) -> None:
+    parts = replay_parts(tmp_path, {}, settings())
+    foreign = Order("", "BTCUSDT", Side.SELL, D("0.5"), T, venue_order_id="v-9")
+    with capture_logs() as logs:
+        parts.engine.apply_venue_state(VenueState((foreign,), {}, None))
+        parts.engine.apply_venue_state(VenueState((foreign,), {}, None))
+    warned = [e for e in logs if e["event"] == "an order on the venue that lorabot did not place"]
+    assert len(warned) == 1 and warned[0]["venue_order_id"] == "v-9"
