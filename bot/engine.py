@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bot import venue_sync
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
@@ -52,13 +53,6 @@ from strategies.vote_strategy import VoteStrategy
 log = get_logger("bot.engine")
 
 ZERO = Decimal(0)
-# The quote currency's precision on the venue (USDT and USDC wallets: 8 decimals). Cash that agrees
-# to it is the same cash: a difference of 1e-22 left by Decimal division is not news.
-CASH_PRECISION = Decimal("1e-8")
-
-
-def _differs_at_precision(venue: Decimal, mine: Decimal) -> bool:
-    return abs(venue - mine) >= CASH_PRECISION
 
 
 @dataclass(slots=True)
@@ -121,7 +115,7 @@ class Engine:
         self._timers_started = False
         self._has_positions = False
         self.decisions = DecisionLog(id_prefix, bus.publish)
-        self._foreign: set[str] = set()  # venue order ids of orders lorabot did not place
+        self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -148,69 +142,14 @@ class Engine:
 
     def resume(self, state: AccountState) -> None:
         """Rebuild from the store: positions and cash from the fills, open orders as stored."""
-        for fill in state.fills:
-            self.exec_ids.add(fill.exec_id)
-            self.portfolio.apply_fill(fill)
-        for order in state.open_orders:
-            self.orders[order.client_order_id] = order
-            self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
-        for symbol, position in self.portfolio.positions.items():
-            self.targets[symbol] = position.qty
-        self._has_positions = any(p.qty for p in self.portfolio.positions.values())
-        used = [o.client_order_id for o in state.open_orders]
-        log.info(
-            "resumed account",
-            account=state.name,
-            fills=len(state.fills),
-            open_orders=len(used),
-            cash=str(self.portfolio.cash),
-            positions={s: str(p.qty) for s, p in self.portfolio.positions.items() if p.qty},
-        )
+        venue_sync.resume(self, state)
 
     def apply_venue_state(self, state: VenueState) -> None:
         """Reconcile with the venue's truth: missed updates and fills first, then positions."""
-        for update in state.updates:
-            self.bus.publish(update)
-        for fill in state.fills:
-            self.bus.publish(fill)
-        for symbol, (qty, avg_price) in state.positions.items():
-            mine = self.portfolio.qty(symbol)
-            if mine != qty:
-                log.warning(
-                    "position differs from the venue: adopting the venue's",
-                    symbol=symbol,
-                    store=str(mine),
-                    venue=str(qty),
-                )
-                self.portfolio.set_position(symbol, qty, avg_price)
-                self.targets[symbol] = qty
-        venue_open = {o.client_order_id for o in state.open_orders}
-        for foreign in state.open_orders:
-            if (
-                foreign.client_order_id not in self.orders
-                and foreign.venue_order_id not in self._foreign
-            ):
-                # Someone else (the web UI, another bot) trades this account: lorabot leaves it be
-                # but a trader must know, once per order.
-                self._foreign.add(foreign.venue_order_id)
-                log.warning(
-                    "an order on the venue that lorabot did not place",
-                    venue_order_id=foreign.venue_order_id,
-                    client_order_id=foreign.client_order_id or None,
-                    symbol=foreign.symbol,
-                    side=foreign.side.value,
-                    qty=str(foreign.qty),
-                )
-        for cid, order in list(self.orders.items()):
-            if order.is_open and order.status is not OrderStatus.CREATED and cid not in venue_open:
-                log.warning("order open here but not at the venue", client_order_id=cid)
-        if state.cash is not None and _differs_at_precision(state.cash, self.portfolio.cash):
-            log.info(
-                "venue cash differs; adopting it",
-                store=str(self.portfolio.cash),
-                venue=str(state.cash),
-            )
-            self.portfolio.cash = state.cash
+        venue_sync.apply_venue_state(self, state)
+
+    def note_positions(self) -> None:
+        """Re-read whether any position is open (marking to market is skipped while none is)."""
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
 
     # -- news and signals ----------------------------------------------------------------------
