@@ -1,0 +1,104 @@
+"""Protective exits fill at the documented price on crafted bars (issue 15)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal as D
+
+import pytest
+
+from strategies.exits import (
+    Exit,
+    ExitConfigError,
+    ExitRules,
+    Held,
+    Level,
+    TrueRange,
+    after_bar,
+    check_bar,
+)
+
+T = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def rules(**levels: str) -> ExitRules:
+    hold = levels.pop("max_hold", None)
+    parsed = {k: Level.parse(v, k) for k, v in levels.items()}
+    return ExitRules(max_hold=timedelta(hours=float(hold)) if hold else None, **parsed)  # type: ignore[arg-type]
+
+
+def long_at(entry: str, atr: str | None = None) -> Held:
+    return Held(side=1, entry=D(entry), since=T, atr=D(atr) if atr else None, best=D(entry))
+
+
+def bar(o: str, h: str, low: str, hours: int = 1) -> dict[str, object]:
+    return {"ts_open": T + timedelta(hours=hours), "open_": D(o), "high": D(h), "low": D(low)}
+
+
+def test_levels_parse_percent_and_atr_and_refuse_anything_else() -> None:
+    assert Level.parse("2%", "stop_loss") == Level(D("2"), "%")
+    assert Level.parse("1.5ATR", "stop_loss") == Level(D("1.5"), "atr")
+    assert Level.parse("", "stop_loss") is None
+    with pytest.raises(ExitConfigError, match="stop_loss = 'two'"):
+        Level.parse("two", "stop_loss")
+    with pytest.raises(ExitConfigError, match="above zero"):
+        Level.parse("0%", "take_profit")
+
+
+def test_a_stop_inside_the_bar_fills_at_the_stop() -> None:
+    exit_ = check_bar(rules(stop_loss="2%"), long_at("100"), **bar("99.5", "100.5", "97"))
+    assert exit_ == Exit(D("98"), "stop_loss")
+
+
+def test_a_gap_through_the_stop_fills_at_the_open() -> None:
+    exit_ = check_bar(rules(stop_loss="2%"), long_at("100"), **bar("95", "96", "94"))
+    assert exit_ == Exit(D("95"), "stop_loss")
+
+
+def test_a_take_profit_inside_the_bar_fills_at_the_target() -> None:
+    exit_ = check_bar(rules(take_profit="3%"), long_at("100"), **bar("101", "104", "100.5"))
+    assert exit_ == Exit(D("103"), "take_profit")
+
+
+def test_both_levels_inside_one_bar_take_the_pessimistic_stop() -> None:
+    both = rules(stop_loss="2%", take_profit="3%")
+    assert check_bar(both, long_at("100"), **bar("100", "104", "97")) == Exit(D("98"), "stop_loss")
+    short = Held(side=-1, entry=D("100"), since=T, atr=None, best=D("100"))
+    assert check_bar(both, short, **bar("100", "103", "96")) == Exit(D("102"), "stop_loss")
+
+
+def test_the_trailing_stop_follows_the_best_price_before_the_bar() -> None:
+    held = long_at("100")
+    trailing = rules(trailing_stop="5%")
+    assert check_bar(trailing, held, **bar("101", "110", "100")) is None  # 95 not touched
+    after_bar(held, D("110"), D("100"))
+    # the stop is now 110 - 5 (5% of the entry) = 105
+    assert check_bar(trailing, held, **bar("108", "109", "104", 2)) == Exit(
+        D("105"), "trailing_stop"
+    )
+
+
+def test_atr_levels_wait_for_an_atr_and_then_scale_with_it() -> None:
+    atr_stop = rules(stop_loss="2atr")
+    assert check_bar(atr_stop, long_at("100"), **bar("99", "100", "90")) is None  # no ATR yet
+    exit_ = check_bar(atr_stop, long_at("100", atr="1.5"), **bar("99", "100", "96"))
+    assert exit_ == Exit(D("97.0"), "stop_loss")
+
+
+def test_max_hold_exits_at_the_open_of_the_first_bar_past_it() -> None:
+    held = long_at("100")
+    hold = rules(max_hold="4")
+    assert check_bar(hold, held, **bar("100", "101", "99", hours=3)) is None
+    assert check_bar(hold, held, **bar("100.5", "101", "99", hours=4)) == Exit(
+        D("100.5"), "max_hold"
+    )
+
+
+def test_true_range_is_wilders_average_from_past_bars() -> None:
+    atr = TrueRange(period=3)
+    for high, low, close in [("10", "8", "9"), ("11", "9", "10"), ("12", "9", "11")]:
+        assert atr.value is None
+        atr.update(D(high), D(low), D(close))
+    assert atr.value == D("7") / 3  # true ranges 2, 2, 3
+    atr.update(D("12"), D("11"), D("11.5"))  # true range max(1, 1, 0) = 1
+    assert atr.value == (D("7") / 3 * 2 + 1) / 3
