@@ -19,6 +19,15 @@ from typing import Any
 from bot.events import Decision, Outcome, Signal
 from strategies.vote import Composite
 
+# What the strategy's evaluation outcomes are called in a decision record.
+EVALUATION_OUTCOMES = {
+    "hold": Outcome.HOLD,
+    "no price": Outcome.NO_PRICE,
+    "unchanged": Outcome.UNCHANGED,
+    "within band": Outcome.WITHIN_BAND,
+    "below threshold": Outcome.BELOW_THRESHOLD,
+}
+
 
 def outcome_of_risk(reason: str) -> Outcome:
     return Outcome.KILL_SWITCH if "kill switch" in reason else Outcome.RISK_CAP

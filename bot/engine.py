@@ -24,7 +24,7 @@ from bot import venue_sync
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
-from bot.decisions import DecisionLog, outcome_of_risk
+from bot.decisions import EVALUATION_OUTCOMES, DecisionLog, outcome_of_risk
 from bot.events import (
     Bar,
     Fill,
@@ -47,6 +47,7 @@ from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
 from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
+from strategies.exits import ExitBook
 from strategies.risk import RiskGate
 from strategies.vote_strategy import VoteStrategy
 
@@ -63,15 +64,6 @@ class _Price:
 
 
 FillListener = Callable[[Fill, FillEffect], None]
-
-# What the strategy's evaluation outcomes are called in a decision record.
-_OUTCOMES = {
-    "hold": Outcome.HOLD,
-    "no price": Outcome.NO_PRICE,
-    "unchanged": Outcome.UNCHANGED,
-    "within band": Outcome.WITHIN_BAND,
-    "below threshold": Outcome.BELOW_THRESHOLD,
-}
 
 
 class Engine:
@@ -90,6 +82,7 @@ class Engine:
         risk: RiskGate,
         traded: Iterable[str],
         id_prefix: str,
+        exits: ExitBook | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -101,6 +94,10 @@ class Engine:
         self.portfolio = portfolio
         self.strategy = strategy
         self.risk = risk
+        self.exits = exits
+        # symbols closed by a protective exit: a timer re-vote does not re-enter them; the next
+        # news about them does
+        self.exited: set[str] = set()
         self.traded = tuple(traded)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
@@ -194,10 +191,18 @@ class Engine:
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )
         target = evaluation.target
+        if target is not None and symbol in self.exited:
+            if cause is None and target.qty != 0:
+                reason = "closed by a protective exit: waiting for news before re-entering"
+                self.decisions.finish(record, Outcome.HOLD, reason)
+                return
+            self.exited.discard(symbol)
         if target is None:
             if evaluation.outcome == "no price":
                 self._refuse(symbol, evaluation.reason)
-            self.decisions.finish(record, _OUTCOMES[evaluation.outcome], evaluation.reason)
+            self.decisions.finish(
+                record, EVALUATION_OUTCOMES[evaluation.outcome], evaluation.reason
+            )
             return
         self.targets[symbol] = target.qty
         self.decisions.hold_open(record)
@@ -217,6 +222,40 @@ class Engine:
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)
+        if self.exits is not None:
+            self._check_exit(bar)
+
+    def _check_exit(self, bar: Bar) -> None:
+        """A protective exit the bar reached (strategies/exits.py) closes the position at once."""
+        assert self.exits is not None
+        exit_ = self.exits.on_bar(
+            bar.symbol,
+            ts_open=bar.ts_open,
+            open_=bar.open,
+            high=bar.high,
+            low=bar.low,
+            close=bar.close,
+        )
+        if exit_ is None:
+            return
+        qty = self.portfolio.qty(bar.symbol)
+        if qty == 0:
+            return
+        now = self.clock.now()
+        record = self.decisions.start(
+            now, bar.symbol, None, trigger="exit", target_before=self.targets.get(bar.symbol)
+        )
+        self.exited.add(bar.symbol)
+        self.targets[bar.symbol] = ZERO
+        for order in list(self.open_orders.get(bar.symbol, {}).values()):
+            self.broker.cancel(order)
+        side = Side.SELL if qty > 0 else Side.BUY
+        order_id = self._place(
+            bar.symbol, side, abs(qty), exit_.price, exit_.reason, True, record.id, OrderType.STOP
+        )
+        self.decisions.finish(
+            record, Outcome.ORDER, exit_.reason, order_id=order_id, target_after=ZERO
+        )
 
     def _on_trade(self, trade: Trade) -> None:
         self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
@@ -338,16 +377,20 @@ class Engine:
         reason: str,
         reduce_only: bool,
         decision_id: str,
+        order_type: OrderType | None = None,
     ) -> str:
         now = self.clock.now()
         strategy = self.settings.strategy
         limit_price: Decimal | None = None
-        order_type = OrderType.MARKET
-        if strategy.order_type == "limit":
+        if order_type is OrderType.STOP:
+            limit_price = price  # the exit level the bar reached
+        elif strategy.order_type == "limit":
             order_type = OrderType.LIMIT
             offset = Decimal(repr(strategy.limit_offset_bps)) / Decimal(10_000)
             raw = price * (1 - side.sign * offset)
             limit_price = self.symbols.instrument(symbol).round_price(raw, side.sign)
+        else:
+            order_type = OrderType.MARKET
         request = OrderRequest(
             ts=now,
             client_order_id=self._next_id(),
@@ -437,6 +480,8 @@ class Engine:
         price = self.prices.get(fill.symbol)
         if price is not None:
             self.portfolio.mark(fill.symbol, price.price)
+        if self.exits is not None:
+            self.exits.on_position(fill.symbol, effect.position_qty, effect.avg_price, fill.ts)
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
         for listener in self.fill_listeners:
             listener(fill, effect)

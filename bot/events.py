@@ -79,6 +79,9 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    # A protective exit whose level a bar reached: it fills at its `price` (the level, or the
+    # open where the bar gapped through it), as a taker, in replay and paper mode.
+    STOP = "stop"
 
 
 class TimeInForce(StrEnum):

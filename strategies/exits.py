@@ -182,3 +182,51 @@ class TrueRange:
             return
         assert self._atr is not None
         self._atr = (self._atr * (self.period - 1) + true_range) / self.period
+
+
+class ExitBook:
+    """The open positions' exit state per symbol, fed the position changes and the bars."""
+
+    def __init__(self, rules: ExitRules, atr_period: int = 14) -> None:
+        self.rules = rules
+        self._held: dict[str, Held] = {}
+        self._atr: dict[str, TrueRange] = {}
+        self._period = atr_period
+
+    def on_position(self, symbol: str, qty: Decimal, avg_price: Decimal, now: datetime) -> None:
+        """A fill changed the position: a new entry starts a new exit state; flat forgets it."""
+        if qty == 0:
+            self._held.pop(symbol, None)
+            return
+        side = 1 if qty > 0 else -1
+        held = self._held.get(symbol)
+        if held is None or held.side != side:
+            atr = self._atr.get(symbol)
+            self._held[symbol] = Held(side, avg_price, now, atr.value if atr else None, avg_price)
+        else:
+            held.entry = avg_price  # added to or reduced: the levels follow the average entry
+
+    def on_bar(
+        self,
+        symbol: str,
+        *,
+        ts_open: datetime,
+        open_: Decimal,
+        high: Decimal,
+        low: Decimal,
+        close: Decimal,
+    ) -> Exit | None:
+        """The exit this bar triggers for `symbol` (its state is then forgotten), if any."""
+        held = self._held.get(symbol)
+        exit_ = None
+        if held is not None:
+            exit_ = check_bar(self.rules, held, ts_open=ts_open, open_=open_, high=high, low=low)
+            if exit_ is None:
+                after_bar(held, high, low)
+            else:
+                del self._held[symbol]
+        atr = self._atr.get(symbol)
+        if atr is None:
+            atr = self._atr[symbol] = TrueRange(self._period)
+        atr.update(high, low, close)
+        return exit_

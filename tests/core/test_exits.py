@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
+from pathlib import Path
 
 import pytest
 
 from strategies.exits import (
     Exit,
+    ExitBook,
     ExitConfigError,
     ExitRules,
     Held,
@@ -102,3 +104,42 @@ def test_true_range_is_wilders_average_from_past_bars() -> None:
     assert atr.value == D("7") / 3  # true ranges 2, 2, 3
     atr.update(D("12"), D("11"), D("11.5"))  # true range max(1, 1, 0) = 1
     assert atr.value == (D("7") / 3 * 2 + 1) / 3
+
+
+# -- through the engine and the paper broker ---------------------------------------------------
+
+
+def test_a_stop_loss_closes_the_position_at_its_level_through_the_engine(tmp_path: Path) -> None:
+    from bot.events import Decision, Fill, Label, Outcome
+
+    from .helpers import bar as engine_bar
+    from .helpers import drive, news, replay_parts, settings
+
+    bull = "Bitcoin rallies on huge inflows"
+    config = settings(strategy={"half_life": 0, "reevaluate_interval": "15m"})
+    parts = replay_parts(tmp_path, {bull: (Label.BULLISH, 0.9)}, config)
+    parts.engine.exits = ExitBook(rules(stop_loss="2%"))
+    fills: list[Fill] = []
+    decisions: list[Decision] = []
+    parts.bus.subscribe(Fill, fills.append)
+    parts.bus.subscribe(Decision, decisions.append)
+    bars = [engine_bar(i, "40000") for i in range(3)]
+    crash = engine_bar(3, "38000", open_="39900", high="39950", low="38000")
+    after = [engine_bar(i, "38500") for i in range(4, 8)]
+    first_news = news("a", bull, bars[0].ts + timedelta(minutes=1))
+    drive(parts, [bars[0], first_news, *bars[1:], crash, *after])
+    entry, exit_ = fills
+    assert entry.side.value == "buy" and entry.price == D("40008.0")  # bar 1's open + 2 bps
+    # 2% under the 40008 entry is 39207.84; a taker sell: 2 bps worse (39199.998...), rounded
+    # down to the 0.1 tick
+    assert exit_.side.value == "sell" and exit_.qty == entry.qty
+    assert exit_.price == D("39199.9")
+    assert exit_.ts == crash.ts
+    order = parts.engine.orders[exit_.client_order_id]
+    assert order.reason == "stop_loss" and order.reduce_only
+    assert parts.engine.portfolio.qty("BTCUSDT") == 0
+    exits = [d for d in decisions if d.trigger == "exit"]
+    assert len(exits) == 1 and exits[0].order_id == exit_.client_order_id
+    # the bullish news is still in the window, but re-votes wait for news before re-entering
+    later = [d for d in decisions if d.trigger == "revote" and d.ts > crash.ts]
+    assert later and all(d.outcome is Outcome.HOLD for d in later)
