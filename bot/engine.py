@@ -15,12 +15,12 @@ portfolio -> store.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from bot import venue_sync
+from bot import protection, venue_sync
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
@@ -48,6 +48,7 @@ from bot.signals import SignalService
 from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
+from strategies.margin import MarginRules
 from strategies.risk import RiskGate
 from strategies.vote_strategy import VoteStrategy
 
@@ -83,6 +84,7 @@ class Engine:
         traded: Iterable[str],
         id_prefix: str,
         exits: ExitBook | None = None,
+        margins: Mapping[str, MarginRules] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -95,6 +97,7 @@ class Engine:
         self.strategy = strategy
         self.risk = risk
         self.exits = exits
+        self.margins = dict(margins or {})
         # symbols closed by a protective exit: a timer re-vote does not re-enter them; the next
         # news about them does
         self.exited: set[str] = set()
@@ -222,40 +225,8 @@ class Engine:
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)
-        if self.exits is not None:
-            self._check_exit(bar)
-
-    def _check_exit(self, bar: Bar) -> None:
-        """A protective exit the bar reached (strategies/exits.py) closes the position at once."""
-        assert self.exits is not None
-        exit_ = self.exits.on_bar(
-            bar.symbol,
-            ts_open=bar.ts_open,
-            open_=bar.open,
-            high=bar.high,
-            low=bar.low,
-            close=bar.close,
-        )
-        if exit_ is None:
-            return
-        qty = self.portfolio.qty(bar.symbol)
-        if qty == 0:
-            return
-        now = self.clock.now()
-        record = self.decisions.start(
-            now, bar.symbol, None, trigger="exit", target_before=self.targets.get(bar.symbol)
-        )
-        self.exited.add(bar.symbol)
-        self.targets[bar.symbol] = ZERO
-        for order in list(self.open_orders.get(bar.symbol, {}).values()):
-            self.broker.cancel(order)
-        side = Side.SELL if qty > 0 else Side.BUY
-        order_id = self._place(
-            bar.symbol, side, abs(qty), exit_.price, exit_.reason, True, record.id, OrderType.STOP
-        )
-        self.decisions.finish(
-            record, Outcome.ORDER, exit_.reason, order_id=order_id, target_after=ZERO
-        )
+        if self.exits is not None or self.margins:
+            protection.on_bar(self, bar)
 
     def _on_trade(self, trade: Trade) -> None:
         self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
@@ -362,13 +333,13 @@ class Engine:
             self._refuse(symbol, "order rate limit")
             self.decisions.finish(record, Outcome.RISK_CAP, "order rate limit", **after)
             return
-        order_id = self._place(symbol, side, size, price.price, target.reason, reducing, record.id)
+        order_id = self.place(symbol, side, size, price.price, target.reason, reducing, record.id)
         self.decisions.finish(record, Outcome.ORDER, target.reason, order_id=order_id, **after)
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):06d}"
 
-    def _place(
+    def place(
         self,
         symbol: str,
         side: Side,

@@ -143,3 +143,45 @@ def test_a_stop_loss_closes_the_position_at_its_level_through_the_engine(tmp_pat
     # the bullish news is still in the window, but re-votes wait for news before re-entering
     later = [d for d in decisions if d.trigger == "revote" and d.ts > crash.ts]
     assert later and all(d.outcome is Outcome.HOLD for d in later)
+
+
+def test_liquidation_prices_follow_bybits_formulas() -> None:
+    from strategies.margin import MarginRules, liquidation_price
+
+    isolated = MarginRules(leverage=D("10"), mode="isolated", maintenance_rate=D("0.005"))
+    assert liquidation_price(D("1"), D("40000"), isolated, rest_of_account=D(0)) == D("36200.000")
+    assert liquidation_price(D("-1"), D("40000"), isolated, rest_of_account=D(0)) == D("43800.000")
+    cross = MarginRules(leverage=D("5"), mode="cross", maintenance_rate=D("0.005"))
+    # 10,000 of equity, a 1 BTC long bought at 40,000: cash is -30,000
+    level = liquidation_price(D("1"), D("40000"), cross, rest_of_account=D("-30000"))
+    assert level is not None and abs(level - D("30000") / D("0.995")) < D("1e-20")
+    # a 1x long can lose everything and never be liquidated
+    assert liquidation_price(D("0.25"), D("40000"), cross, rest_of_account=D("0")) is None
+
+
+def test_a_crash_liquidates_a_leveraged_long_in_paper_mode(tmp_path: Path) -> None:
+    from bot.events import Fill, Label
+    from strategies.margin import MarginRules
+
+    from .helpers import bar as engine_bar
+    from .helpers import drive, news, replay_parts, settings
+
+    bull = "Bitcoin rallies on huge inflows"
+    config = settings(strategy={"fraction": 4.0, "max_fraction": 4.0}, risk={"max_notional": 1e6})
+    parts = replay_parts(tmp_path, {bull: (Label.BULLISH, 0.9)}, config)
+    rules = MarginRules(leverage=D("5"), mode="cross", maintenance_rate=D("0.005"))
+    parts.engine.margins = {"BTCUSDT": rules}
+    fills: list[Fill] = []
+    parts.bus.subscribe(Fill, fills.append)
+    bars = [engine_bar(i, "40000") for i in range(3)]
+    crash = engine_bar(3, "20000", open_="39000", high="39000", low="20000")
+    drive(parts, [bars[0], news("a", bull, bars[0].ts + timedelta(minutes=1)), *bars[1:], crash])
+    entry, liquidation = fills
+    assert entry.qty == D("1.000")  # 4 x 10,000 of equity at 40,008
+    order = parts.engine.orders[liquidation.client_order_id]
+    assert order.reason == "liquidation" and liquidation.ts == crash.ts
+    # cash after the entry: 10,000 - 40,008 - fee; the level is where equity meets 0.5% of notional
+    cash_after = D("10000") - entry.qty * entry.price - entry.fee
+    level = -cash_after / (entry.qty * (1 - D("0.005")))
+    assert liquidation.price <= level and liquidation.price > level * D("0.999")
+    assert parts.engine.portfolio.qty("BTCUSDT") == 0
