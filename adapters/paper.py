@@ -7,6 +7,10 @@ Fill rules, chosen so that a backtest never trades on a price it could not have 
 - A limit order rests: it fills when a later bar trades through its price (low <= buy limit,
   high >= sell limit), at the limit or at the bar's open if the bar opened through it; it pays the
   maker fee. Live, a trade at or through the limit fills it.
+- A stop (a protective exit: stop-loss, take-profit, trailing stop) is sent by the engine once a
+  bar has reached its level, decided from the bar's high and low (`strategies/exits.py`); it fills
+  at once at that level, or at the open where the bar gapped through it, made worse by the
+  slippage like any taker order.
 - Quantities were rounded to the lot step by the engine; orders under the instrument's minimum
   quantity or notional are rejected here as the venue would.
 
@@ -77,23 +81,26 @@ class PaperBroker:
             if problem:
                 self._reject(order, now, problem)
                 return
-        if order.order_type is OrderType.LIMIT and order.price is None:
-            self._reject(order, now, "a limit order needs a price")
+        if order.order_type is not OrderType.MARKET and order.price is None:
+            self._reject(order, now, f"a {order.order_type.value} order needs a price")
             return
         self._send(
             OrderUpdate(
                 now,
                 order.client_order_id,
-                OrderStatus.ACCEPTED.value,
+                OrderStatus.ACCEPTED,
                 venue_order_id=f"paper-{order.client_order_id}",
             )
         )
+        if order.order_type is OrderType.STOP:
+            # The bar that reached the level has been seen: the stop fills at it, now.
+            assert order.price is not None
+            self._fill(order, now, order.price, Liquidity.TAKER)
+            return
         self._resting.setdefault(order.symbol, []).append(_Resting(order, now))
 
     def _reject(self, order: Order, now: datetime, reason: str) -> None:
-        self._send(
-            OrderUpdate(now, order.client_order_id, OrderStatus.REJECTED.value, reason=reason)
-        )
+        self._send(OrderUpdate(now, order.client_order_id, OrderStatus.REJECTED, reason=reason))
 
     def cancel(self, order: Order) -> None:
         resting = self._resting.get(order.symbol, [])
@@ -104,7 +111,7 @@ class PaperBroker:
                     OrderUpdate(
                         self.clock.now(),
                         order.client_order_id,
-                        OrderStatus.CANCELLED.value,
+                        OrderStatus.CANCELLED,
                         reason="cancelled",
                     )
                 )

@@ -1,25 +1,48 @@
-"""The one place where an engine is assembled from config.
+"""The one place where adapters are chosen from config and the object graph is built.
 
-Replay, paper and live differ only in what is passed in here (clock, broker, sources); the object
-graph — bus, signal service, vote, risk gate, broker, portfolio, store — is the same, built by
-the same function. `tests/test_paper_vs_replay.py` holds this to account.
+Replay, paper and live differ only in what is plugged in here — the clock, the broker and the
+sources — while the graph itself (bus, signal service, strategy, risk gate, broker, portfolio,
+store journal) comes from one function, `build_engine`. Two entry points hand out the parts:
+`replay_parts` (a `ReplayClock`, the paper broker, no sources: the replay driver feeds parsed
+events) and `live_parts` (a `LiveClock`, the paper or the Bybit broker, and the news and market
+sources the daemon supervises). `tests/core/test_paper_vs_replay.py` holds the two to account.
+
+This is the only module of `bot/` that imports `adapters`; it does so inside functions, so that
+`import bot.assemble` stays light and a lexicon backtest never loads torch or aiohttp.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 
 from bot.bus import Bus
-from bot.clock import Clock
-from bot.config import Settings
+from bot.clock import Clock, LiveClock, ReplayClock
+from bot.config import Secrets, Settings
 from bot.engine import Engine
+from bot.errors import UserError
+from bot.events import NewsItem
+from bot.journal import journal_to
+from bot.log import get_logger
 from bot.portfolio import Portfolio
-from bot.protocols import Broker, SentimentModel
+from bot.protocols import (
+    Broker,
+    LiveBroker,
+    MarketStream,
+    NewsSource,
+    Publish,
+    SentimentModel,
+)
 from bot.signals import SignalCache, SignalService
 from bot.store import Store
 from bot.symbols import SymbolTable
+from strategies.risk import RiskGate
+from strategies.vote_strategy import VoteStrategy, risk_params
+
+log = get_logger("bot.assemble")
 
 
 @dataclass
@@ -33,12 +56,61 @@ class Parts:
     signals: SignalService
     broker: Broker
     engine: Engine
+    # Live only: the venue broker (the same object as `broker`), None in paper mode and replay.
+    live: LiveBroker | None = None
+    news_sources: list[NewsSource] = field(default_factory=list)
+    market_streams: list[MarketStream] = field(default_factory=list)
+
+
+@dataclass
+class ReplayFiles:
+    """`lorabot run --replay-news/--replay-bars`: files played out as live sources."""
+
+    news: Path | None = None
+    bars: Path | None = None
+    speed: float = 1.0
+    rebase: bool = True
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+def build_model(settings: Settings) -> SentimentModel:
+    """The configured `SentimentModel`. Backends are imported lazily: the lexicon baseline needs
+    no torch, so a lexicon backtest or `lorabot status` never loads it."""
+    backend = settings.model.backend
+    if backend == "lexicon":
+        from adapters.model.lexicon import LexiconModel
+
+        return LexiconModel()
+    if backend == "scripted":
+        from adapters.model.scripted import ScriptedModel
+
+        if not settings.model.scripted_file:
+            raise UserError("[model] backend = 'scripted' needs [model] scripted_file")
+        return ScriptedModel.from_file(settings.model.scripted_file)
+    if backend == "embedded":
+        try:
+            from adapters.model.embedded import build_embedded
+        except ImportError as error:
+            raise UserError(f"the embedded model backend is not available: {error}") from None
+        return build_embedded(settings)
+    if backend == "vllm":
+        try:
+            from adapters.model.vllm import build_vllm
+        except ImportError as error:
+            raise UserError(f"the vLLM model backend is not available: {error}") from None
+        return build_vllm(settings)
+    raise UserError(f"[model] backend: unknown backend {backend!r}")
 
 
 def signal_cache(settings: Settings) -> SignalCache:
     if not settings.model.cache:
         return SignalCache()
     return SignalCache(settings.cache_dir / "signals.sqlite")
+
+
+# -- the graph -------------------------------------------------------------------------------
 
 
 def paper_broker(settings: Settings, symbols: SymbolTable, clock: Clock) -> Broker:
@@ -85,7 +157,6 @@ def build_engine(
         timeout=model_config.timeout,
     )
     engine = Engine(
-        feed_weights=feed_weights(settings),
         settings=settings,
         clock=clock,
         bus=bus,
@@ -94,7 +165,231 @@ def build_engine(
         signals=signals,
         broker=broker,
         portfolio=Portfolio(initial_cash),
+        strategy=VoteStrategy(settings.strategy, feed_weights(settings)),
+        risk=RiskGate(risk_params(settings.risk)),
         traded=traded,
         id_prefix=id_prefix,
     )
+    journal_to(store, bus)  # after the engine: what it rejected is never journalled
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
+
+
+def replay_parts(
+    settings: Settings,
+    *,
+    store: Store,
+    symbols: SymbolTable,
+    traded: Sequence[str],
+    id_prefix: str,
+    model: SentimentModel | None = None,
+    cache: SignalCache | None = None,
+    initial_cash: Decimal | None = None,
+) -> Parts:
+    """The graph for a replay: a `ReplayClock`, a strict bus (a handler error stops the run) and
+    the paper broker. The caller's replay driver publishes the parsed events."""
+    clock = ReplayClock()
+    return build_engine(
+        settings,
+        clock=clock,
+        bus=Bus(strict=True),
+        store=store,
+        symbols=symbols,
+        model=model if model is not None else build_model(settings),
+        broker=paper_broker(settings, symbols, clock),
+        traded=traded,
+        initial_cash=settings.engine.initial_cash if initial_cash is None else initial_cash,
+        id_prefix=id_prefix,
+        cache=cache,
+    )
+
+
+# -- live ------------------------------------------------------------------------------------
+
+
+async def live_parts(
+    settings: Settings,
+    *,
+    mode: str,
+    clock: LiveClock,
+    bus: Bus,
+    store: Store,
+    account: str,
+    id_prefix: str,
+    confirm_mainnet: bool = False,
+    replay: ReplayFiles | None = None,
+    live_feeds: bool = True,
+) -> Parts:
+    """The graph for the daemon, with its sources: paper (simulated fills on live or replayed
+    prices) or live (the Bybit broker, its rules fetched from the venue)."""
+    symbols = SymbolTable.from_settings(settings)
+    model = build_model(settings)
+    live: LiveBroker | None = None
+    broker: Broker
+    if mode == "live":
+        if replay is not None and replay.news is not None and real_money(settings):
+            raise UserError(
+                "--replay-news in live mode is for the simulator, testnet or demo: these "
+                "[bybit] endpoints trade real money"
+            )
+        live, symbols = await _bybit_broker(settings, symbols, clock, confirm_mainnet)
+        broker = live
+    else:
+        if replay is None or replay.bars is None:
+            symbols = await _venue_rules(settings, symbols, clock)
+        broker = paper_broker(settings, symbols, clock)
+    initial = store.open_account(account, mode, settings.engine.initial_cash, clock.now())
+    parts = build_engine(
+        settings,
+        clock=clock,
+        bus=bus,
+        store=store,
+        symbols=symbols,
+        model=model,
+        broker=broker,
+        traded=symbols.traded,
+        initial_cash=initial,
+        id_prefix=id_prefix,
+    )
+    parts.live = live
+    parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)
+    parts.market_streams = _market_streams(settings, symbols, clock, replay)
+    return parts
+
+
+class _Committing:
+    """A source whose news items the store records as they are published (sources that do not
+    write their own, like file playback): one writer per record, and the writer is the source."""
+
+    def __init__(self, source: NewsSource, store: Store) -> None:
+        self._source = source
+        self._store = store
+        self.name = source.name
+
+    async def run(self, publish: Publish) -> None:
+        store = self._store
+
+        async def commit_then_publish(event: object) -> None:
+            if isinstance(event, NewsItem):
+                store.record_news(event)
+            await publish(event)
+
+        await self._source.run(commit_then_publish)
+
+
+def committing(source: NewsSource, store: Store) -> NewsSource:
+    return _Committing(source, store)
+
+
+def _news_sources(
+    settings: Settings,
+    symbols: SymbolTable,
+    store: Store,
+    clock: LiveClock,
+    replay: ReplayFiles | None,
+    live_feeds: bool,
+) -> list[NewsSource]:
+    sources: list[NewsSource] = []
+    if replay is not None and replay.news is not None:
+        from bot.paced import PacedNews, common_origin
+
+        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
+        paced = PacedNews(
+            replay.news,
+            symbols,
+            clock,
+            speed=replay.speed,
+            rebase=replay.rebase,
+            known=store.news_ids,
+            origin=origin,
+        )
+        sources.append(committing(paced, store))
+    enabled = [feed for feed in settings.news.feeds if feed.enabled]
+    if enabled and live_feeds:
+        from adapters.news.factory import feed_poller
+
+        sources.append(feed_poller(settings, symbols, store))  # the poller writes its own
+    return sources
+
+
+def _market_streams(
+    settings: Settings, symbols: SymbolTable, clock: LiveClock, replay: ReplayFiles | None
+) -> list[MarketStream]:
+    if replay is not None and replay.bars is not None:
+        from bot.paced import PacedBars, common_origin
+
+        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
+        return [
+            PacedBars(
+                replay.bars,
+                settings.default_symbol,
+                clock,
+                speed=replay.speed,
+                rebase=replay.rebase,
+                origin=origin,
+            )
+        ]
+    from adapters.bybit.factory import public_stream
+
+    return [public_stream(settings, symbols.traded)]
+
+
+async def _bybit_broker(
+    settings: Settings, symbols: SymbolTable, clock: LiveClock, confirm_mainnet: bool
+) -> tuple[LiveBroker, SymbolTable]:
+    secrets = Secrets.from_env(settings.bybit)
+    if not secrets.complete:
+        raise UserError(
+            f"live mode needs {settings.bybit.api_key_env} and {settings.bybit.api_secret_env} "
+            "in the environment"
+        )
+    from adapters.bybit.factory import fetch_instruments, live_broker, require_mainnet_confirmation
+
+    require_mainnet_confirmation(settings, confirm_mainnet)
+    instruments = await fetch_instruments(settings, symbols.traded)
+    symbols = symbols.with_instruments(instruments)
+    return live_broker(settings, secrets, instruments), symbols
+
+
+async def _venue_rules(settings: Settings, symbols: SymbolTable, clock: LiveClock) -> SymbolTable:
+    """Paper mode on live prices trades by the venue's real filters when it can read them."""
+    from adapters.bybit.factory import fetch_instruments
+
+    try:
+        instruments = await asyncio.wait_for(
+            fetch_instruments(settings, symbols.traded), settings.bybit.rest_timeout * 2
+        )
+    except Exception as error:  # offline, or Bybit unreachable: the config's rules stand
+        log.warning("instrument rules from config (Bybit unreachable)", error=str(error))
+        return symbols
+    return symbols.with_instruments(instruments)
+
+
+def real_money(settings: Settings) -> bool:
+    """Whether orders would reach a real-money venue: the Bybit adapter's one predicate."""
+    from adapters.bybit.factory import endpoints
+
+    return endpoints(settings).is_mainnet
+
+
+def live_summary(settings: Settings, symbols: SymbolTable, account: str) -> tuple[bool, str]:
+    """(real money?, what lorabot is about to do): shown before the first order of a live run.
+    Real money is the venue adapter's one predicate, decided from the hosts it will talk to."""
+    from adapters.bybit.factory import endpoints, mainnet_summary
+
+    urls = endpoints(settings)
+    if real_money(settings):
+        return True, mainnet_summary(settings, symbols.traded)
+    text = "\n".join(
+        [
+            f"lorabot trades on Bybit {settings.bybit.network} at {urls.rest} "
+            f"({settings.bybit.category}) as account {account!r}:",
+            f"  symbols: {', '.join(symbols.traded)}",
+            f"  sizing: {settings.strategy.fraction:.0%} of equity x confidence, at most "
+            f"{settings.strategy.max_fraction:.0%}; max notional {settings.risk.max_notional} "
+            f"{settings.engine.quote_currency} per symbol",
+            f"  risk: max daily loss {settings.risk.max_daily_loss:.0%}, "
+            f"{settings.risk.max_orders_per_minute} orders/min; kill switch: "
+            f"{settings.kill_switch_path} (`lorabot kill`)",
+        ]
+    )
+    return False, text

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.assemble import Parts, build_engine, paper_broker
+from bot.assemble import Parts, build_engine, build_model, paper_broker
 from bot.bus import Bus
 from bot.clock import ReplayClock
 from bot.config import Settings
@@ -29,7 +29,6 @@ from bot.errors import InputError, UserError
 from bot.events import Bar, Fill
 from bot.log import get_logger
 from bot.metrics import RoundTrips
-from bot.models import build_model
 from bot.portfolio import FillEffect
 from bot.protocols import ModelUnavailable
 from bot.replay import iter_bars, merge, read_news, window

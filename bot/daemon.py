@@ -18,40 +18,29 @@ import asyncio
 import contextlib
 import functools
 import random
-import sys
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from bot.assemble import Parts, build_engine, paper_broker
+from bot.assemble import Parts, ReplayFiles, live_parts, live_summary
 from bot.bus import Bus
 from bot.clock import LiveClock
-from bot.config import Secrets, Settings
-from bot.errors import FatalError, UserError
+from bot.config import Settings
+from bot.errors import FatalError
 from bot.events import Bar, NewsItem, Ticker, Trade
 from bot.log import get_logger
-from bot.models import build_model
-from bot.protocols import Broker, MarketStream, NewsSource
+from bot.protocols import Publish
 from bot.shutdown import stop_on_signals
 from bot.store import Store
-from bot.symbols import SymbolTable
+from bot.trade_log import TradeLog
+
+__all__ = ["DaemonOptions", "ReplayFiles", "account_name", "run_daemon"]
 
 log = get_logger("bot.daemon")
 _CENT = Decimal("0.01")
-
-
-@dataclass
-class ReplayFiles:
-    """`lorabot run --replay-news/--replay-bars`: files played out as live sources."""
-
-    news: Path | None = None
-    bars: Path | None = None
-    speed: float = 1.0
-    rebase: bool = True
 
 
 @dataclass
@@ -60,7 +49,6 @@ class DaemonOptions:
     confirm_mainnet: bool = False
     account: str | None = None
     replay: ReplayFiles | None = None
-    extra_sources: list[Any] = field(default_factory=list)
     live_feeds: bool = True
 
 
@@ -97,128 +85,16 @@ async def _supervise(
             delay = min(maximum, delay * 2)
 
 
-def _news_sources(
-    settings: Settings, symbols: SymbolTable, store: Store, clock: LiveClock, options: DaemonOptions
-) -> list[NewsSource]:
-    sources: list[NewsSource] = []
-    replay = options.replay
-    if replay is not None and replay.news is not None:
-        from bot.paced import PacedNews, common_origin
-
-        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
-        sources.append(
-            PacedNews(
-                replay.news,
-                symbols,
-                clock,
-                speed=replay.speed,
-                rebase=replay.rebase,
-                known=store.news_ids,
-                origin=origin,
-            )
-        )
-    enabled = [feed for feed in settings.news.feeds if feed.enabled]
-    if enabled and options.live_feeds:
-        try:
-            from adapters.news.factory import feed_poller
-        except ImportError:
-            log.warning("feeds are configured but the news adapter is not installed")
-        else:
-            sources.append(feed_poller(settings, symbols, store))
-    return sources
-
-
-def _market_streams(
-    settings: Settings, symbols: SymbolTable, clock: LiveClock, options: DaemonOptions
-) -> list[MarketStream]:
-    replay = options.replay
-    if replay is not None and replay.bars is not None:
-        from bot.paced import PacedBars, common_origin
-
-        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
-        return [
-            PacedBars(
-                replay.bars,
-                settings.default_symbol,
-                clock,
-                speed=replay.speed,
-                rebase=replay.rebase,
-                origin=origin,
-            )
-        ]
-    try:
-        from adapters.bybit.factory import public_stream
-    except ImportError:
-        log.warning("no market data: the Bybit adapter is not installed")
-        return []
-    return [public_stream(settings, symbols.traded)]
-
-
-async def _live_broker(
-    settings: Settings, symbols: SymbolTable, options: DaemonOptions
-) -> tuple[Broker, SymbolTable]:
-    secrets = Secrets.from_env(settings.bybit)
-    if not secrets.complete:
-        raise UserError(
-            f"live mode needs {settings.bybit.api_key_env} and {settings.bybit.api_secret_env} "
-            "in the environment"
-        )
-    try:
-        from adapters.bybit.factory import (
-            fetch_instruments,
-            live_broker,
-            require_mainnet_confirmation,
-        )
-    except ImportError as error:
-        raise UserError(f"live trading needs the Bybit adapter: {error}") from None
-    require_mainnet_confirmation(settings, options.confirm_mainnet)
-    instruments = await fetch_instruments(settings, symbols.traded)
-    symbols = symbols.with_instruments(instruments)
-    return live_broker(settings, secrets, instruments), symbols
-
-
-async def _venue_rules(settings: Settings, symbols: SymbolTable) -> SymbolTable:
-    """Paper mode on live prices trades by the venue's real filters when it can read them."""
-    try:
-        from adapters.bybit.factory import fetch_instruments
-    except ImportError:
-        return symbols
-    try:
-        instruments = await asyncio.wait_for(
-            fetch_instruments(settings, symbols.traded), settings.bybit.rest_timeout * 2
-        )
-    except Exception as error:  # offline, or Bybit unreachable: the config's rules stand
-        log.warning("instrument rules from config (Bybit unreachable)", error=str(error))
-        return symbols
-    return symbols.with_instruments(instruments)
-
-
-def _announce(
-    settings: Settings, symbols: SymbolTable, options: DaemonOptions, account: str
-) -> None:
-    """Before the first order of a live run: what, where, how big, and how to stop it."""
-    if options.mode != "live":
+def _announce(parts: Parts, mode: str, account: str) -> None:
+    """Before the first order of a live run: what, where, how big, and how to stop it (a log
+    event, so stderr stays one JSON object a line)."""
+    if mode != "live":
         return
-    from adapters.bybit.factory import endpoints, mainnet_summary
-
-    urls = endpoints(settings)
-    if urls.is_mainnet:
-        text = mainnet_summary(settings, symbols.traded)
+    real_money, text = live_summary(parts.settings, parts.symbols, account)
+    if real_money:
+        log.warning("live trading with REAL MONEY", summary=text)
     else:
-        text = "\n".join(
-            [
-                f"lorabot trades on Bybit {settings.bybit.network} at {urls.rest} "
-                f"({settings.bybit.category}) as account {account!r}:",
-                f"  symbols: {', '.join(symbols.traded)}",
-                f"  sizing: {settings.strategy.fraction:.0%} of equity x confidence, at most "
-                f"{settings.strategy.max_fraction:.0%}; max notional {settings.risk.max_notional} "
-                f"{settings.engine.quote_currency} per symbol",
-                f"  risk: max daily loss {settings.risk.max_daily_loss:.0%}, "
-                f"{settings.risk.max_orders_per_minute} orders/min; kill switch: "
-                f"{settings.kill_switch_path} (`lorabot kill`)",
-            ]
-        )
-    print(text, file=sys.stderr, flush=True)
+        log.info("live trading", summary=text)
 
 
 async def run_daemon(
@@ -245,28 +121,20 @@ async def run_daemon(
         durable=True,
         commit_every=settings.store.commit_every,
     )
-    symbols = SymbolTable.from_settings(settings)
-    model = build_model(settings)
-    if options.mode == "live":
-        broker, symbols = await _live_broker(settings, symbols, options)
-    else:
-        if options.replay is None or options.replay.bars is None:
-            symbols = await _venue_rules(settings, symbols)
-        broker = paper_broker(settings, symbols, clock)
-    initial = store.open_account(account, options.mode, settings.engine.initial_cash, clock.now())
-    parts = build_engine(
+    parts = await live_parts(
         settings,
+        mode=options.mode,
         clock=clock,
         bus=bus,
         store=store,
-        symbols=symbols,
-        model=model,
-        broker=broker,
-        traded=symbols.traded,
-        initial_cash=initial,
+        account=account,
         id_prefix=f"lb{run_id[:8]}",
+        confirm_mainnet=options.confirm_mainnet,
+        replay=options.replay,
+        live_feeds=options.live_feeds,
     )
-    engine = parts.engine
+    engine, broker, model, symbols = parts.engine, parts.broker, parts.model, parts.symbols
+    TradeLog("info").attach(bus)
     state = store.load_account(account)
     if state is not None:
         engine.resume(state)
@@ -280,7 +148,7 @@ async def run_daemon(
         model=model.model_id,
         symbols=list(symbols.traded),
     )
-    _announce(settings, symbols, options, account)
+    _announce(parts, options.mode, account)
 
     fatal: list[BaseException] = []
 
@@ -289,11 +157,9 @@ async def run_daemon(
         fatal.append(error)
         stop.set()
 
-    if hasattr(broker, "on_fatal"):
-        broker.on_fatal = on_fatal
-    start = getattr(model, "start", None)
-    if start is not None:  # load the weights now, not when the first headline arrives
-        await start()
+    if parts.live is not None:
+        parts.live.on_fatal = on_fatal
+    await model.start()  # load the weights now, not when the first headline arrives
     await broker.start()
     venue = await broker.reconcile(state.open_orders if state else [])
     if venue is not None:
@@ -310,19 +176,16 @@ async def run_daemon(
         asyncio.create_task(parts.signals.run(), name="signals"),
     ]
     backoff = (settings.news.backoff_initial, settings.news.backoff_max)
-    sources: list[Any] = [
-        *_news_sources(settings, symbols, store, clock, options),
-        *_market_streams(settings, symbols, clock, options),
-        *options.extra_sources,
+    sources: list[tuple[str, Callable[[Publish], Awaitable[None]]]] = [
+        *((s.name, s.run) for s in parts.news_sources),
+        *((type(s).__name__, s.run) for s in parts.market_streams),
     ]
     source_tasks = [
         asyncio.create_task(
-            _supervise(
-                _source_name(s), functools.partial(s.run, bus.put), min(backoff[0], 5.0), backoff[1]
-            ),
-            name=f"source:{_source_name(s)}",
+            _supervise(name, functools.partial(run, bus.put), min(backoff[0], 5.0), backoff[1]),
+            name=f"source:{name}",
         )
-        for s in sources
+        for name, run in sources
     ]
     if not sources:
         log.warning("no sources: nothing will arrive (configure [[news.feeds]] and [bybit])")
@@ -380,8 +243,8 @@ class _Reconciler:
         self.task: asyncio.Task[None] | None = None
 
     def tick(self, now: Any) -> None:
-        broker = self.parts.broker
-        due = getattr(broker, "needs_reconcile", False) or (
+        live = self.parts.live
+        due = (live is not None and live.needs_reconcile) or (
             self.interval > 0 and (now - self.last).total_seconds() >= self.interval
         )
         if due and (self.task is None or self.task.done()):
@@ -450,10 +313,6 @@ def _start_timers(settings: Settings, parts: Parts) -> Sequence[Any]:
             every(seconds=settings.engine.heartbeat_interval), heartbeat, "heartbeat"
         ),
     ]
-
-
-def _source_name(source: Any) -> str:
-    return str(getattr(source, "name", type(source).__name__))
 
 
 def _safe_url(url: str) -> str:

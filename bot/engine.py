@@ -15,14 +15,16 @@ portfolio -> store.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from bot import protection, venue_sync
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
+from bot.decisions import EVALUATION_OUTCOMES, DecisionLog, outcome_of_risk
 from bot.events import (
     Bar,
     Fill,
@@ -31,6 +33,7 @@ from bot.events import (
     OrderRequest,
     OrderType,
     OrderUpdate,
+    Outcome,
     Side,
     Signal,
     TargetPosition,
@@ -38,15 +41,16 @@ from bot.events import (
     Trade,
 )
 from bot.log import get_logger
-from bot.orders import IllegalTransition, Order, OrderStatus
+from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
 from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
-from strategies.risk import RiskGate, RiskParams
-from strategies.sizing import target_qty, within_band
-from strategies.vote import SignalWindow, VoteParams, decide
+from strategies.exits import ExitBook
+from strategies.margin import MarginRules
+from strategies.risk import RiskGate
+from strategies.vote_strategy import VoteStrategy
 
 log = get_logger("bot.engine")
 
@@ -75,9 +79,12 @@ class Engine:
         signals: SignalService,
         broker: Broker,
         portfolio: Portfolio,
+        strategy: VoteStrategy,
+        risk: RiskGate,
         traded: Iterable[str],
         id_prefix: str,
-        feed_weights: dict[str, float] | None = None,
+        exits: ExitBook | None = None,
+        margins: Mapping[str, MarginRules] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -87,29 +94,14 @@ class Engine:
         self.signals = signals
         self.broker = broker
         self.portfolio = portfolio
+        self.strategy = strategy
+        self.risk = risk
+        self.exits = exits
+        self.margins = dict(margins or {})
+        # symbols closed by a protective exit: a timer re-vote does not re-enter them; the next
+        # news about them does
+        self.exited: set[str] = set()
         self.traded = tuple(traded)
-        strategy = settings.strategy
-        self.vote_params = VoteParams(
-            window=timedelta(seconds=strategy.window),
-            half_life=timedelta(seconds=strategy.half_life) if strategy.half_life > 0 else None,
-            threshold=strategy.threshold,
-            below_threshold=strategy.below_threshold,
-            min_signals=strategy.min_signals,
-            # A feed's `weight` in [[news.feeds]], unless [strategy] source_weights says otherwise.
-            source_weights={**(feed_weights or {}), **strategy.source_weights},
-            trade_stale=strategy.trade_stale_news,
-        )
-        risk = settings.risk
-        self.risk = RiskGate(
-            RiskParams(
-                max_notional=risk.max_notional,
-                max_position=dict(risk.max_position),
-                max_daily_loss=risk.max_daily_loss,
-                max_orders_per_minute=risk.max_orders_per_minute,
-                max_price_age=timedelta(seconds=risk.max_price_age),
-            )
-        )
-        self.window = SignalWindow(self.vote_params)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
         self.targets: dict[str, Decimal] = {}
@@ -122,6 +114,8 @@ class Engine:
         self._snapshot_every = timedelta(seconds=settings.engine.snapshot_interval)
         self._timers_started = False
         self._has_positions = False
+        self.decisions = DecisionLog(id_prefix, bus.publish)
+        self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -140,7 +134,7 @@ class Engine:
         if self._timers_started:
             return
         self._timers_started = True
-        every = timedelta(seconds=self.settings.strategy.reevaluate_interval)
+        every = self.strategy.reevaluate_every
         if every > timedelta(0):
             self.clock.schedule_every(every, self._reevaluate, "reevaluate")
         if self._snapshot_every > timedelta(0):
@@ -148,107 +142,74 @@ class Engine:
 
     def resume(self, state: AccountState) -> None:
         """Rebuild from the store: positions and cash from the fills, open orders as stored."""
-        for fill in state.fills:
-            self.exec_ids.add(fill.exec_id)
-            self.portfolio.apply_fill(fill)
-        for order in state.open_orders:
-            self.orders[order.client_order_id] = order
-            self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
-        for symbol, position in self.portfolio.positions.items():
-            self.targets[symbol] = position.qty
-        self._has_positions = any(p.qty for p in self.portfolio.positions.values())
-        used = [o.client_order_id for o in state.open_orders]
-        log.info(
-            "resumed account",
-            account=state.name,
-            fills=len(state.fills),
-            open_orders=len(used),
-            cash=str(self.portfolio.cash),
-            positions={s: str(p.qty) for s, p in self.portfolio.positions.items() if p.qty},
-        )
+        venue_sync.resume(self, state)
 
     def apply_venue_state(self, state: VenueState) -> None:
         """Reconcile with the venue's truth: missed updates and fills first, then positions."""
-        for update in state.updates:
-            self.bus.publish(update)
-        for fill in state.fills:
-            self.bus.publish(fill)
-        for symbol, (qty, avg_price) in state.positions.items():
-            mine = self.portfolio.qty(symbol)
-            if mine != qty:
-                log.warning(
-                    "position differs from the venue: adopting the venue's",
-                    symbol=symbol,
-                    store=str(mine),
-                    venue=str(qty),
-                )
-                self.portfolio.set_position(symbol, qty, avg_price)
-                self.targets[symbol] = qty
-        venue_open = {o.client_order_id for o in state.open_orders}
-        for cid, order in list(self.orders.items()):
-            if order.is_open and order.status is not OrderStatus.CREATED and cid not in venue_open:
-                log.warning("order open here but not at the venue", client_order_id=cid)
-        if state.cash is not None and state.cash != self.portfolio.cash:
-            log.info(
-                "venue cash differs; adopting it",
-                store=str(self.portfolio.cash),
-                venue=str(state.cash),
-            )
-            self.portfolio.cash = state.cash
+        venue_sync.apply_venue_state(self, state)
+
+    def note_positions(self) -> None:
+        """Re-read whether any position is open (marking to market is skipped while none is)."""
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
 
     # -- news and signals ----------------------------------------------------------------------
 
     def _on_news(self, item: NewsItem) -> None:
-        self.store.record_news(item)
         self.signals.on_news(item)
 
     def _on_signal(self, signal: Signal) -> None:
-        self.store.record_signal(signal)
-        self.window.add(signal)
-        if signal.stale and not self.vote_params.trade_stale:
+        now = self.clock.now()
+        if not self.strategy.on_signal(signal):
+            record = self.decisions.start(now, signal.symbol, signal)
+            self.decisions.finish(record, Outcome.STALE, "stale news is never traded")
             return
         affected = (signal.symbol,) if signal.symbol is not None else self.traded
         for symbol in affected:
             if symbol in self.open_orders:
-                self.evaluate(symbol)
+                self.evaluate(symbol, signal)
+            else:
+                record = self.decisions.start(now, symbol, signal)
+                self.decisions.finish(record, Outcome.NOT_TRADED, f"{symbol} is not traded")
 
     def _reevaluate(self, now: datetime) -> None:
-        if not self.window and self.vote_params.below_threshold == "hold":
+        if not self.strategy.wants_revote():
             return
         for symbol in self.traded:
             self.evaluate(symbol)
 
-    def evaluate(self, symbol: str) -> None:
-        """Vote, size, and publish a new target when the decision changes it."""
-        now = self.clock.now()
-        composite = self.window.composite(symbol, now)
-        instrument = self.symbols.instrument(symbol)
-        decision = decide(composite, self.vote_params, instrument.can_short)
-        if decision.direction is None:
-            return
+    def evaluate(self, symbol: str, cause: Signal | None = None) -> None:
+        """Ask the strategy, and publish the new target when it gives one."""
         price = self.prices.get(symbol)
-        if price is None:
-            self._refuse(symbol, "no price yet")
-            return
-        equity = self.portfolio.equity
-        qty = target_qty(
-            decision.direction,
-            composite.confidence,
-            equity,
-            price.price,
-            self.settings.strategy.fraction,
-            self.settings.strategy.max_fraction,
-            instrument,
-        )
+        now = self.clock.now()
         current = self.targets.get(symbol, ZERO)
-        if qty == current or within_band(current, qty, self.settings.strategy.rebalance_band):
-            return
-        self.targets[symbol] = qty
-        label = composite.label if composite.label is not None else Label.NEUTRAL
-        self.bus.publish(
-            TargetPosition(now, symbol, qty, label, composite.confidence, decision.reason)
+        evaluation = self.strategy.evaluate(
+            symbol,
+            now,
+            instrument=self.symbols.instrument(symbol),
+            price=price.price if price is not None else None,
+            equity=self.portfolio.equity,
+            current=current,
         )
+        record = self.decisions.start(
+            now, symbol, cause, composite=evaluation.composite, target_before=current
+        )
+        target = evaluation.target
+        if target is not None and symbol in self.exited:
+            if cause is None and target.qty != 0:
+                reason = "closed by a protective exit: waiting for news before re-entering"
+                self.decisions.finish(record, Outcome.HOLD, reason)
+                return
+            self.exited.discard(symbol)
+        if target is None:
+            if evaluation.outcome == "no price":
+                self._refuse(symbol, evaluation.reason)
+            self.decisions.finish(
+                record, EVALUATION_OUTCOMES[evaluation.outcome], evaluation.reason
+            )
+            return
+        self.targets[symbol] = target.qty
+        self.decisions.hold_open(record)
+        self.bus.publish(replace(target, decision_id=record.id))
 
     # -- market data -------------------------------------------------------------------------
 
@@ -264,6 +225,8 @@ class Engine:
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)
+        if self.exits is not None or self.margins:
+            protection.on_bar(self, bar)
 
     def _on_trade(self, trade: Trade) -> None:
         self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
@@ -295,8 +258,14 @@ class Engine:
         now = self.clock.now()
         for symbol, position in self.portfolio.positions.items():
             if position.qty:
+                record = self.decisions.start(
+                    now, symbol, None, trigger="risk", target_before=self.targets.get(symbol)
+                )
+                self.decisions.hold_open(record)
                 self.targets[symbol] = ZERO
-                self.bus.publish(TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason))
+                self.bus.publish(
+                    TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason, record.id)
+                )
 
     def set_kill_switch(self, active: bool) -> None:
         if active and not self.risk.kill_switch:
@@ -319,6 +288,9 @@ class Engine:
         price = self.prices.get(symbol)
         instrument = self.symbols.instrument(symbol)
         current = self.portfolio.qty(symbol)
+        record = self.decisions.take(target.decision_id) or self.decisions.start(
+            now, symbol, None, trigger="target", target_before=current
+        )
         decision = self.risk.check(
             symbol=symbol,
             now=now,
@@ -332,7 +304,10 @@ class Engine:
         if decision.qty is None:
             self.targets[symbol] = current
             self._refuse(symbol, decision.reason)
+            outcome = outcome_of_risk(decision.reason)
+            self.decisions.finish(record, outcome, decision.reason, risk=decision.reason)
             return
+        risk = decision.reason or "ok"
         if decision.reason:
             log.info("target adjusted by the risk gate", symbol=symbol, reason=decision.reason)
         assert price is not None
@@ -342,7 +317,9 @@ class Engine:
         for order in list(self.open_orders.get(symbol, {}).values()):
             self.broker.cancel(order)
         delta = instrument.round_qty(decision.qty - current)
+        after = {"risk": risk, "target_after": decision.qty}
         if delta == 0:
+            self.decisions.finish(record, Outcome.UNCHANGED, "the position is the target", **after)
             return
         side = Side.BUY if delta > 0 else Side.SELL
         size = abs(delta)
@@ -350,27 +327,41 @@ class Engine:
         problem = instrument.check(size, price.price)
         if problem:
             self._refuse(symbol, problem)
+            self.decisions.finish(record, Outcome.REJECTED, problem, **after)
             return
         if not self.risk.allow_order(now):
             self._refuse(symbol, "order rate limit")
+            self.decisions.finish(record, Outcome.RISK_CAP, "order rate limit", **after)
             return
-        self._place(symbol, side, size, price.price, target.reason, reducing)
+        order_id = self.place(symbol, side, size, price.price, target.reason, reducing, record.id)
+        self.decisions.finish(record, Outcome.ORDER, target.reason, order_id=order_id, **after)
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):06d}"
 
-    def _place(
-        self, symbol: str, side: Side, size: Decimal, price: Decimal, reason: str, reduce_only: bool
-    ) -> None:
+    def place(
+        self,
+        symbol: str,
+        side: Side,
+        size: Decimal,
+        price: Decimal,
+        reason: str,
+        reduce_only: bool,
+        decision_id: str,
+        order_type: OrderType | None = None,
+    ) -> str:
         now = self.clock.now()
         strategy = self.settings.strategy
         limit_price: Decimal | None = None
-        order_type = OrderType.MARKET
-        if strategy.order_type == "limit":
+        if order_type is OrderType.STOP:
+            limit_price = price  # the exit level the bar reached
+        elif strategy.order_type == "limit":
             order_type = OrderType.LIMIT
             offset = Decimal(repr(strategy.limit_offset_bps)) / Decimal(10_000)
             raw = price * (1 - side.sign * offset)
             limit_price = self.symbols.instrument(symbol).round_price(raw, side.sign)
+        else:
+            order_type = OrderType.MARKET
         request = OrderRequest(
             ts=now,
             client_order_id=self._next_id(),
@@ -381,9 +372,9 @@ class Engine:
             price=limit_price,
             reduce_only=reduce_only,
             reason=reason,
+            decision_id=decision_id,
         )
         order = Order.from_request(request)
-        order.updated = now
         self.orders[order.client_order_id] = order
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
         self.store.record_order(order)  # stored (committed when durable) before it is sent
@@ -398,6 +389,7 @@ class Engine:
                 lambda _: self._expire(order.client_order_id),
                 "limit-timeout",
             )
+        return order.client_order_id
 
     def _expire(self, client_order_id: str) -> None:
         order = self.orders.get(client_order_id)
@@ -414,27 +406,18 @@ class Engine:
             )
             return
         try:
-            changed = order.transition(OrderStatus(update.status), update.ts, update.reason)
+            changed = order.transition(update.status, update.ts, update.reason)
         except IllegalTransition as error:
             log.error("order update ignored", error=str(error))
             return
-        amended = False
-        if update.qty is not None and update.qty != order.qty:
-            if update.qty < order.filled_qty:
-                log.error(
-                    "amend below the filled quantity ignored",
-                    client_order_id=order.client_order_id,
-                    qty=str(update.qty),
-                )
-            else:
-                order.qty = update.qty
-                amended = True
-        if update.price is not None and update.price != order.price:
-            order.price = update.price
-            amended = True
-        if update.venue_order_id:
-            order.venue_order_id = update.venue_order_id
-        if not changed and not amended and not update.venue_order_id:
+        try:
+            amended = order.amend(
+                update.ts, qty=update.qty, price=update.price, venue_order_id=update.venue_order_id
+            )
+        except OrderError as error:
+            log.error("amend ignored", error=str(error))
+            amended = False
+        if not changed and not amended:
             return
         if order.status is OrderStatus.REJECTED:
             log.warning(
@@ -468,8 +451,9 @@ class Engine:
         price = self.prices.get(fill.symbol)
         if price is not None:
             self.portfolio.mark(fill.symbol, price.price)
+        if self.exits is not None:
+            self.exits.on_position(fill.symbol, effect.position_qty, effect.avg_price, fill.ts)
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
-        self.store.record_fill(fill)
         for listener in self.fill_listeners:
             listener(fill, effect)
         self.risk.on_equity(self.clock.now(), self.portfolio.equity)
@@ -480,4 +464,4 @@ class Engine:
         ts = now or self.clock.now()
         snapshot = self.portfolio.snapshot(ts)
         self.risk.on_equity(ts, snapshot.equity)
-        self.store.record_equity(snapshot)
+        self.bus.publish(snapshot)  # journalled by the store (bot/journal.py)

@@ -79,6 +79,9 @@ class Side(StrEnum):
 class OrderType(StrEnum):
     MARKET = "market"
     LIMIT = "limit"
+    # A protective exit whose level a bar reached: it fills at its `price` (the level, or the
+    # open where the bar gapped through it), as a taker, in replay and paper mode.
+    STOP = "stop"
 
 
 class TimeInForce(StrEnum):
@@ -294,6 +297,52 @@ class TargetPosition:
     label: Label
     confidence: float
     reason: str = ""
+    decision_id: str = ""
+
+
+class Outcome(StrEnum):
+    """How a decision ended: the order it caused, or the one reason it caused none."""
+
+    ORDER = "order"
+    STALE = "stale"
+    NOT_TRADED = "not traded"  # the item names a symbol this account does not trade
+    HOLD = "hold"  # no signal counts in the window: the target stays
+    BELOW_THRESHOLD = "below threshold"
+    UNCHANGED = "unchanged"  # the sized target is the position already held
+    WITHIN_BAND = "within band"
+    NO_PRICE = "no price"
+    RISK_CAP = "risk cap"  # the risk gate refused it (limits, stale price, order rate)
+    KILL_SWITCH = "kill switch"
+    REJECTED = "rejected"  # the instrument's rules refuse the size or price
+    MODEL_FAILED = "model failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one news item (or one timer re-vote) made of the account, start to end.
+
+    Written for every news item that reaches the engine and every re-vote that ran, so that
+    "why did this headline not trade?" always has an answer. `order_id` is the client order id of
+    the order it caused (the order carries this record's `id` back).
+    """
+
+    id: str
+    ts: datetime  # decided
+    trigger: str  # "news", "revote" or "risk"
+    symbol: str | None
+    outcome: Outcome
+    reason: str
+    news_id: str = ""
+    received: datetime | None = None
+    label: Label | None = None  # the signal's, for news
+    confidence: float = 0.0
+    composite_label: Label | None = None
+    composite_confidence: float = 0.0
+    target_before: Decimal | None = None
+    target_after: Decimal | None = None
+    risk: str = ""  # the risk gate's answer: "", "ok", or what it clipped or blocked
+    order_id: str = ""
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +359,35 @@ class OrderRequest:
     time_in_force: TimeInForce = TimeInForce.GTC
     reduce_only: bool = False
     reason: str = ""
+    decision_id: str = ""
+
+
+class OrderStatus(StrEnum):
+    """Where an order is in its life. The legal moves between these are `bot.orders`' table."""
+
+    CREATED = "created"
+    SUBMITTED = "submitted"
+    ACCEPTED = "accepted"
+    UNTRIGGERED = "untriggered"
+    TRIGGERED = "triggered"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        return self not in TERMINAL
+
+
+TERMINAL: frozenset[OrderStatus] = frozenset(
+    {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,13 +396,24 @@ class OrderUpdate:
 
     ts: datetime
     client_order_id: str
-    status: str  # an `bot.orders.OrderStatus` value; kept as text so events stay import-light
+    status: OrderStatus
     venue_order_id: str = ""
     filled_qty: Decimal | None = None
     avg_price: Decimal | None = None
     reason: str = ""
     price: Decimal | None = None
     qty: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        # A broker may hand the venue's word as text; an unknown one fails here, at the edge,
+        # naming it, instead of deep in the engine.
+        if not isinstance(self.status, OrderStatus):
+            try:
+                object.__setattr__(self, "status", OrderStatus(self.status))
+            except ValueError:
+                raise ValueError(
+                    f"order {self.client_order_id}: unknown order status {self.status!r}"
+                ) from None
 
 
 @dataclass(frozen=True, slots=True)

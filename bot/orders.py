@@ -11,34 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
-from bot.events import Fill, OrderRequest, OrderType, Side, TimeInForce
+from bot.events import TERMINAL, Fill, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 
-
-class OrderStatus(StrEnum):
-    CREATED = "created"
-    SUBMITTED = "submitted"
-    ACCEPTED = "accepted"
-    UNTRIGGERED = "untriggered"
-    TRIGGERED = "triggered"
-    PARTIALLY_FILLED = "partially_filled"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in TERMINAL
-
-    @property
-    def is_open(self) -> bool:
-        return self not in TERMINAL
+__all__ = ["TERMINAL", "TRANSITIONS", "IllegalTransition", "Order", "OrderError", "OrderStatus"]
 
 
 S = OrderStatus
-TERMINAL: frozenset[OrderStatus] = frozenset({S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED})
 
 # from-state -> the states it may move to. A repeated state is allowed where a venue resends it
 # (an amend re-reports New/PartiallyFilled); a terminal state moves nowhere.
@@ -116,6 +95,7 @@ class Order:
     reason: str = ""
     updated: datetime | None = None
     exec_ids: set[str] = field(default_factory=set)
+    decision_id: str = ""
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
@@ -130,6 +110,8 @@ class Order:
             time_in_force=request.time_in_force,
             reduce_only=request.reduce_only,
             reason=request.reason,
+            updated=request.ts,
+            decision_id=request.decision_id,
         )
 
     @property
@@ -155,6 +137,38 @@ class Order:
         if reason:
             self.reason = reason
         return True
+
+    def amend(
+        self,
+        ts: datetime,
+        *,
+        qty: Decimal | None = None,
+        price: Decimal | None = None,
+        venue_order_id: str = "",
+    ) -> bool:
+        """Take the venue's word on size, price or its own id; returns True when any changed.
+
+        A quantity below what is already filled is impossible and raises `OrderError` naming
+        both numbers (the caller logs it and keeps the order as it was).
+        """
+        changed = False
+        if qty is not None and qty != self.qty:
+            if qty < self.filled_qty:
+                raise OrderError(
+                    f"order {self.client_order_id}: amend to {qty} is below the filled "
+                    f"{self.filled_qty}"
+                )
+            self.qty = qty
+            changed = True
+        if price is not None and price != self.price:
+            self.price = price
+            changed = True
+        if venue_order_id and venue_order_id != self.venue_order_id:
+            self.venue_order_id = venue_order_id
+            changed = True
+        if changed:
+            self.updated = ts
+        return changed
 
     def apply_fill(self, fill: Fill) -> bool:
         """Apply an execution once. Returns False (and changes nothing) for a repeated exec id."""

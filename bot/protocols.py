@@ -49,10 +49,20 @@ class ModelUnavailable(Exception):
 
 @runtime_checkable
 class SentimentModel(Protocol):
-    """What the signal service needs from a model. `model_id` changes whenever answers could."""
+    """What the signal service needs from a model. `model_id` changes whenever answers could.
+
+    `load` readies it for one-shot work (a backtest's prefetch, `lorabot classify`); `start`
+    readies it to serve for a long time (the daemon: weights loaded and any fast path for single
+    headlines built before the first item). Both may do nothing; neither may be skipped by the
+    caller, so a model's start-up cost is never paid on the first headline by surprise.
+    """
 
     @property
     def model_id(self) -> str: ...
+
+    async def load(self) -> None: ...
+
+    async def start(self) -> None: ...
 
     async def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
 
@@ -111,3 +121,22 @@ class Broker(Protocol):
     async def stop(self) -> None: ...
 
     async def reconcile(self, known: Sequence[Order]) -> VenueState | None: ...
+
+
+FatalHandler = Callable[[BaseException], None]
+
+
+class LiveBroker(Broker, Protocol):
+    """A broker in front of a real venue: besides orders, it can fail for good, and it can learn
+    that its picture of the account is out of date.
+
+    `on_fatal` is called once with an error that no retry can cure (bad credentials, the account
+    locked): the daemon stops and flattens. `needs_reconcile` turns true when the venue reported
+    something lorabot cannot explain from its own orders (an execution of an order it did not
+    place, a gap in a stream); the daemon then reconciles soon instead of at the next interval.
+    """
+
+    on_fatal: FatalHandler | None
+
+    @property
+    def needs_reconcile(self) -> bool: ...

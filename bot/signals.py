@@ -229,9 +229,7 @@ class SignalService:
         """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
         # A replay has no deadline: it waits for the model however long loading and answering
         # take (the per-call timeout is for the daemon, where a stuck call must not stall it).
-        load = getattr(self.model, "load", None) or getattr(self.model, "start", None)
-        if load is not None:
-            await load()
+        await self.model.load()
         model_id = self.model.model_id
         keys = list(dict.fromkeys(normalise(t) for t in texts))
         known = self.cache.get_many(model_id, keys)

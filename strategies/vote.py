@@ -1,9 +1,19 @@
-"""The confidence-weighted vote over a sliding window of signals, per symbol.
+"""The vote over a sliding window of signals, per symbol: two ways to add them up.
 
-Each signal adds `confidence x weight x source weight x age decay` to its class; the class with the
-largest share of the total wins and its share is the composite confidence. Market-wide signals
-(no symbol) count for every symbol, at the weight the signal service gave them. This module is
-pure: it sees only signals and the time it is handed, so replay and live decide identically.
+`evidence` (the default): each signal adds its whole probability vector, weighted by
+`weight x source weight x age decay`, to a prior of `prior_weight` neutral pseudo-signals; the
+class with the most evidence wins and its share of all of it is the composite confidence. So one
+coin-flip headline (bullish 0.47 against bearish 0.47) is outweighed by the prior and barely moves
+anything, while ten agreeing confident ones carry the composite near 1: confidence means evidence.
+
+`share` (the fine-tuning chapter's vote, kept for comparison): each signal adds
+`confidence x weight x source weight x age decay` to its own class only; the winner's share of the
+total is the composite. One lone signal always has all of it (composite 1.00), however unsure the
+model was.
+
+Market-wide signals (no symbol) count for every symbol, at the weight the signal service gave
+them. This module is pure: it sees only signals and the time it is handed, so replay and live
+decide identically.
 """
 
 from __future__ import annotations
@@ -25,6 +35,8 @@ class VoteParams:
     min_signals: int = 1
     source_weights: Mapping[str, float] = field(default_factory=dict)
     trade_stale: bool = False
+    aggregation: str = "share"  # "evidence" or "share"; the config's default is "evidence"
+    prior_weight: float = 0.0  # neutral pseudo-signals under `evidence`
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +56,7 @@ _TIE_ORDER = (Label.NEUTRAL, Label.BEARISH, Label.BULLISH)
 
 
 def vote(signals: Iterable[Signal], now: datetime, params: VoteParams) -> Composite:
+    evidence = params.aggregation == "evidence"
     weights = [0.0, 0.0, 0.0]
     count = 0
     horizon = now - params.window
@@ -55,16 +68,33 @@ def vote(signals: Iterable[Signal], now: datetime, params: VoteParams) -> Compos
             continue
         if signal.stale and not params.trade_stale:
             continue
-        weight = signal.confidence * signal.weight * params.source_weights.get(signal.source, 1.0)
+        source_weight = params.source_weights.get(signal.source, 1.0)
+        decay = 1.0
         if half_life > 0:
-            age = (now - signal.received).total_seconds()
-            weight *= 0.5 ** (age / half_life)
-        if weight <= 0:
-            continue
-        weights[signal.label] += weight
+            decay = 0.5 ** ((now - signal.received).total_seconds() / half_life)
+        if evidence:
+            # the whole vector: an unsure answer spreads its weight, a sure one concentrates it
+            weight = signal.weight * source_weight * decay
+            if weight <= 0:
+                continue
+            p = signal.probs
+            weights[0] += weight * p[0]
+            weights[1] += weight * p[1]
+            weights[2] += weight * p[2]
+        else:
+            weight = signal.confidence * signal.weight * source_weight
+            if half_life > 0:
+                weight *= decay
+            if weight <= 0:
+                continue
+            weights[signal.label] += weight
         count += 1
+    if count == 0:
+        return EMPTY
+    if evidence:
+        weights[Label.NEUTRAL] += params.prior_weight
     total = sum(weights)
-    if count == 0 or total <= 0:
+    if total <= 0:
         return EMPTY
     shares = (weights[0] / total, weights[1] / total, weights[2] / total)
     best = max(_TIE_ORDER, key=lambda label: shares[label])

@@ -156,8 +156,7 @@ def classify(
     """
     settings = _with_model_overrides(settings_for(ctx, config_path), model_dir, backend)
     setup_logging("warning" if settings.log.level == "info" else settings.log.level, "console")
-    from bot.assemble import signal_cache
-    from bot.models import build_model
+    from bot.assemble import build_model, signal_cache
 
     model = build_model(settings)
     use_cache = settings.model.cache if cache is None else cache

@@ -72,5 +72,11 @@ class ScriptedModel:
         self.calls += 1
         return [self.predict(t) for t in texts]
 
+    async def load(self) -> None:
+        """Nothing to load: the answers are in memory already."""
+
+    async def start(self) -> None:
+        """Nothing to prepare: answering costs the same on the first item as on the last."""
+
     async def close(self) -> None:
         return None

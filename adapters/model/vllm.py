@@ -315,6 +315,13 @@ class VllmModel:
         }
         return await self._call("POST", "/v1/completions", body, partial(_logprobs, len(prompts)))
 
+    async def load(self) -> None:
+        """The server holds the weights: nothing to load in this process."""
+
+    async def start(self) -> None:
+        """The server is started and health-checked by `lorabot serve`, not by the client; a
+        server that is down shows as `ModelUnavailable` on the first call and is retried."""
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()

@@ -98,7 +98,7 @@ def _model(settings: Settings, enabled: bool) -> SentimentModel | None:
     if not enabled:
         return None
     try:
-        from bot.models import build_model
+        from bot.assemble import build_model
 
         return build_model(settings)
     except (UserError, ImportError, OSError) as error:

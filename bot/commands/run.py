@@ -40,7 +40,8 @@ def _finite_speed(value: float) -> float:
 @click.option(
     "--replay-news",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Play a news file out in real time instead of polling feeds (paper mode).",
+    help="Play a news file out in real time instead of polling feeds (paper mode, or live "
+    "mode against the simulator, testnet or demo; never with real money).",
 )
 @click.option(
     "--replay-bars",
@@ -60,6 +61,12 @@ def _finite_speed(value: float) -> float:
     is_flag=True,
     help="Keep the --replay-* files' own timestamps instead of starting them now.",
 )
+@click.option(
+    "--no-news",
+    is_flag=True,
+    help="Run with no news source on purpose (no enabled [[news.feeds]] and no --replay-news): "
+    "the daemon then trades on nothing but its stops and re-votes.",
+)
 @config_option
 @click.pass_context
 def run(
@@ -71,6 +78,7 @@ def run(
     replay_bars: Path | None,
     speed: float,
     keep_times: bool,
+    no_news: bool,
     config_path: Path | None,
 ) -> None:
     """Run the trading daemon until SIGINT/SIGTERM.
@@ -87,16 +95,24 @@ def run(
     chosen = mode or settings.engine.mode
     replay = None
     if replay_news or replay_bars:
-        if chosen == "live":
-            raise UserError("--replay-news/--replay-bars are for paper mode only")
-        if speed <= 0:
-            raise UserError("--speed must be positive")
+        if chosen == "live" and replay_bars:
+            raise UserError(
+                "--replay-bars is for paper mode only: live mode trades on the venue's prices "
+                "(--replay-news works in live mode against the simulator, testnet or demo)"
+            )
         replay = ReplayFiles(replay_news, replay_bars, speed, rebase=not keep_times)
+    feeds = [feed for feed in settings.news.feeds if feed.enabled]
+    if not feeds and replay_news is None and not no_news:
+        raise UserError(
+            "no news source: no [[news.feeds]] is enabled and no --replay-news was given, so "
+            "the daemon would never trade. Enable a feed in the config, pass --replay-news FILE, "
+            "or --no-news if that is intended"
+        )
     options = DaemonOptions(
         mode=chosen,
         confirm_mainnet=confirm_mainnet,
         account=account,
         replay=replay,
-        live_feeds=replay is None,
+        live_feeds=replay_news is None,
     )
     asyncio.run(run_daemon(settings, options))

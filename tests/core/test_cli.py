@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,13 +69,53 @@ def test_help_and_module_entry_point() -> None:
 def test_importing_bot_does_not_import_torch() -> None:
     code = (
         "import sys, bot, bot.cli, bot.engine, bot.backtest, bot.daemon, bot.signals, "
-        "bot.store, bot.models, strategies.vote, adapters.paper, adapters.model.lexicon; "
+        "bot.store, bot.assemble, strategies.vote, adapters.paper, adapters.model.lexicon; "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_engine_and_the_replay_path_import_nothing_heavy() -> None:
+    """The engine is pure and the replay path needs no network stack: importing them loads
+    neither torch nor transformers nor aiohttp (issue 12)."""
+    code = (
+        "import sys, bot.engine, bot.backtest; "
+        "heavy = [m for m in ('torch', 'transformers', 'aiohttp') if m in sys.modules]; "
+        "assert not heavy, f'imported: {heavy}'"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_only_assemble_imports_adapters_in_bot() -> None:
+    """`bot/assemble.py` is the one module of `bot/` that names adapters (the command shells in
+    `bot/commands/` may import an adapter's entry function inside a command)."""
+    pattern = re.compile(r"^\s*(from|import) adapters", re.MULTILINE)
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "bot").rglob("*.py")
+        if path.name != "assemble.py"
+        and "commands" not in path.relative_to(ROOT / "bot").parts
+        and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
+
+
+def test_bot_probes_no_ability_with_hasattr_or_getattr() -> None:
+    """Every ability the core uses is in `bot/protocols.py`; nothing is probed at run time."""
+    pattern = re.compile(r"\b(hasattr|getattr)\((broker|model|source|self\.model|s)\b")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in (ROOT / "bot").rglob("*.py")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert offenders == []
 
 
 @pytest.mark.parametrize("command", ["status", "config"])

@@ -42,6 +42,12 @@ class FlakyModel:
             for p in await self.inner.classify(texts)
         ]
 
+    async def load(self) -> None:
+        return None
+
+    async def start(self) -> None:
+        return None
+
     async def close(self) -> None:
         return None
 

@@ -171,3 +171,63 @@ def test_order_rate_limit() -> None:
     g = gate(max_orders_per_minute=2)
     assert g.allow_order(T) and g.allow_order(T) and not g.allow_order(T)
     assert g.allow_order(T + timedelta(seconds=61))
+
+
+# -- the evidence vote (issue 15) -------------------------------------------------------------
+
+
+def _signal(probs: tuple[float, float, float], minutes: int = 0) -> Signal:
+    at = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
+    best = max(range(3), key=lambda i: probs[i])
+    return Signal(
+        ts=at,
+        symbol="BTCUSDT",
+        label=Label(best),
+        confidence=probs[best],
+        probs=probs,
+        model_id="m",
+        source="s",
+        news_id=f"n{minutes}",
+        published=at,
+        received=at,
+    )
+
+
+def _full_size_share(signals: list[Signal], prior: float) -> float:
+    """The target as a share of full size (fraction x equity), through the vote and sizing."""
+    from bot.config import Settings
+    from bot.symbols import SymbolTable
+
+    params = VoteParams(
+        window=timedelta(hours=6),
+        half_life=None,
+        threshold=0.6,
+        aggregation="evidence",
+        prior_weight=prior,
+    )
+    now = signals[-1].received
+    composite = vote(signals, now, params)
+    decision = decide(composite, params, can_short=True)
+    instrument = SymbolTable.from_settings(Settings()).instrument("BTCUSDT")
+    equity, price = D("1000000"), D("40000")
+    if decision.direction is None:
+        return 0.0
+    qty = target_qty(decision.direction, composite.confidence, equity, price, 0.5, 1.0, instrument)
+    full = equity * D("0.5") / price
+    return float(abs(qty) / full)
+
+
+def test_one_coin_flip_headline_barely_moves_the_target_under_the_evidence_vote() -> None:
+    # "Bitcoin is not going to crash, analysts say": bullish 0.471 against bearish 0.469
+    assert _full_size_share([_signal((0.469, 0.060, 0.471))], prior=0.5) < 0.1
+
+
+def test_ten_agreeing_confident_headlines_move_it_to_nine_tenths_of_full_size() -> None:
+    strong = [_signal((0.02, 0.03, 0.95), minutes=i) for i in range(10)]
+    assert _full_size_share(strong, prior=0.5) >= 0.9
+
+
+def test_the_share_vote_gives_a_lone_coin_flip_the_whole_composite() -> None:
+    params = VoteParams(window=timedelta(hours=6), half_life=None, threshold=0.6)
+    flip = _signal((0.469, 0.060, 0.471))
+    assert vote([flip], flip.received, params).confidence == 1.0

@@ -215,7 +215,7 @@ def test_build_embedded_reads_the_model_section(encoder_adapter: Path) -> None:
 
 
 def test_build_model_picks_the_embedded_backend(encoder_adapter: Path) -> None:
-    from bot.models import build_model
+    from bot.assemble import build_model
 
     settings = Settings().with_overrides(
         model={"backend": "embedded", "path": str(encoder_adapter)}
