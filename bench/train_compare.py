@@ -216,7 +216,7 @@ def _default_adapter() -> list[str]:
     except (OSError, ValueError):
         return []
     return [
-        "The committed default adapter (`adapters/model/default/`, LoRA with the toolkit's "
+        "The committed default adapter (`adapters/model/weights/default/`, LoRA with the toolkit's "
         f"defaults, full data, {manifest['eval'].get('n', '?')} scored): accuracy "
         f"{scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f}, weighted-F1 "
         f"{scores['weighted_f1']:.4f} on `sent_valid.csv`; its README.md has the command.",

@@ -308,7 +308,7 @@ def eval_command(
     """Score a model: accuracy, macro/weighted F1, per-class precision/recall, confusion matrix."""
     settings = _setup(ctx, config_path)
     from training.data import load_examples, sample
-    from training.loading import load_model
+    from training.classifier import load_model
     from training.metrics import evaluate_predictions, render_report
     from training.pipeline import read_options, write_eval_json
 

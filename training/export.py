@@ -129,7 +129,7 @@ def _write_merged(
     base: str | None,
     command: str,
 ) -> Manifest:
-    from training.loading import restore_model
+    from training.classifier import restore_model
 
     model, tokenizer, _ = restore_model(manifest, model_dir, base=base, dequantize=True)
     merge = getattr(model, "merge_and_unload", None)
@@ -153,7 +153,7 @@ def _write_merged(
 def _write_complete(
     manifest: Manifest, model_dir: Path, out: Path, dtype: str, command: str
 ) -> Manifest:
-    from training.loading import restore_model
+    from training.classifier import restore_model
 
     model, tokenizer, _ = restore_model(manifest, model_dir)
     _save_complete(model, tokenizer, manifest.family, out, dtype)

@@ -36,8 +36,8 @@ from training.splits import Split, make_split
 
 if TYPE_CHECKING:
     from training.families import PromptSpec
-    from training.loading import SentimentClassifier
-    from training.model import Base
+    from training.classifier import SentimentClassifier
+    from training.base_model import Base
 
 log = get_logger(__name__)
 
@@ -112,7 +112,7 @@ def build_trainable(cfg: TrainingConfig) -> Trainable:
 
     from training.families import prompt_spec
     from training.methods import Context, get_method, settings_to_dict
-    from training.model import load_base
+    from training.base_model import load_base
 
     method = get_method(cfg.method)
     if cfg.num_threads:
@@ -213,9 +213,9 @@ def train_model(
     echo: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
     from training.families import encode_texts
-    from training.loading import SentimentClassifier
+    from training.classifier import SentimentClassifier
     from training.methods import get_method
-    from training.model import count_parameters, memory_footprint
+    from training.base_model import count_parameters, memory_footprint
     from training.trainer import Encoded, Trainer, evaluate_rows, fingerprint
 
     say = echo or (lambda message: log.info(message))

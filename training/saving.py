@@ -17,7 +17,7 @@ from torch import nn
 
 from bot.manifest import Manifest
 from training.methods import get_method, save_own
-from training.model import Base
+from training.base_model import Base
 
 
 def save_trained(model: nn.Module, base: Base, manifest: Manifest, out: Path) -> None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from adapters.model.loading import lora_rank
+from adapters.model.inference_loader import lora_rank
 from adapters.model.vllm_env import ensure, python_of, resolve_env_path
 from bot.errors import UserError
 from bot.manifest import Manifest, read_manifest, resolve_base

@@ -36,7 +36,7 @@ def _lorabot(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[st
 
 def test_training_modules_import_without_torch() -> None:
     code = (
-        "import sys, training.cli, training.loading, training.data, training.splits, "
+        "import sys, training.cli, training.classifier, training.data, training.splits, "
         "training.families, training.pipeline; "
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
         "assert not heavy, heavy"
@@ -196,7 +196,7 @@ def test_eval_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
     report = tmp_path / "eval.json"
     done = _lorabot("eval", "--data", str(FIXTURES / "news.csv"), "--json", str(report))
     assert done.returncode == 0, done.stderr
-    assert "adapters/model/default" in done.stdout.splitlines()[0]
+    assert "adapters/model/weights/default" in done.stdout.splitlines()[0]
     scores = json.loads(report.read_text())
     # Clear-cut headlines; the shipped model must read them right.
     assert scores["accuracy"] >= 0.8

@@ -17,7 +17,7 @@ from bot.errors import UserError
 from bot.manifest import read_manifest
 from training.data import load_examples
 from training.export import export_model
-from training.loading import load_model
+from training.classifier import load_model
 from training.pipeline import DataRequest, train_model
 
 
