@@ -14,7 +14,7 @@ Modules, in the order data flows through them:
 - `pipeline`: one run from data to a finished folder; `saving`, `card`: what it writes;
 - `classifier`: the reference loader of any model folder, predicting through peft (shared with
   serving for what its direct merge does not cover);
-- `export`: folders vLLM serves; `compare`: methods side by side (the commands are in `bot/commands/`).
+- `export`: folders vLLM serves; `compare`: methods side by side (commands: `bot/commands/`).
 
 Nothing here imports torch at package import time.
 """

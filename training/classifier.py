@@ -187,6 +187,7 @@ def _load_complete(folder: Path, family: str) -> tuple[nn.Module, Any]:
 def _load_adapter(
     manifest: Manifest, folder: Path, base_override: str | None, dequantize: bool
 ) -> tuple[nn.Module, Any]:
+    from training.base_model import dequantized_base, load_base
     from training.methods import (
         Context,
         get_method,
@@ -194,7 +195,6 @@ def _load_adapter(
         restore_own,
         settings_from_dict,
     )
-    from training.base_model import dequantized_base, load_base
 
     method = get_method(manifest.method)
     reference = base_override or manifest.base_model

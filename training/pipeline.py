@@ -35,9 +35,9 @@ from training.data import (
 from training.splits import Split, make_split
 
 if TYPE_CHECKING:
-    from training.families import PromptSpec
-    from training.classifier import SentimentClassifier
     from training.base_model import Base
+    from training.classifier import SentimentClassifier
+    from training.families import PromptSpec
 
 log = get_logger(__name__)
 
@@ -110,9 +110,9 @@ def build_trainable(cfg: TrainingConfig) -> Trainable:
     import torch
     from transformers import set_seed
 
+    from training.base_model import load_base
     from training.families import prompt_spec
     from training.methods import Context, get_method, settings_to_dict
-    from training.base_model import load_base
 
     method = get_method(cfg.method)
     if cfg.num_threads:
@@ -212,10 +212,10 @@ def train_model(
     split: tuple[Split, dict[str, Any]] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
-    from training.families import encode_texts
-    from training.classifier import SentimentClassifier
-    from training.methods import get_method
     from training.base_model import count_parameters, memory_footprint
+    from training.classifier import SentimentClassifier
+    from training.families import encode_texts
+    from training.methods import get_method
     from training.trainer import Encoded, Trainer, evaluate_rows, fingerprint
 
     say = echo or (lambda message: log.info(message))

@@ -1,7 +1,7 @@
 """The embedded backend's synchronous forward pass, in the fastest form that holds accuracy.
 
 Why each choice (figures in bench/RESULTS.md):
-- the LoRA adapter is merged into the base weights (see `inference_loader`), so a layer is one matmul;
+- the LoRA adapter is merged into the base weights (`inference_loader`), so a layer is one matmul;
 - texts are tokenized once, sorted by length and cut into batches of similar length, so padding
   (tweets: 28 tokens mean, 79 max) costs almost nothing; answers go back in the caller's order;
 - `precision = "bf16"` casts the weights to bfloat16, which CPUs with AVX-512 BF16 / AMX run

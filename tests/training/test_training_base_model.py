@@ -10,8 +10,8 @@ import torch
 
 from bot.errors import UserError
 from bot.manifest import DEFAULT_BASE_HUB_ID, embedded_base_path
-from training.families import detect_family
 from training.base_model import base_reference, load_base, load_config
+from training.families import detect_family
 
 
 def test_existing_head_is_permuted_into_our_label_order(tiny_bert: Path, tmp_path: Path) -> None:

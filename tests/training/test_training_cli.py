@@ -36,8 +36,9 @@ def _lorabot(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[st
 
 def test_training_modules_import_without_torch() -> None:
     code = (
-        "import sys, training.cli, training.classifier, training.data, training.splits, "
-        "training.families, training.pipeline; "
+        "import sys, bot.commands.train, bot.commands.classify, bot.commands.serve, "
+        "training.classifier, training.data, training.splits, training.families, "
+        "training.pipeline; "
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -15,9 +15,9 @@ from safetensors import safe_open
 from bot.config import TrainingConfig
 from bot.errors import UserError
 from bot.manifest import read_manifest
+from training.classifier import load_model
 from training.data import load_examples
 from training.export import export_model
-from training.classifier import load_model
 from training.pipeline import DataRequest, train_model
 
 
