@@ -234,6 +234,9 @@ def compare(ctx: click.Context, **params: Any) -> None:
 )
 @click.option("--base", help="Override the base model named in the manifest.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing export in --out.")
+@click.option(
+    "--force", is_flag=True, help="Export even a model that predicted one class on validation."
+)
 @config_option
 @click.pass_context
 def export(
@@ -245,9 +248,13 @@ def export(
     dtype: str,
     base: str | None,
     overwrite: bool,
+    force: bool,
     config_path: Path | None,
 ) -> None:
-    """Write what the serving layer loads: a PEFT adapter for vLLM, or a merged model."""
+    """Write what the serving layer loads: a PEFT adapter for vLLM, or a merged model.
+
+    For vLLM an encoder adapter is merged (vLLM serves encoders as complete models only).
+    """
     setup_command(ctx, config_path)
     from training.export import export_model
 
@@ -259,6 +266,8 @@ def export(
         dtype=dtype,
         base=base,
         overwrite=overwrite,
+        force=force,
         command=command_line(ctx),
+        echo=echo_err,
     )
     click.echo(f"exported {manifest.kind} {manifest.family} ({manifest.method}) to {out}")
