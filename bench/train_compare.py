@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Fine-tuning methods (`bench/train_compare.py`)"
 FULL_TRAIN_ROWS = 9543
@@ -209,7 +210,9 @@ def render(document: dict, args: argparse.Namespace, wall: float) -> str:
 
 def _default_adapter() -> list[str]:
     """The committed default adapter's own figures (from its eval.json), for reference."""
-    folder = ROOT / "adapters" / "model" / "default"
+    from bot.manifest import default_model_dir  # where the product finds it, not a copy
+
+    folder = default_model_dir()
     try:
         scores = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
         manifest = json.loads((folder / "lorabot.json").read_text(encoding="utf-8"))
