@@ -184,12 +184,7 @@ def _load_jsonl(path: Path) -> list[Example]:
         where = f"{path}:{number}"
         if not line.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataError(f"{where}: not valid JSON: {error.msg}") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{where}: each line must be a JSON object")
+        row = _json_object(line, where)
         sentence = _pick(row, _TEXT_KEYS)
         if not isinstance(sentence, str) or not sentence.strip():
             raise DataError(f"{where}: missing or empty 'text'")

@@ -17,6 +17,7 @@ from bot.commands.training_options import (
     command_line,
     csv_values,
     data_options,
+    data_request,
     echo_err,
     hyper_options,
     reading_options,
@@ -53,18 +54,11 @@ def train(ctx: click.Context, **params: Any) -> None:
     """
     settings = setup_command(ctx, params["config_path"])
     from training.metrics import headline
-    from training.pipeline import DataRequest, train_model
+    from training.pipeline import train_model
 
     fixed = {"method": params["method"]} if params["method"] else {}
     cfg = training_config(settings, params, **fixed)
-    request = DataRequest(
-        data=params["data"],
-        fmt=params["fmt"],
-        valid=params["valid"],
-        test=params["test"],
-        limit=params["limit"],
-        test_limit=params["test_limit"],
-    )
+    request = data_request(params)
     resume: bool | Path = params["resume_from"] or bool(params["resume"])
     outcome = train_model(
         cfg,
@@ -179,18 +173,10 @@ def compare(ctx: click.Context, **params: Any) -> None:
     """Train several methods on one split; write a table and a bar chart of the trade-offs."""
     settings = setup_command(ctx, params["config_path"])
     from training.compare import compare_methods, render_table
-    from training.pipeline import DataRequest
 
     methods = csv_values(params["methods"]) or ()
     cfg = training_config(settings, params)
-    request = DataRequest(
-        data=params["data"],
-        fmt=params["fmt"],
-        valid=params["valid"],
-        test=params["test"],
-        limit=params["limit"],
-        test_limit=params["test_limit"],
-    )
+    request = data_request(params)
     results = compare_methods(
         cfg,
         request,

@@ -11,7 +11,7 @@ import shlex
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -20,6 +20,9 @@ from bot.cli import settings_for
 from bot.config import Settings, TrainingConfig
 from bot.errors import UserError
 from training.data import FORMATS
+
+if TYPE_CHECKING:
+    from training.pipeline import DataRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -154,6 +157,20 @@ def data_options(function: F) -> F:
     for option in reversed(options):
         function = option(function)
     return reading_options(function)
+
+
+def data_request(params: dict[str, Any]) -> DataRequest:
+    """What `data_options` asked for, as the pipeline takes it."""
+    from training.pipeline import DataRequest
+
+    return DataRequest(
+        data=params["data"],
+        fmt=params["fmt"],
+        valid=params["valid"],
+        test=params["test"],
+        limit=params["limit"],
+        test_limit=params["test_limit"],
+    )
 
 
 def training_config(settings: Settings, params: dict[str, Any], **fixed: Any) -> TrainingConfig:
