@@ -48,6 +48,20 @@ def test_training_modules_import_without_torch() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_the_domain_packages_hold_no_click_shell() -> None:
+    """Every command's click shell is in bot/commands/; training and serving are plain functions."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("training", "adapters/model")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if any(
+            line.strip().startswith(("import click", "from click"))
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []
+
+
 @pytest.mark.slow
 def test_train_then_eval_from_the_command_line(tiny_bert: Path, tmp_path: Path) -> None:
     out = tmp_path / "model"
