@@ -343,7 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from adapters.model.embedded import EmbeddedModel
-    from adapters.model.loading import quiet_transformers
+    from adapters.model.inference_loader import quiet_transformers
 
     quiet_transformers()
     texts, labels = tfns(args.data)

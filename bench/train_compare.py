@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "bench" / "RESULTS.md"
 HEADING = "## Fine-tuning methods (`bench/train_compare.py`)"
 FULL_TRAIN_ROWS = 9543
@@ -209,14 +210,16 @@ def render(document: dict, args: argparse.Namespace, wall: float) -> str:
 
 def _default_adapter() -> list[str]:
     """The committed default adapter's own figures (from its eval.json), for reference."""
-    folder = ROOT / "adapters" / "model" / "default"
+    from bot.manifest import default_model_dir  # where the product finds it, not a copy
+
+    folder = default_model_dir()
     try:
         scores = json.loads((folder / "eval.json").read_text(encoding="utf-8"))
         manifest = json.loads((folder / "lorabot.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
     return [
-        "The committed default adapter (`adapters/model/default/`, LoRA with the toolkit's "
+        "The committed default adapter (`adapters/model/weights/default/`, LoRA with the toolkit's "
         f"defaults, full data, {manifest['eval'].get('n', '?')} scored): accuracy "
         f"{scores['accuracy']:.4f}, macro-F1 {scores['macro_f1']:.4f}, weighted-F1 "
         f"{scores['weighted_f1']:.4f} on `sent_valid.csv`; its README.md has the command.",

@@ -30,12 +30,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("bot.commands.status:status", "Show positions, equity and recent signals."),
     "kill": ("bot.commands.status:kill", "Flip the kill switch: flatten and halt the daemon."),
     "config": ("bot.commands.status:config_command", "Check a config file and print it resolved."),
-    "train": ("training.cli:train", "Fine-tune a sentiment model (LoRA, QLoRA, prefix, ...)."),
-    "eval": ("training.cli:eval_command", "Evaluate a model on a labelled data set."),
-    "compare": ("training.cli:compare", "Train several methods on one split and compare them."),
-    "export": ("training.cli:export", "Export a trained model for the serving layer / vLLM."),
-    "classify": ("adapters.model.cli:classify", "Classify headlines with the configured model."),
-    "serve": ("adapters.model.cli:serve", "Start a vLLM server for exported models."),
+    "train": (
+        "bot.commands.train:train",
+        "Fine-tune a sentiment model (LoRA, QLoRA, prefix, ...).",
+    ),
+    "eval": ("bot.commands.train:eval_command", "Evaluate a model on a labelled data set."),
+    "compare": (
+        "bot.commands.train:compare",
+        "Train several methods on one split and compare them.",
+    ),
+    "export": (
+        "bot.commands.train:export",
+        "Export a trained model for the serving layer / vLLM.",
+    ),
+    "classify": (
+        "bot.commands.classify:classify",
+        "Classify headlines with the configured model.",
+    ),
+    "serve": ("bot.commands.serve:serve", "Start a vLLM server for exported models."),
     "news": ("adapters.news.cli:news", "Fetch configured feeds once, or record them to JSONL."),
     "download-data": (
         "adapters.bybit.cli:download_data",

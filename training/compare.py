@@ -80,7 +80,7 @@ def run_method(
     echo: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train one method and measure it; the result row of the comparison."""
-    from training.loading import load_model
+    from training.classifier import load_model
 
     outcome = train_model(
         cfg,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +44,32 @@ def export_model(
     dtype: str = "float32",
     base: str | None = None,
     overwrite: bool = False,
+    force: bool = False,
     command: str = "",
+    echo: Callable[[str], None] | None = None,
 ) -> Manifest:
+    """Write `model_dir` as `target` loads it into `out`; see the module docstring for what.
+
+    An encoder LoRA adapter for vLLM is merged (vLLM serves an encoder only as a complete
+    model), with one line through `echo` saying so. A model that predicted a single class on
+    validation is refused unless `force`: it would trade on no signal at all.
+    """
+    say = echo or (lambda message: log.info(message))
     manifest = read_manifest(model_dir)
     method = get_method(manifest.method)
+    _refuse_single_class(manifest, model_dir, force)
+    if (
+        target == "vllm"
+        and not merge
+        and manifest.kind == "adapter"
+        and manifest.family == "encoder"
+        and method.mergeable
+    ):
+        say(
+            "export: vLLM serves an encoder classifier as a complete model, so the adapter is "
+            "merged into its base (as with --merge; --target embedded keeps the adapter)"
+        )
+        merge = True
     _prepare(model_dir, out, overwrite)
     complete = manifest.kind in ("merged", "full")
     if complete:
@@ -59,12 +82,17 @@ def export_model(
         return _copy_adapter(manifest, model_dir, out, command)
     if manifest.method not in ("lora", "qlora"):
         raise embedded_only(manifest, model_dir)
-    if manifest.family == "encoder":
-        raise UserError(
-            "vLLM serves an encoder classifier as a complete model, not as an adapter: "
-            "add --merge (or --target embedded to keep the adapter for the embedded backend)"
-        )
     return _copy_adapter(manifest, model_dir, out, command, for_vllm=True)
+
+
+def _refuse_single_class(manifest: Manifest, model_dir: Path, force: bool) -> None:
+    predicted = str(manifest.eval.get("valid_predicted", ""))
+    if predicted and "," not in predicted and not force:
+        raise UserError(
+            f"{model_dir}: the model predicted only {predicted} on validation (it has learnt "
+            "no signal); retrain it (more data, epochs or another learning rate), or pass "
+            "--force to export it anyway"
+        )
 
 
 def _prepare(model_dir: Path, out: Path, overwrite: bool) -> None:
@@ -129,7 +157,7 @@ def _write_merged(
     base: str | None,
     command: str,
 ) -> Manifest:
-    from training.loading import restore_model
+    from training.classifier import restore_model
 
     model, tokenizer, _ = restore_model(manifest, model_dir, base=base, dequantize=True)
     merge = getattr(model, "merge_and_unload", None)
@@ -153,7 +181,7 @@ def _write_merged(
 def _write_complete(
     manifest: Manifest, model_dir: Path, out: Path, dtype: str, command: str
 ) -> Manifest:
-    from training.loading import restore_model
+    from training.classifier import restore_model
 
     model, tokenizer, _ = restore_model(manifest, model_dir)
     _save_complete(model, tokenizer, manifest.family, out, dtype)

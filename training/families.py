@@ -17,7 +17,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.errors import UserError
-from bot.manifest import DEFAULT_LABEL_WORDS, DEFAULT_PROMPT, LABELS
+from bot.manifest import (
+    DEFAULT_LABEL_WORDS,
+    DEFAULT_PROMPT,
+    LABELS,
+    label_word_ids,
+    prompt_token_ids,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -142,32 +148,11 @@ def check_template(template: str) -> str:
 
 
 def label_token_ids(tokenizer: Any, template: str, words: Sequence[str]) -> tuple[int, int, int]:
-    """The token each label word becomes when it follows the prompt; each must be one token.
-
-    The word is tokenised in place (after the prompt's last line and a space) rather than alone,
-    because BPE and SentencePiece tokenizers spell a word differently after a space.
-    """
+    """The token each label word becomes when it follows the prompt; each must be one token
+    (`bot.manifest.label_word_ids`, which serving calls too)."""
     if len(words) != 3 or len({w.strip().lower() for w in words}) != 3:
         raise UserError("label words must be three different words (bearish, neutral, bullish)")
-    after = template.split("{text}")[1]
-    tail = after.splitlines()[-1] if after.strip() else after
-    head = tokenizer.encode(tail, add_special_tokens=False)
-    ids = []
-    for label, word in zip(LABELS, words, strict=True):
-        full = tokenizer.encode(f"{tail} {word}", add_special_tokens=False)
-        rest = full[len(head) :] if full[: len(head)] == head else None
-        if rest is None or len(rest) != 1:
-            pieces = tokenizer.convert_ids_to_tokens(
-                tokenizer.encode(f" {word}", add_special_tokens=False)
-            )
-            raise UserError(
-                f"label word {word!r} ({label}) is not a single token of this tokenizer "
-                f"(it splits into {pieces}); choose another with --label-words"
-            )
-        ids.append(int(rest[0]))
-    if len(set(ids)) != 3:
-        raise UserError(f"label words {list(words)} map to the same token; choose distinct words")
-    return ids[0], ids[1], ids[2]
+    return label_word_ids(tokenizer, template, words, hint="choose another with --label-words")
 
 
 def prompt_spec(tokenizer: Any, template: str = "", words: Sequence[str] = ()) -> PromptSpec:
@@ -175,28 +160,6 @@ def prompt_spec(tokenizer: Any, template: str = "", words: Sequence[str] = ()) -
     chosen_words = tuple(words) if words else DEFAULT_LABEL_WORDS
     ids = label_token_ids(tokenizer, chosen, chosen_words)
     return PromptSpec(chosen, (chosen_words[0], chosen_words[1], chosen_words[2]), ids)
-
-
-def format_prompt(tokenizer: Any, template: str, text: str, max_length: int) -> list[int]:
-    """Token ids of the prompt around `text`, with the text cut so the whole fits `max_length`.
-
-    Public: the serving layer uses it to build exactly the prompt the adapter was trained on.
-    """
-    ids = tokenizer.encode(template.replace("{text}", text))
-    if len(ids) <= max_length:
-        return list(ids)
-    overhead = len(tokenizer.encode(template.replace("{text}", "")))
-    budget = max_length - overhead
-    if budget <= 0:
-        raise UserError(f"max_length {max_length} is too short for the prompt ({overhead} tokens)")
-    text_ids = tokenizer.encode(text, add_special_tokens=False)
-    cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
-    ids = tokenizer.encode(template.replace("{text}", cut))
-    while len(ids) > max_length and budget > 0:  # re-tokenising may merge differently
-        budget -= 1
-        cut = tokenizer.decode(text_ids[:budget], skip_special_tokens=True)
-        ids = tokenizer.encode(template.replace("{text}", cut))
-    return list(ids[:max_length])
 
 
 def encode_texts(
@@ -211,7 +174,7 @@ def encode_texts(
         encoded = tokenizer(list(texts), truncation=True, max_length=max_length)
         return [list(ids) for ids in encoded["input_ids"]]
     assert template is not None
-    return [format_prompt(tokenizer, template, text, max_length) for text in texts]
+    return [prompt_token_ids(tokenizer, template, text, max_length) for text in texts]
 
 
 def collate(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:

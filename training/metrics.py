@@ -56,6 +56,16 @@ def evaluate_predictions(
     return result
 
 
+def predicted_labels(scores: dict[str, Any]) -> tuple[str, ...]:
+    """The classes a model predicted at least once (the confusion matrix's non-empty columns).
+
+    One class alone means the model learnt no signal, whatever its accuracy says: on news that
+    is mostly neutral, "always neutral" scores well and never trades.
+    """
+    columns = zip(*scores["confusion_matrix"], strict=True)
+    return tuple(name for name, column in zip(LABELS, columns, strict=True) if sum(column))
+
+
 def headline(scores: dict[str, Any]) -> str:
     return (
         f"accuracy {scores['accuracy']:.4f}  macro-F1 {scores['macro_f1']:.4f}  "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from bot.config import TrainingConfig
 from bot.errors import UserError
 from bot.events import iso
 from bot.log import get_logger
-from bot.manifest import MANIFEST_NAME, Manifest, write_manifest
+from bot.manifest import LABELS, MANIFEST_NAME, Manifest, write_manifest
 from training.data import (
     Example,
     ReadOptions,
@@ -32,12 +32,13 @@ from training.data import (
     load_examples,
     sample,
 )
+from training.metrics import predicted_labels
 from training.splits import Split, make_split
 
 if TYPE_CHECKING:
+    from training.base_model import Base
+    from training.classifier import SentimentClassifier
     from training.families import PromptSpec
-    from training.loading import SentimentClassifier
-    from training.model import Base
 
 log = get_logger(__name__)
 
@@ -110,9 +111,9 @@ def build_trainable(cfg: TrainingConfig) -> Trainable:
     import torch
     from transformers import set_seed
 
+    from training.base_model import load_base
     from training.families import prompt_spec
     from training.methods import Context, get_method, settings_to_dict
-    from training.model import load_base
 
     method = get_method(cfg.method)
     if cfg.num_threads:
@@ -212,16 +213,18 @@ def train_model(
     split: tuple[Split, dict[str, Any]] | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> TrainOutcome:
+    from training.base_model import count_parameters, memory_footprint
+    from training.classifier import SentimentClassifier
     from training.families import encode_texts
-    from training.loading import SentimentClassifier
     from training.methods import get_method
-    from training.model import count_parameters, memory_footprint
     from training.trainer import Encoded, Trainer, evaluate_rows, fingerprint
 
     say = echo or (lambda message: log.info(message))
+    warn = echo or (lambda message: log.warning(message))
     method = get_method(cfg.method)
     prepare_out(out, resume=bool(resume), overwrite=overwrite)
     the_split, info = split or prepare_split(request, cfg)
+    _warn_missing_classes(the_split.train, warn)
     started = time.perf_counter()
 
     built = build_trainable(cfg)
@@ -267,6 +270,7 @@ def train_model(
         f"lr {learning_rate:g})"
     )
     loop = trainer.run()
+    _warn_single_class(loop.valid_scores, warn)
 
     test_scores = None
     if the_split.test:
@@ -348,6 +352,27 @@ def train_model(
     )
 
 
+def _warn_missing_classes(train: Sequence[Example], warn: Callable[[str], None]) -> None:
+    counts = label_counts(train)
+    missing = [name for name, count in zip(LABELS, counts, strict=True) if not count]
+    if missing:
+        shown = ", ".join(f"{name} {count}" for name, count in zip(LABELS, counts, strict=True))
+        warn(
+            f"warning: the training data has no {' and no '.join(missing)} example ({shown}): "
+            "the model cannot learn to predict what it never sees"
+        )
+
+
+def _warn_single_class(valid: dict[str, Any], warn: Callable[[str], None]) -> None:
+    predicted = predicted_labels(valid)
+    if len(predicted) == 1:
+        warn(
+            f"warning: the trained model predicts only {predicted[0]} on validation "
+            f"({valid['n']} examples): it has learnt no signal; `lorabot export` refuses it "
+            "without --force"
+        )
+
+
 def _resolved_settings(model: Any, settings: dict[str, Any]) -> dict[str, Any]:
     """The settings as applied (e.g. LoRA's target modules after defaults were filled in)."""
     resolved = dict(settings)
@@ -374,6 +399,8 @@ def _flat_eval(
         "n": int(main["n"]),
         "valid_accuracy": round(float(valid["accuracy"]), 5),
         "valid_macro_f1": round(float(valid["macro_f1"]), 5),
+        # what `lorabot export` checks before it ships a model that answers one class only
+        "valid_predicted": ",".join(predicted_labels(valid)),
     }
     if "loss" in valid:
         flat["valid_loss"] = round(float(valid["loss"]), 5)

@@ -16,8 +16,8 @@ from typing import Any
 from torch import nn
 
 from bot.manifest import Manifest
+from training.base_model import Base
 from training.methods import get_method, save_own
-from training.model import Base
 
 
 def save_trained(model: nn.Module, base: Base, manifest: Manifest, out: Path) -> None:

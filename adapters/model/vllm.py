@@ -68,7 +68,7 @@ class VllmOptions:
 
 def _local_tokenizer(folder: Path) -> Any:
     """The tokenizer an exported model folder ships, or None."""
-    from adapters.model.loading import TOKENIZER_FILES, quiet_transformers
+    from adapters.model.inference_loader import TOKENIZER_FILES, quiet_transformers
 
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
         return None
@@ -82,7 +82,7 @@ def _tokenizer_for(folder: Path, manifest: Manifest, base_override: str) -> Any:
     """The decoder's tokenizer, from the folder if it ships one, else from its (local) base."""
     from transformers import AutoTokenizer
 
-    from adapters.model.loading import TOKENIZER_FILES, quiet_transformers
+    from adapters.model.inference_loader import TOKENIZER_FILES, quiet_transformers
 
     quiet_transformers()
     if any((folder / name).is_file() for name in TOKENIZER_FILES):

@@ -12,7 +12,7 @@ import torch
 
 from adapters.model.embedded import EmbeddedModel, build_embedded
 from adapters.model.inference import InferenceOptions
-from adapters.model.loading import ModelLoadError
+from adapters.model.inference_loader import ModelLoadError
 from bot.config import Settings
 from bot.events import Label
 from bot.protocols import ModelUnavailable, SentimentModel

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from adapters.model import vllm_env
-from adapters.model.cli import classify
 from adapters.model.server import ServeError, ServeSpec, parse_adapter, plan
+from bot.commands.classify import classify
 from bot.manifest import embedded_base_path
 from tests.model import builders
 from tests.model.conftest import HEADLINES
@@ -31,14 +31,31 @@ def test_classify_reads_stdin_and_prints_one_line_per_headline(encoder_adapter: 
     stdin = "\n".join([HEADLINES[0], "", HEADLINES[1], "   ", HEADLINES[2]]) + "\n"
     result = runner.invoke(classify, ["--model", str(encoder_adapter), "--echo"], input=stdin)
     assert result.exit_code == 0, result.output
-    rows = _lines(result.stdout)
-    assert [r[5] for r in rows] == HEADLINES[:3]  # in order, blank lines skipped
+    lines = result.stdout.splitlines()
+    # one result line per input line: a blank line answers with an empty line (it used to be
+    # dropped, so output line N no longer answered input line N)
+    assert len(lines) == 5 and lines[1] == "" and lines[3] == ""
+    rows = _lines("\n".join(lines[i] for i in (0, 2, 4)))
+    assert [r[5] for r in rows] == HEADLINES[:3]
     for label, confidence, *probs in (r[:5] for r in rows):
         values = [float(p) for p in probs]
         assert label in ("bearish", "neutral", "bullish")
         assert sum(values) == pytest.approx(1.0, abs=2e-4)
         assert float(confidence) == max(values)
         assert ("bearish", "neutral", "bullish")[values.index(max(values))] == label
+
+
+def test_classify_keeps_blank_lines_of_a_pipe_in_json_and_in_chunks(encoder_adapter: Path) -> None:
+    runner = CliRunner()
+    stdin = "\n".join(["", HEADLINES[0], "", "", HEADLINES[1], HEADLINES[2], ""]) + "\n"
+    args = ["--model", str(encoder_adapter), "--json", "--chunk", "2"]
+    result = runner.invoke(classify, args, input=stdin)
+    assert result.exit_code == 0, result.output
+    answers = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(answers) == 7
+    assert [a and a["text"] for a in answers] == [
+        None, HEADLINES[0], None, None, HEADLINES[1], HEADLINES[2], None
+    ]  # fmt: skip
 
 
 def test_classify_arguments_json_and_the_lexicon_backend(encoder_adapter: Path) -> None:
@@ -153,8 +170,8 @@ def test_the_project_vllm_env_is_ready() -> None:
 async def test_classify_answers_from_the_signal_cache(
     encoder_adapter: Path, tmp_path: Path
 ) -> None:
-    from adapters.model.cli import _cached_classify
     from adapters.model.embedded import EmbeddedModel
+    from bot.commands.classify import _cached_classify
     from bot.signals import SignalCache
 
     model = EmbeddedModel(encoder_adapter)

@@ -168,7 +168,7 @@ def train_and_export(base: Path, out: Path, seeds: tuple[int, ...]) -> list[Path
     for process in training:
         _finish(process)
     for process in [
-        _lorabot("export", "--model", str(run), "--out", str(export))
+        _lorabot("export", "--model", str(run), "--out", str(export), "--force")
         for run, export in zip(runs, exports, strict=True)
     ]:
         _finish(process)

@@ -36,8 +36,9 @@ def _lorabot(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[st
 
 def test_training_modules_import_without_torch() -> None:
     code = (
-        "import sys, training.cli, training.loading, training.data, training.splits, "
-        "training.families, training.pipeline; "
+        "import sys, bot.commands.train, bot.commands.classify, bot.commands.serve, "
+        "training.classifier, training.data, training.splits, training.families, "
+        "training.pipeline; "
         "heavy = [m for m in ('torch', 'transformers', 'peft') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
@@ -45,6 +46,20 @@ def test_training_modules_import_without_torch() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_domain_packages_hold_no_click_shell() -> None:
+    """Every command's click shell is in bot/commands/; training and serving are plain functions."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("training", "adapters/model")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if any(
+            line.strip().startswith(("import click", "from click"))
+            for line in path.read_text(encoding="utf-8").splitlines()
+        )
+    ]
+    assert offenders == []
 
 
 @pytest.mark.slow
@@ -196,7 +211,7 @@ def test_eval_without_model_uses_the_shipped_default(tmp_path: Path) -> None:
     report = tmp_path / "eval.json"
     done = _lorabot("eval", "--data", str(FIXTURES / "news.csv"), "--json", str(report))
     assert done.returncode == 0, done.stderr
-    assert "adapters/model/default" in done.stdout.splitlines()[0]
+    assert "adapters/model/weights/default" in done.stdout.splitlines()[0]
     scores = json.loads(report.read_text())
     # Clear-cut headlines; the shipped model must read them right.
     assert scores["accuracy"] >= 0.8

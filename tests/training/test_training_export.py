@@ -15,9 +15,9 @@ from safetensors import safe_open
 from bot.config import TrainingConfig
 from bot.errors import UserError
 from bot.manifest import read_manifest
+from training.classifier import load_model
 from training.data import load_examples
 from training.export import export_model
-from training.loading import load_model
 from training.pipeline import DataRequest, train_model
 
 
@@ -106,7 +106,9 @@ def test_decoder_lora_exports_a_vllm_adapter(
 ) -> None:
     model_dir = _train(tiny_config, tiny_llama, "lora", news_csv, tmp_path / "lora")
     out = tmp_path / "adapter"
-    manifest = export_model(model_dir, out)
+    # a one-epoch tiny decoder may answer one class only (export refuses that by default);
+    # what this test checks is the folder's format
+    manifest = export_model(model_dir, out, force=True)
     assert manifest.kind == "adapter" and manifest.family == "decoder"
     assert sorted(p.name for p in out.iterdir()) == [
         "README.md",
@@ -149,8 +151,10 @@ def test_what_vllm_cannot_serve_is_refused_with_the_way_out(
     tiny_config: Callable[..., TrainingConfig],
 ) -> None:
     lora = _train(tiny_config, tiny_bert, "lora", news_csv, tmp_path / "lora")
-    with pytest.raises(UserError, match="add --merge"):
-        export_model(lora, tmp_path / "x")
+    said: list[str] = []
+    merged = export_model(lora, tmp_path / "x", echo=said.append)  # an encoder: merged, saying so
+    assert merged.kind == "merged" and (tmp_path / "x" / "config.json").is_file()
+    assert len(said) == 1 and "merged into its base" in said[0]
     for method in ("prefix", "prompt", "adapter"):
         model_dir = _train(tiny_config, tiny_bert, method, news_csv, tmp_path / method)
         for merge in (False, True):
@@ -173,12 +177,65 @@ def test_export_guards_its_output(
 ) -> None:
     model_dir = _train(tiny_config, tiny_bert, "full", news_csv, tmp_path / "full")
     out = tmp_path / "export"
-    manifest = export_model(model_dir, out, dtype="float16")
+    # a one-epoch tiny model may answer one class only: forced, as the guards are what is tested
+    manifest = export_model(model_dir, out, dtype="float16", force=True)
     assert manifest.kind == "full" and manifest.dtype == "float16"
     with safe_open(str(out / "model.safetensors"), "pt") as weights:
         assert str(weights.get_tensor(next(iter(weights.keys()))).dtype) == "torch.float16"
     with pytest.raises(UserError, match="not empty; pass --overwrite"):
-        export_model(model_dir, out)
-    export_model(model_dir, out, overwrite=True)
+        export_model(model_dir, out, force=True)
+    export_model(model_dir, out, overwrite=True, force=True)
     with pytest.raises(UserError, match="another folder"):
-        export_model(model_dir, model_dir)
+        export_model(model_dir, model_dir, force=True)
+
+
+def test_export_as_the_readme_writes_it_merges_an_encoder(
+    tiny_bert: Path,
+    news_csv: Path,
+    tmp_path: Path,
+    tiny_config: Callable[..., TrainingConfig],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`lorabot export --model runs/lora --out exported/lora`, no --merge, for an encoder."""
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+
+    _train(tiny_config, tiny_bert, "lora", news_csv, tmp_path / "runs" / "lora")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["export", "--model", "runs/lora", "--out", "exported/lora"])
+    assert result.exit_code == 0, result.output
+    assert "merged into its base (as with --merge" in result.stderr
+    assert result.stdout.strip() == "exported merged encoder (lora) to exported/lora"
+    assert read_manifest(tmp_path / "exported" / "lora").kind == "merged"
+
+
+def test_a_model_that_predicts_one_class_warns_and_needs_force_to_export(
+    tiny_bert: Path, tmp_path: Path, tiny_config: Callable[..., TrainingConfig]
+) -> None:
+    data = tmp_path / "bullish.csv"
+    rows = [f"Shares of company {i} jumped after strong quarterly results" for i in range(24)]
+    data.write_text("text,label\n" + "".join(f"{r},bullish\n" for r in rows), encoding="utf-8")
+    said: list[str] = []
+    cfg = tiny_config(base=str(tiny_bert), method="lora", epochs=1)
+    train_model(cfg, DataRequest(str(data)), tmp_path / "m", progress=False, echo=said.append)
+    warnings = [line for line in said if line.startswith("warning:")]
+    assert warnings[0].startswith(
+        "warning: the training data has no bearish and no neutral example (bearish 0, neutral 0, "
+    )
+    assert warnings[1].startswith("warning: the trained model predicts only bullish on validation")
+    assert read_manifest(tmp_path / "m").eval["valid_predicted"] == "bullish"
+    with pytest.raises(UserError, match=r"predicted only bullish on validation.*--force"):
+        export_model(tmp_path / "m", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    exported = export_model(tmp_path / "m", tmp_path / "out", force=True)
+    assert exported.kind == "merged"
+
+
+def test_predicted_labels_reads_the_confusion_matrix() -> None:
+    from training.metrics import predicted_labels
+
+    one = {"confusion_matrix": [[0, 3, 0], [0, 5, 0], [0, 2, 0]]}
+    assert predicted_labels(one) == ("neutral",)
+    two = {"confusion_matrix": [[1, 3, 0], [0, 5, 0], [0, 2, 0]]}
+    assert predicted_labels(two) == ("bearish", "neutral")

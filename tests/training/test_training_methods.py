@@ -12,9 +12,9 @@ import torch
 
 from bot.config import TrainingConfig
 from bot.manifest import read_manifest
+from training.classifier import load_model
 from training.data import load_examples
 from training.families import encode_texts
-from training.loading import load_model
 from training.pipeline import DataRequest, build_trainable, train_model
 from training.trainer import Encoded, evaluate_rows
 

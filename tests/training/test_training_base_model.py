@@ -10,8 +10,8 @@ import torch
 
 from bot.errors import UserError
 from bot.manifest import DEFAULT_BASE_HUB_ID, embedded_base_path
+from training.base_model import base_reference, load_base, load_config
 from training.families import detect_family
-from training.model import base_reference, load_base, load_config
 
 
 def test_existing_head_is_permuted_into_our_label_order(tiny_bert: Path, tmp_path: Path) -> None:
@@ -57,18 +57,19 @@ def test_family_detection(tiny_bert: Path, tiny_llama: Path) -> None:
 
 
 def test_decoder_prompt_cuts_the_text_never_the_prompt(tiny_llama: Path) -> None:
-    from training.families import format_prompt, prompt_spec
-    from training.model import load_tokenizer
+    from bot.manifest import prompt_token_ids
+    from training.base_model import load_tokenizer
+    from training.families import prompt_spec
 
     tokenizer = load_tokenizer(str(tiny_llama), "decoder")
     spec = prompt_spec(tokenizer)
     long_text = " ".join(["shares of the company rose sharply"] * 40)
-    ids = format_prompt(tokenizer, spec.template, long_text, 48)
+    ids = prompt_token_ids(tokenizer, spec.template, long_text, 48)
     assert len(ids) == 48
     tail = tokenizer.encode("Sentiment:", add_special_tokens=False)
     body = ids[:-1] if ids[-1] == tokenizer.sep_token_id else ids  # BERT-style tokenizer adds [SEP]
     assert body[-len(tail) :] == tail
-    short = format_prompt(tokenizer, spec.template, "Shares rose", 48)
+    short = prompt_token_ids(tokenizer, spec.template, "Shares rose", 48)
     assert tokenizer.decode(short, skip_special_tokens=True).endswith("sentiment :")
     # The label words are single tokens after the prompt, and distinct.
     assert len(set(spec.token_ids)) == 3
@@ -77,3 +78,33 @@ def test_decoder_prompt_cuts_the_text_never_the_prompt(tiny_llama: Path) -> None
         "neutral",
         "positive",
     ]
+
+
+def test_training_and_serving_build_the_same_prompt_for_a_long_text(tiny_llama: Path) -> None:
+    """The prompt a served decoder is asked is the one it was trained on, token for token: a
+    skew here would score other tokens than the adapter learnt, silently."""
+    from adapters.model.prompting import label_token_ids, prompt_ids, prompt_template
+    from bot.manifest import Manifest
+    from training.base_model import load_tokenizer
+    from training.families import encode_texts, prompt_spec
+
+    tokenizer = load_tokenizer(str(tiny_llama), "decoder")
+    spec = prompt_spec(tokenizer)
+    manifest = Manifest(
+        family="decoder",
+        method="lora",
+        kind="adapter",
+        prompt=spec.template,
+        label_words=spec.words,
+        label_token_ids=spec.token_ids,
+        max_length=40,
+    )
+    texts = [
+        " ".join(["bitcoin miners sold reserves as hash price fell to a record low"] * 12),
+        "Shares rose",
+    ]
+    trained = encode_texts(tokenizer, texts, "decoder", manifest.max_length, spec.template)
+    served = prompt_ids(tokenizer, prompt_template(manifest), texts, manifest.max_length)
+    assert trained == served
+    assert len(trained[0]) == manifest.max_length and len(trained[1]) < manifest.max_length
+    assert label_token_ids(tokenizer, manifest) == spec.token_ids

@@ -1,4 +1,4 @@
-"""Load a `lorabot train` / `lorabot export` folder into a torch model ready for inference.
+"""Load a `lorabot train` / `lorabot export` folder for serving, the LoRA merged without peft.
 
 A folder holds either a PEFT adapter over a base model (`kind = "adapter"`) or a complete model
 (`"merged"`, `"full"`); its `lorabot.json` says which, and which family (encoder classifier or
@@ -8,7 +8,7 @@ done here straight from `adapter_model.safetensors` rather than through peft, be
 peft costs several seconds (it pulls bitsandbytes and more) and a cold `lorabot classify` pays it
 on every run; anything the direct merge does not cover exactly (DoRA, per-module rank/alpha
 patterns, bias training, embedding LoRA, prefix/prompt tuning, bottleneck adapters, QLoRA, or
-`merge = false`) is loaded by the fine-tuning toolkit (`training.loading.restore_model`), through
+`merge = false`) is loaded by the fine-tuning toolkit (`training.classifier.restore_model`), through
 peft where peft has the method; its forward pass is the reference the tests compare with.
 """
 
@@ -203,7 +203,7 @@ def _restore_adapter(manifest: Manifest, folder: Path, base: str, dequantize: bo
     a QLoRA adapter over the 4-bit base, or dequantised for merging)."""
     import warnings
 
-    from training.loading import restore_model
+    from training.classifier import restore_model
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -12,7 +12,7 @@ import pytest
 from bot.errors import UserError
 from bot.events import Label
 from bot.manifest import DEFAULT_BASE_HUB_ID, default_model_dir, read_manifest
-from training.loading import load_model
+from training.classifier import load_model
 
 
 def test_shipped_default_adapter_reads_clear_headlines() -> None:

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from adapters.model.inference import _padded
-from adapters.model.loading import ModelLoadError, load_model, lora_rank
+from adapters.model.inference_loader import ModelLoadError, load_model, lora_rank
 from tests.model import builders
 from tests.model.conftest import HEADLINES
 
@@ -73,7 +73,7 @@ def test_the_shipped_default_starts_without_importing_transformers() -> None:
     """Why `compact_bert` exists: a cold start without transformers' import (seconds)."""
     script = (
         "import sys\n"
-        "from adapters.model.loading import load_model\n"
+        "from adapters.model.inference_loader import load_model\n"
         "from bot.manifest import default_model_dir\n"
         "loaded = load_model(default_model_dir())\n"
         "print(type(loaded.model).__module__, 'transformers' in sys.modules)\n"

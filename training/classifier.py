@@ -1,7 +1,8 @@
-"""The one way to load a lorabot model folder and ask it for class probabilities.
+"""The reference classifier: a lorabot model folder loaded through peft, asked for probabilities.
 
 Used by `lorabot eval`, `compare` and the training loop's own validation, and by the serving
-layer's embedded backend, so every consumer reads a folder the same way: a PEFT or lorabot adapter
+layer (`adapters.model.inference_loader`) for whatever its direct LoRA merge does not cover, so
+every consumer reads a folder the same way: a PEFT or lorabot adapter
 over its base (re-quantised to 4 bits when it was trained as QLoRA, so it predicts exactly what it
 did in training), a merged model, or a fully fine-tuned one. Probabilities are always in the project
 label order (bearish, neutral, bullish).
@@ -171,7 +172,7 @@ def restore_model(
 def _load_complete(folder: Path, family: str) -> tuple[nn.Module, Any]:
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from training.model import load_tokenizer
+    from training.base_model import load_tokenizer
 
     loader = AutoModelForSequenceClassification if family == "encoder" else AutoModelForCausalLM
     try:
@@ -186,6 +187,7 @@ def _load_complete(folder: Path, family: str) -> tuple[nn.Module, Any]:
 def _load_adapter(
     manifest: Manifest, folder: Path, base_override: str | None, dequantize: bool
 ) -> tuple[nn.Module, Any]:
+    from training.base_model import dequantized_base, load_base
     from training.methods import (
         Context,
         get_method,
@@ -193,7 +195,6 @@ def _load_adapter(
         restore_own,
         settings_from_dict,
     )
-    from training.model import dequantized_base, load_base
 
     method = get_method(manifest.method)
     reference = base_override or manifest.base_model

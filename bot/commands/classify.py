@@ -1,32 +1,26 @@
-"""`lorabot classify` and `lorabot serve`.
+"""`lorabot classify`: one result line per input line, in input order.
 
-`classify` prints one line per headline, in input order:
-`LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH[ HEADLINE]` (the headline with `--echo`), or a
-JSON object per line with `--json`. Headlines come from the arguments, else from stdin one per
-line (blank lines are skipped); a pipe is read in chunks so that the model sees large, length-
-sorted batches, a terminal line by line so each answer comes at once.
-
-`serve` starts vLLM for folders made by `lorabot export`, waits until it serves them, prints the
-config lines that point lorabot at it (stdout), and runs until interrupted.
+A line is `LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH[ HEADLINE]` (the headline with `--echo`),
+or a JSON object with `--json`. Headlines come from the arguments, else from stdin one per line.
+A blank input line gets an empty result line (`null` with `--json`), so output line N always
+answers input line N and a script can paste the two side by side. A pipe is read in chunks so that
+the model sees large, length-sorted batches, a terminal line by line so each answer comes at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlparse
 
 import click
 
 from bot.cli import config_option, settings_for
 from bot.config import Settings
-from bot.errors import UserError
 from bot.log import setup_logging
 from bot.protocols import Prediction, SentimentModel
 from bot.signals import SignalCache, normalise
@@ -57,13 +51,13 @@ def _json_line(prediction: Prediction, text: str) -> str:
 
 
 def _chunks(stream: TextIO, size: int) -> Iterator[list[str]]:
+    """Input lines, stripped, blank ones kept (each gets its own empty result line)."""
     lines = (line.strip() for line in stream)
-    headlines = (line for line in lines if line)
     if stream.isatty():
-        for line in headlines:
+        for line in lines:
             yield [line]
         return
-    while chunk := list(islice(headlines, size)):
+    while chunk := list(islice(lines, size)):
         yield chunk
 
 
@@ -95,13 +89,16 @@ async def _classify_all(
 ) -> None:
     out = sys.stdout
     try:
-        for texts in batches:
-            predictions = await _cached_classify(model, cache, texts)
-            for prediction, text in zip(predictions, texts, strict=True):
-                if as_json:
-                    out.write(_json_line(prediction, text) + "\n")
+        for lines in batches:
+            texts = [line for line in lines if line]
+            answers = iter(await _cached_classify(model, cache, texts) if texts else [])
+            for line in lines:
+                if not line:
+                    out.write("null\n" if as_json else "\n")
+                elif as_json:
+                    out.write(_json_line(next(answers), line) + "\n")
                 else:
-                    out.write(format_prediction(prediction, text if echo else None) + "\n")
+                    out.write(format_prediction(next(answers), line if echo else None) + "\n")
             out.flush()
     finally:
         await model.close()
@@ -150,7 +147,8 @@ def classify(
 ) -> None:
     """Classify headlines (arguments, or stdin one per line) with the configured model.
 
-    Prints `LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH` per headline, in order. Answers
+    Prints `LABEL CONFIDENCE P_BEARISH P_NEUTRAL P_BULLISH` per headline, in order; a blank line
+    gets an empty line. Answers
     are cached like the daemon's (by model id and normalised text), so a headline is never
     classified twice by the same model.
     """
@@ -161,7 +159,7 @@ def classify(
     model = build_model(settings)
     use_cache = settings.model.cache if cache is None else cache
     answers = signal_cache(settings) if use_cache else None
-    batches = iter([[t for t in texts if t.strip()]]) if texts else _chunks(sys.stdin, chunk)
+    batches = iter([[t.strip() for t in texts]]) if texts else _chunks(sys.stdin, chunk)
     asyncio.run(_classify_all(model, batches, echo, as_json, answers))
 
 
@@ -176,100 +174,3 @@ def _with_model_overrides(
     if backend is not None:
         overrides["backend"] = backend
     return settings.with_overrides(model=overrides) if overrides else settings
-
-
-@click.command()
-@click.option(
-    "--model",
-    "model_dir",
-    type=click.Path(file_okay=False, exists=True, path_type=Path),
-    required=True,
-    help="Folder made by `lorabot export`: a merged model, or a decoder LoRA adapter.",
-)
-@click.option(
-    "--adapter",
-    "adapters",
-    multiple=True,
-    metavar="NAME=DIR",
-    help="Another decoder LoRA adapter over the same base (repeatable).",
-)
-@click.option("--name", default="", help="Served name of --model (default: its folder name).")
-@click.option("--host", default=None, help="Bind address (default: from [model] vllm_url).")
-@click.option("--port", type=click.IntRange(0, 65535), default=None, help="0: a free port.")
-@click.option(
-    "--env",
-    "env_path",
-    default=None,
-    help="vLLM's virtual environment (default: [model] vllm_env, else the project's).",
-)
-@click.option(
-    "--log",
-    "log_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write vLLM's output to this file instead of stderr.",
-)
-@config_option
-@click.pass_context
-def serve(
-    ctx: click.Context,
-    model_dir: Path,
-    adapters: Sequence[str],
-    name: str,
-    host: str | None,
-    port: int | None,
-    env_path: str | None,
-    log_path: Path | None,
-    config_path: Path | None,
-) -> None:
-    """Start vLLM for exported models and print the config lines that use it."""
-    from adapters.model.server import ServeSpec, VllmServer, free_port, specs_from
-
-    settings = settings_for(ctx, config_path)
-    config = settings.model
-    url = urlparse(config.vllm_url)
-    chosen_host = host or url.hostname or "127.0.0.1"
-    chosen_port = (url.port or 8000) if port is None else port
-    if chosen_port == 0:
-        chosen_port = free_port(chosen_host)
-    spec = ServeSpec(
-        model=model_dir,
-        adapters=specs_from(adapters),
-        name=name,
-        host=chosen_host,
-        port=chosen_port,
-        dtype=config.vllm_dtype,
-        max_model_len=config.vllm_max_model_len,
-        kv_cache_gib=config.vllm_kv_cache_gib,
-        eager=config.vllm_eager,
-        extra_args=config.vllm_args,
-        env=env_path if env_path is not None else config.vllm_env,
-    )
-    server = VllmServer(spec, log_path)
-    click.echo(f"lorabot serve: starting vLLM: {' '.join(server.plan.argv)}", err=True)
-    stop_requested = False
-
-    def on_signal(signum: int, _: object) -> None:
-        nonlocal stop_requested
-        stop_requested = True
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, on_signal)
-    server.start()
-    try:
-        server.wait_healthy(config.vllm_start_timeout)
-        click.echo(server.config_lines(), nl=False)
-        sys.stdout.flush()
-        served = ", ".join([server.plan.model_name, *server.plan.adapter_names])
-        click.echo(
-            f"lorabot serve: vLLM serves {served} at {server.url}; Ctrl-C stops it", err=True
-        )
-        assert server.process is not None
-        code = server.process.wait()
-        if not stop_requested:
-            raise UserError(f"vLLM exited with code {code}")
-    except KeyboardInterrupt:
-        click.echo("lorabot serve: stopping vLLM", err=True)
-    finally:
-        server.stop()
-        signal.signal(signal.SIGTERM, previous)
