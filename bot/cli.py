@@ -36,7 +36,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("training.cli:export", "Export a trained model for the serving layer / vLLM."),
     "classify": ("adapters.model.cli:classify", "Classify headlines with the configured model."),
     "serve": ("adapters.model.cli:serve", "Start a vLLM server for exported models."),
-    "news": ("adapters.news.cli:news", "Fetch configured feeds once, or record them to JSONL."),
+    "news": ("bot.commands.news:news", "Fetch configured feeds once, or record them to JSONL."),
+    "convert-news": (
+        "bot.commands.convert_news:convert_news",
+        "Convert a CSV/TSV news file to the canonical news JSONL.",
+    ),
     "download-data": (
         "adapters.bybit.cli:download_data",
         "Download historical klines from Bybit into a bars CSV.",

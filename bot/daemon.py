@@ -124,7 +124,7 @@ def _news_sources(
         except ImportError:
             log.warning("feeds are configured but the news adapter is not installed")
         else:
-            sources.append(feed_poller(settings, symbols, store))
+            sources.append(feed_poller(settings, symbols, store, clock))
     return sources
 
 

@@ -43,7 +43,7 @@ def symbols() -> SymbolTable:
 def make_poller(store: Store, symbols: SymbolTable) -> Callable[..., NewsPoller]:
     def make(
         *feeds: str | FeedConfig,
-        now: Callable[[], datetime] | None = None,
+        clock: Clock | None = None,
         started_at: datetime = START,
         on_store: Store | None = None,
         sink: Any = None,
@@ -54,7 +54,7 @@ def make_poller(store: Store, symbols: SymbolTable) -> Callable[..., NewsPoller]
             news_config(feeds=configs, **config),
             on_store or store,
             symbols,
-            now=now or Clock(),
+            clock=clock or Clock(),
             started_at=started_at,
             sink=sink,
         )

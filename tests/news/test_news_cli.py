@@ -19,8 +19,8 @@ import structlog
 from click.testing import CliRunner, Result
 from newsfeed_server import FeedServer, fixture_bytes, rss, threaded_server
 
-from adapters.news.cli import format_line
 from bot.cli import cli
+from bot.commands.news import format_line
 from bot.events import Label, NewsItem
 from bot.protocols import Prediction
 from bot.replay import read_news

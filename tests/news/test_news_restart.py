@@ -74,7 +74,7 @@ async def test_restart_publishes_nothing_twice_and_misses_nothing(
     add("b", START + timedelta(minutes=2))
 
     # First life: both items are fresh.
-    async with Run(make_poller(url, now=clock, started_at=START)) as first:
+    async with Run(make_poller(url, clock=clock, started_at=START)) as first:
         await first.wait_for(2)
         await asyncio.sleep(0.15)  # more polls: nothing twice
     assert [(i.id, i.stale) for i in first.published] == [
@@ -90,7 +90,7 @@ async def test_restart_publishes_nothing_twice_and_misses_nothing(
 
     # Second life, new poller on the same store: c and d recorded and published stale, a and b
     # not again; an item that appears after the restart is fresh.
-    async with Run(make_poller(url, now=clock, started_at=restart)) as second:
+    async with Run(make_poller(url, clock=clock, started_at=restart)) as second:
         await second.wait_for(2)
         clock.value = restart + timedelta(minutes=2)
         add("e", restart + timedelta(minutes=1))
