@@ -44,7 +44,7 @@ def make_poller(store: Store, symbols: SymbolTable) -> Callable[..., NewsPoller]
     def make(
         *feeds: str | FeedConfig,
         clock: Clock | None = None,
-        started_at: datetime = START,
+        started_at: datetime | None = START,
         on_store: Store | None = None,
         sink: Any = None,
         **config: Any,
