@@ -13,8 +13,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from adapters.files.convert_news import NewsLayout, read_foreign_news
 from bot.cli import main
+from bot.errors import UserError
 from bot.replay import read_news
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,13 +42,7 @@ SEMICOLON = """date;sentiment;source;subject;text;title;url
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(["convert-news", *args])
-        code = 0
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+    return _run_any(capsys, "convert-news", *args)
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:
@@ -222,3 +220,49 @@ def test_the_shared_crypto_news_converts_with_skip_bad_rows(tmp_path: Path) -> N
     assert items[0].received == datetime(2021, 10, 12, 20, 0, tzinfo=UTC)
     assert items[-1].received == datetime(2022, 7, 5, 4, 24, tzinfo=UTC)
     assert [i.received for i in items] == sorted(i.received for i in items)
+
+
+@pytest.mark.parametrize("name", ["news", "convert-news"])
+def test_the_news_commands_load_from_the_lazy_table(
+    capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    code, stdout, _ = _run_any(capsys, name, "--help")
+    assert code == 0 and f"Usage: lorabot {name} [OPTIONS]" in stdout
+
+
+def _run_any(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as done:
+        code = int(done.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        st.binary(max_size=400),
+        st.lists(
+            st.lists(st.sampled_from(["", "x", "1e400", "-1", "2024-05-06", "\x00", '"', "é"])),
+            max_size=6,
+        ).map(lambda rows: "\n".join(";".join(row) for row in rows).encode("utf-8")),
+    ),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_any_bytes_give_items_or_one_clear_line(
+    tmp_path: Path, body: bytes, delimiter: str
+) -> None:
+    source = tmp_path / "fuzz.csv"
+    source.write_bytes(b"timestamp;title;source\n".replace(b";", delimiter.encode()) + body)
+    try:
+        done = read_foreign_news(source, NewsLayout(delimiter=delimiter))
+    except UserError as error:
+        assert "\n" not in str(error) and str(source) in str(error)
+        return
+    for row in done.bad:
+        assert row.line >= 2 and row.reason
+    assert [item.received for item in done.items] == sorted(i.received for i in done.items)
