@@ -41,6 +41,7 @@ from aiohttp import web  # noqa: E402
 
 from adapters.news.parse import parse_feed  # noqa: E402
 from adapters.news.poller import NewsPoller  # noqa: E402
+from bot.clock import LiveClock  # noqa: E402
 from bot.config import FeedConfig, NewsConfig, Settings  # noqa: E402
 from bot.events import NewsItem  # noqa: E402
 from bot.log import setup_logging  # noqa: E402
@@ -128,9 +129,7 @@ class Server:
         await self.runner.cleanup()
 
 
-def _poller(
-    store: Store, urls: list[str], interval: float = 60.0, now: Callable[[], datetime] | None = None
-) -> NewsPoller:
+def _poller(store: Store, urls: list[str], interval: float = 60.0) -> NewsPoller:
     config = NewsConfig(
         feeds=tuple(FeedConfig(url=url) for url in urls),
         poll_interval=interval,
@@ -140,9 +139,7 @@ def _poller(
         backoff_initial=interval,
         backoff_max=max(interval, 1.0),
     )
-    return NewsPoller(
-        config, store, SymbolTable.from_settings(Settings()), now=now or (lambda: datetime.now(UTC))
-    )
+    return NewsPoller(config, store, SymbolTable.from_settings(Settings()), clock=LiveClock())
 
 
 def bench_parse(docs: dict[str, bytes], repeats: int) -> list[tuple[str, int, int, float]]:
@@ -248,7 +245,7 @@ async def bench_latency(interval: float, samples: int, base_items: int) -> dict[
                 poll_costs.append(clock() - started)
                 return result
 
-            poller.poll = timed_poll  # type: ignore[method-assign]
+            poller.poll = timed_poll  # type: ignore[method-assign,assignment]
             task = asyncio.create_task(poller.run(publish))
             await asyncio.sleep(interval * 1.5)  # the start-up backlog is published and settles
             arrived.clear()

@@ -307,7 +307,7 @@ def _news_sources(
     if enabled and live_feeds:
         from adapters.news.factory import feed_poller
 
-        sources.append(feed_poller(settings, symbols, store))  # the poller writes its own
+        sources.append(feed_poller(settings, symbols, store, clock))  # it writes its own
     return sources
 
 

@@ -48,7 +48,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Classify headlines with the configured model.",
     ),
     "serve": ("bot.commands.serve:serve", "Start a vLLM server for exported models."),
-    "news": ("adapters.news.cli:news", "Fetch configured feeds once, or record them to JSONL."),
+    "news": ("bot.commands.news:news", "Fetch configured feeds once, or record them to JSONL."),
+    "convert-news": (
+        "bot.commands.convert_news:convert_news",
+        "Convert a CSV/TSV news file to the canonical news JSONL.",
+    ),
     "download-data": (
         "adapters.bybit.cli:download_data",
         "Download historical klines from Bybit into a bars CSV.",

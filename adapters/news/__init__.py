@@ -1,9 +1,10 @@
-"""News intake: RSS/Atom feeds polled with aiohttp, parsed by feedparser, scheduled by apscheduler.
+"""News intake: RSS/Atom feeds polled with aiohttp, parsed by feedparser, scheduled on the
+injected clock.
 
 `NewsPoller` is the daemon's `NewsSource` (`run(publish)`) and also fetches once
 (`fetch_once`, used by `lorabot news --once`); `NewsRecorder` appends new items to the JSONL news
-file that backtests replay. Importing this package stays light: aiohttp, feedparser and
-apscheduler load with the modules that use them.
+file that backtests replay. Importing this package stays light: aiohttp and feedparser load
+with the modules that use them.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from adapters.news.errors import FeedError
+from bot.clock import Clock
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
@@ -44,8 +45,8 @@ class FetchResult:
         return self.status == 304
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date."""
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date (counted from `now`)."""
     if not value:
         return None
     value = value.strip()
@@ -57,7 +58,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 class Fetcher:
@@ -69,8 +70,11 @@ class Fetcher:
         user_agent: str,
         per_host_concurrency: int,
         max_bytes: int,
+        clock: Clock,
         max_redirects: int = 5,
     ) -> None:
+        """`clock` dates a Retry-After given as an HTTP date (that delay becomes a schedule)."""
+        self.clock = clock
         self.user_agent = user_agent
         self.per_host_concurrency = per_host_concurrency
         self.max_bytes = max_bytes
@@ -152,7 +156,9 @@ class Fetcher:
             if status == 304:
                 body = b""
             elif status >= 400:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(
+                    response.headers.get("Retry-After"), self.clock.now()
+                )
                 reason = f"HTTP {status} {response.reason or ''}".strip()
                 if retry_after is not None:
                     reason += f" (Retry-After {retry_after:g}s)"

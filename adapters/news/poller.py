@@ -9,10 +9,12 @@ How it keeps its promises:
   ETag/Last-Modified are saved only after the items of that response are committed; a crash in
   between costs a re-fetch, never an item. A `sink` (the JSONL recorder) is written before the
   commit, so the file can never miss an item that the store already counts as seen.
-- *Isolated*: each feed polls in its own task with its own deadline; apscheduler only says when a
-  feed is due. A failing feed backs off (doubling from `backoff_initial` up to `backoff_max`,
-  never sooner than its interval, and never sooner than the server's Retry-After); the others
-  are not touched.
+- *Isolated*: each feed polls in its own task with its own deadline; `FeedTimers`, on the
+  injected clock, only says when a feed is due. A failing feed backs off (doubling from
+  `backoff_initial` up to `backoff_max`, never sooner than its interval, and never sooner than
+  the server's Retry-After); the others are not touched.
+- *One clock*: `received`, feed bookkeeping and every due time come from the injected `Clock`
+  (monotonic timers measure only HTTP deadlines and elapsed times).
 - *Stale is data, not an error*: items published before start-up or older than `max_age` are
   recorded and published flagged stale (see `adapters.news.items`).
 """
@@ -20,122 +22,37 @@ How it keeps its promises:
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import hashlib
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from adapters.news.dedup import Deduplicator
 from adapters.news.errors import FeedError
+from adapters.news.feed_state import FeedState, backoff_delay
 from adapters.news.fetch import Fetcher, FetchResult
 from adapters.news.identity import source_name
-from adapters.news.items import Candidate, Staleness, build_item
+from adapters.news.items import Staleness, build_item
+from adapters.news.news_log import NewsLog
 from adapters.news.parse import ParsedFeed, parse_feed
+from adapters.news.results import PollReport, PollResult
+from adapters.news.schedule import FeedTimers
+from bot.clock import Clock
 from bot.config import FeedConfig, NewsConfig, Settings
 from bot.errors import UserError
 from bot.events import NewsItem
 from bot.log import get_logger
 from bot.protocols import Publish
-from bot.store import Store
 from bot.symbols import SymbolTable
+
+__all__ = ["FeedState", "NewsPoller", "PollReport", "PollResult", "backoff_delay"]
 
 log = get_logger("adapters.news")
 
-Now = Callable[[], datetime]
-OnResult = Callable[["PollResult"], Awaitable[None]]
+OnResult = Callable[[PollResult], Awaitable[None]]
 Sink = Callable[[Sequence[NewsItem]], object]
 """Called with each poll's new items *before* they are committed (the news file recorder)."""
-
-_RECENT_LIMIT = 100_000  # ids and titles remembered in memory on top of the store
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def backoff_delay(
-    failures: int, *, interval: float, initial: float, maximum: float, retry_after: float | None
-) -> float:
-    """Seconds until a feed that failed `failures` times in a row is tried again."""
-    delay = min(maximum, initial * 2 ** max(0, failures - 1))
-    delay = max(delay, interval)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, maximum))
-    return delay
-
-
-@dataclass(slots=True)
-class FeedState:
-    """What the poller knows about one feed; the durable part lives in the store's feed_state."""
-
-    config: FeedConfig
-    source: str
-    interval: float
-    timeout: float
-    etag: str = ""
-    last_modified: str = ""
-    failures: int = 0
-    items_seen: int = 0
-    fetched: bool = False  # a successful fetch in this process (undated items after it are fresh)
-    loaded: bool = False
-    body_digest: bytes = b""  # of the last body fully processed: the same bytes again are skipped
-
-    @property
-    def url(self) -> str:
-        return self.config.url
-
-
-@dataclass(slots=True)
-class PollResult:
-    """One feed's poll: the new items, or why there are none."""
-
-    url: str
-    source: str
-    items: list[NewsItem] = field(default_factory=list)
-    error: str = ""
-    warning: str = ""
-    invalid: list[str] = field(default_factory=list)
-    not_modified: bool = False  # a 304, or the very bytes processed last time: nothing to parse
-    known: int = 0  # entries already seen (same id, or same title from another feed)
-    retry_in: float | None = None
-    elapsed: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.error
-
-
-@dataclass(slots=True)
-class PollReport:
-    results: list[PollResult]
-
-    @property
-    def items(self) -> list[NewsItem]:
-        found = [item for result in self.results for item in result.items]
-        return sorted(found, key=lambda item: (item.published or item.received, item.received))
-
-    @property
-    def failures(self) -> list[PollResult]:
-        return [result for result in self.results if not result.ok]
-
-
-class _Recent:
-    """A bounded insertion-ordered set (the in-memory side of de-duplication)."""
-
-    def __init__(self, limit: int = _RECENT_LIMIT) -> None:
-        self._items: OrderedDict[str, None] = OrderedDict()
-        self._limit = limit
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._items
-
-    def add(self, key: str) -> None:
-        self._items[key] = None
-        self._items.move_to_end(key)
-        while len(self._items) > self._limit:
-            self._items.popitem(last=False)
 
 
 class NewsPoller:
@@ -146,10 +63,10 @@ class NewsPoller:
     def __init__(
         self,
         config: NewsConfig,
-        store: Store,
+        store: NewsLog,
         symbols: SymbolTable,
         *,
-        now: Now = wall_clock,
+        clock: Clock,
         started_at: datetime | None = None,
         feeds: Sequence[FeedConfig] | None = None,
         sink: Sink | None = None,
@@ -161,26 +78,28 @@ class NewsPoller:
         self.config = config
         self.store = store
         self.symbols = symbols
-        self._now = now
-        self.started_at = started_at or now()
+        self.clock = clock
+        self.started_at = started_at or clock.now()
         self.fetcher = Fetcher(
             user_agent=config.user_agent,
             per_host_concurrency=config.per_host_concurrency,
             max_bytes=config.max_bytes,
             max_redirects=config.max_redirects,
+            clock=clock,
         )
         self.feeds: tuple[FeedConfig, ...] = tuple(feeds if feeds is not None else config.feeds)
         self._states: dict[str, FeedState] = {}
-        self._seen_ids = _Recent()
-        self._seen_titles = _Recent()
+        self._dedup = Deduplicator(store, config.title_dedup_window)
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._scheduler: Any = None
+        self._timers: FeedTimers | None = None
         self.sink = sink
         self.for_engine = for_engine
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store, **kwargs: Any) -> NewsPoller:
-        return cls(settings.news, store, SymbolTable.from_settings(settings), **kwargs)
+    def from_settings(
+        cls, settings: Settings, store: NewsLog, *, clock: Clock, **kwargs: Any
+    ) -> NewsPoller:
+        return cls(settings.news, store, SymbolTable.from_settings(settings), clock=clock, **kwargs)
 
     @property
     def staleness(self) -> Staleness:
@@ -261,7 +180,7 @@ class NewsPoller:
         parsed: ParsedFeed = await asyncio.to_thread(
             parse_feed, fetched.body, url=fetched.final_url, content_type=fetched.content_type
         )
-        received = self._now()
+        received = self.clock.now()
         if parsed.warning:
             result.warning = parsed.warning
             log.warning("news feed is damaged", url=state.url, problem=parsed.warning)
@@ -287,8 +206,16 @@ class NewsPoller:
             for entry in parsed.entries
         ]
         # From here to the commit there is no await: check, record and commit are one step.
-        fresh = self._new_only(candidates)
+        sorted_out = self._dedup.sort(candidates)
+        fresh = sorted_out.fresh
         result.known = len(candidates) - len(fresh)
+        result.earlier = sorted_out.earlier
+        if sorted_out.earlier:
+            log.info(
+                "news feed: skipped items an earlier run already recorded",
+                url=state.url,
+                count=sorted_out.earlier,
+            )
         # Oldest first; feeds list newest first, so equal times keep the feed's order reversed.
         fresh.reverse()
         fresh.sort(key=lambda candidate: candidate.item.published or candidate.item.received)
@@ -303,10 +230,7 @@ class NewsPoller:
                 if not self.for_engine:
                     self.store.mark_news(candidate.item.id, "skipped")
             self.store.flush()
-        for candidate in fresh:
-            self._seen_ids.add(candidate.item.id)
-            if candidate.title_key:
-                self._seen_titles.add(candidate.title_key)
+        self._dedup.remember(fresh)
         result.items = items
         self._succeeded(state, fetched, items, record)
         if record:
@@ -318,39 +242,6 @@ class NewsPoller:
             known=result.known,
             elapsed=round(fetched.elapsed, 3),
         )
-
-    def _new_only(self, candidates: Iterable[Candidate]) -> list[Candidate]:
-        """Candidates whose id and (within the window) title are not known yet, first one wins."""
-        candidates = list(candidates)
-        if not candidates:
-            return []
-        stored_ids = self.store.news_ids(c.item.id for c in candidates)
-        window = timedelta(seconds=self.config.title_dedup_window)
-        titles: dict[str, datetime] = {}
-        if window:
-            oldest = min(c.item.published or c.item.received for c in candidates)
-            titles = self.store.news_title_keys((c.title_key for c in candidates), oldest - window)
-        fresh: list[Candidate] = []
-        batch_ids: set[str] = set()
-        batch_titles: set[str] = set()
-        for candidate in candidates:
-            item, key = candidate.item, candidate.title_key
-            if item.id in stored_ids or item.id in self._seen_ids or item.id in batch_ids:
-                continue
-            if window and key:
-                when = item.published or item.received
-                latest = titles.get(key)
-                if (
-                    key in batch_titles
-                    or key in self._seen_titles
-                    or (latest is not None and latest >= when - window)
-                ):
-                    continue
-            batch_ids.add(item.id)
-            if key:
-                batch_titles.add(key)
-            fresh.append(candidate)
-        return fresh
 
     def _succeeded(
         self, state: FeedState, fetched: FetchResult, items: list[NewsItem], record: bool
@@ -369,7 +260,7 @@ class NewsPoller:
             state.url,
             etag=state.etag,
             last_modified=state.last_modified,
-            last_success=self._now(),
+            last_success=self.clock.now(),
             last_error="",
             error_count=0,
             items_seen=state.items_seen,
@@ -444,37 +335,26 @@ class NewsPoller:
 
     async def run(self, publish: Publish) -> None:
         """Poll every enabled feed on its interval until cancelled, publishing each new item."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-        from apscheduler.triggers.interval import IntervalTrigger
-
         feeds = self.enabled_feeds
         if not feeds:
             log.warning("no news feeds configured: add [[news.feeds]] tables to the config")
             await asyncio.Event().wait()
         self.fetcher.open()
-        scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
-        for feed in feeds:
-            state = self.state(feed)
-            jitter = state.interval * self.config.jitter
-            scheduler.add_job(
-                self._due,
-                IntervalTrigger(seconds=state.interval, jitter=jitter or None, timezone=UTC),
-                args=[state, publish],
-                id=state.url,
-                name=f"poll {state.source}",
-                next_run_time=datetime.now(UTC),  # catch up at once after a start or restart
-            )
-        self._scheduler = scheduler
-        scheduler.start()
-        log.info("news polling started", feeds=len(feeds))
+        timers = self._timers = FeedTimers(self.clock)
         try:
+            for feed in feeds:
+                state = self.state(feed)
+                timers.start(  # due at once: catch up after a start or restart
+                    state.url,
+                    interval=state.interval,
+                    jitter=state.interval * self.config.jitter,
+                    on_due=functools.partial(self._due, state, publish),
+                )
+            log.info("news polling started", feeds=len(feeds))
             await asyncio.Event().wait()
         finally:
-            scheduler.shutdown(wait=False)
-            self._scheduler = None
+            timers.stop()
+            self._timers = None
             tasks = list(self._tasks.values())
             for task in tasks:
                 task.cancel()
@@ -483,8 +363,8 @@ class NewsPoller:
             await self.fetcher.close()
             log.info("news polling stopped")
 
-    async def _due(self, state: FeedState, publish: Publish) -> None:
-        """apscheduler's job: start the feed's poll unless the previous one is still running."""
+    def _due(self, state: FeedState, publish: Publish) -> None:
+        """A feed fell due: start its poll unless the previous one is still running."""
         running = self._tasks.get(state.url)
         if running is not None and not running.done():
             log.debug("news feed still polling, skipped a turn", url=state.url)
@@ -499,10 +379,8 @@ class NewsPoller:
 
     async def _poll_and_publish(self, state: FeedState, publish: Publish) -> None:
         result = await self.poll(state.config)
-        if result.retry_in is not None and self._scheduler is not None:
-            due = datetime.now(UTC) + timedelta(seconds=result.retry_in)
-            with contextlib.suppress(LookupError):  # the job is gone: the poller is stopping
-                self._scheduler.modify_job(state.url, next_run_time=due)
+        if result.retry_in is not None and self._timers is not None:
+            self._timers.retry_in(state.url, result.retry_in)
         for item in result.items:
             try:
                 await publish(item)

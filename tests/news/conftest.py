@@ -11,6 +11,7 @@ import pytest
 from newsfeed_server import START, Clock, FeedServer, news_config
 
 from adapters.news.poller import NewsPoller
+from bot.clock import Clock as AnyClock
 from bot.config import FeedConfig, Settings
 from bot.store import Store
 from bot.symbols import SymbolTable
@@ -40,23 +41,33 @@ def symbols() -> SymbolTable:
 
 
 @pytest.fixture
-def make_poller(store: Store, symbols: SymbolTable) -> Callable[..., NewsPoller]:
+async def make_poller(
+    store: Store, symbols: SymbolTable
+) -> AsyncIterator[Callable[..., NewsPoller]]:
+    """Pollers on the test server; each one's HTTP session is closed when the test ends (a
+    test may call `poll` directly, which opens it, where `run` and `fetch_once` close it)."""
+    made: list[NewsPoller] = []
+
     def make(
         *feeds: str | FeedConfig,
-        now: Callable[[], datetime] | None = None,
-        started_at: datetime = START,
+        clock: AnyClock | None = None,
+        started_at: datetime | None = START,
         on_store: Store | None = None,
         sink: Any = None,
         **config: Any,
     ) -> NewsPoller:
         configs = tuple(f if isinstance(f, FeedConfig) else FeedConfig(url=f) for f in feeds)
-        return NewsPoller(
+        poller = NewsPoller(
             news_config(feeds=configs, **config),
             on_store or store,
             symbols,
-            now=now or Clock(),
+            clock=clock or Clock(),
             started_at=started_at,
             sink=sink,
         )
+        made.append(poller)
+        return poller
 
-    return make
+    yield make
+    for poller in made:
+        await poller.fetcher.close()

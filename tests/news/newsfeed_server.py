@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.clock import LiveClock
 from bot.config import NewsConfig
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "news"
@@ -249,11 +250,16 @@ def news_config(**overrides: Any) -> NewsConfig:
     return NewsConfig(**values)
 
 
-class Clock:
-    """An injectable "now" that tests move by hand."""
+class Clock(LiveClock):
+    """A `Clock` whose "now" tests move by hand; its timers still run on the event loop, each
+    due `when - now()` seconds after it is set (so a frozen "now" keeps the real intervals)."""
 
     def __init__(self, now: datetime = NOW) -> None:
+        super().__init__()
         self.value = now
+
+    def now(self) -> datetime:
+        return self.value
 
     def __call__(self) -> datetime:
         return self.value

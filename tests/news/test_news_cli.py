@@ -19,8 +19,8 @@ import structlog
 from click.testing import CliRunner, Result
 from newsfeed_server import FeedServer, fixture_bytes, rss, threaded_server
 
-from adapters.news.cli import format_line
 from bot.cli import cli
+from bot.commands.news import format_line
 from bot.events import Label, NewsItem
 from bot.protocols import Prediction
 from bot.replay import read_news
@@ -143,6 +143,8 @@ def test_once_record_appends_only_new_items(feeds: FeedServer, tmp_path: Path) -
     assert "3 appended to" in first.stderr
     second = _invoke("--config", str(config), "--once", "--record", str(out))
     assert second.stdout == "" and "0 appended to" in second.stderr
+    # Not shown again, and not silently: the summary counts what an earlier run recorded.
+    assert "0 new items from 1 feed; 3 seen by an earlier run, not shown;" in second.stderr
     assert len(read_news(out)) == 3
     # Recorded for history: a daemon sharing this store must not re-queue them for its model.
     with sqlite3.connect(tmp_path / "news.sqlite") as connection:

@@ -201,7 +201,7 @@ async def test_undated_items_are_stale_only_when_already_there_at_start_up(
     items: list[dict[str, Any]] = [{"title": "Undated one", "link": "https://u.example/1"}]
     url = server.feed("/rss", lambda: rss(items))
     clock = Clock()
-    poller = make_poller(url, now=clock)
+    poller = make_poller(url, clock=clock)
     first = (await poller.poll(url)).items
     assert [(i.undated, i.stale, i.published) for i in first] == [(True, True, NOW)]
     items.append({"title": "Undated two", "link": "https://u.example/2"})
@@ -252,7 +252,7 @@ async def test_run_publishes_new_items_as_they_appear(
     clock = Clock()
     items = [{"title": "First", "guid": "r1", "published": NOW - timedelta(minutes=1)}]
     url = server.feed("/rss", lambda: rss(list(reversed(items))))
-    poller = make_poller(url, now=clock)
+    poller = make_poller(url, clock=clock)
     published: list[NewsItem] = []
 
     async def publish(item: object) -> None:
@@ -398,7 +398,7 @@ async def test_an_item_first_seen_after_start_up_is_fresh_despite_an_earlier_dat
     items: list[dict[str, Any]] = [{"title": "Backlog", "guid": "b0", "published": START}]
     url = server.feed("/rss", lambda: rss(list(reversed(items))))
     clock = Clock(START + timedelta(seconds=30))
-    poller = make_poller(url, now=clock, started_at=START + timedelta(seconds=1), max_age="1h")
+    poller = make_poller(url, clock=clock, started_at=START + timedelta(seconds=1), max_age="1h")
     assert [(i.title, i.stale) for i in (await poller.poll(url)).items] == [("Backlog", True)]
     items.append({"title": "Listed late", "guid": "b1", "published": START})
     items.append(

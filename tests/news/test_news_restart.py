@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from newsfeed_server import START, Clock, FeedServer, rss
 
 from adapters.news.poller import NewsPoller
@@ -74,7 +75,7 @@ async def test_restart_publishes_nothing_twice_and_misses_nothing(
     add("b", START + timedelta(minutes=2))
 
     # First life: both items are fresh.
-    async with Run(make_poller(url, now=clock, started_at=START)) as first:
+    async with Run(make_poller(url, clock=clock, started_at=START)) as first:
         await first.wait_for(2)
         await asyncio.sleep(0.15)  # more polls: nothing twice
     assert [(i.id, i.stale) for i in first.published] == [
@@ -90,7 +91,7 @@ async def test_restart_publishes_nothing_twice_and_misses_nothing(
 
     # Second life, new poller on the same store: c and d recorded and published stale, a and b
     # not again; an item that appears after the restart is fresh.
-    async with Run(make_poller(url, now=clock, started_at=restart)) as second:
+    async with Run(make_poller(url, clock=clock, started_at=restart)) as second:
         await second.wait_for(2)
         clock.value = restart + timedelta(minutes=2)
         add("e", restart + timedelta(minutes=1))
@@ -164,4 +165,36 @@ async def test_recorded_file_replays_and_survives_a_torn_last_line(
     assert [(item.id, item.title) for item in replayed] == [
         ("127.0.0.1#y1", "Ether climbs"),
         ("127.0.0.1#y2", "Bitcoin slides"),
+    ]
+
+
+async def test_items_an_earlier_run_recorded_are_counted_once_not_dropped_silently(
+    server: FeedServer, make_poller: MakePoller
+) -> None:
+    feed = [
+        {"title": f"Ether story {n}", "guid": f"x{n}", "published": START + timedelta(minutes=n)}
+        for n in (3, 2, 1)
+    ]
+    url = server.feed("/rss", lambda: rss(feed), etag="")
+    first = await make_poller(url).poll(url)
+    assert (len(first.items), first.earlier) == (3, 0)
+
+    feed.insert(0, {"title": "Ether story 4", "guid": "x4", "published": START})
+    restarted = make_poller(url)
+    with structlog.testing.capture_logs() as logs:
+        again = await restarted.poll(url)
+        feed.insert(0, {"title": "Ether story 5", "guid": "x5", "published": START})
+        later = await restarted.poll(url)
+    assert [i.id for i in again.items] == ["127.0.0.1#x4"]
+    assert (again.known, again.earlier) == (3, 3)
+    assert [i.id for i in later.items] == ["127.0.0.1#x5"]
+    assert (later.known, later.earlier) == (4, 0)  # known now, but not from an earlier run
+    lines = [entry for entry in logs if "earlier run" in entry["event"]]
+    assert lines == [
+        {
+            "event": "news feed: skipped items an earlier run already recorded",
+            "log_level": "info",
+            "url": url,
+            "count": 3,
+        }
     ]

@@ -14,21 +14,35 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import click
 
-from adapters.news.poller import NewsPoller, PollReport, PollResult
-from adapters.news.recorder import NewsRecorder
 from bot.cli import config_option, settings_for
+from bot.clock import LiveClock
 from bot.config import Settings
 from bot.errors import UserError
 from bot.events import NewsItem, iso
 from bot.log import setup_logging
-from bot.protocols import Prediction, SentimentModel
+from bot.protocols import Prediction, Publish, SentimentModel
 from bot.shutdown import stop_on_signals
 from bot.store import Store
+
+
+class FeedOutcome(Protocol):
+    """What this command prints of one feed's poll (`adapters.news.results.PollResult`)."""
+
+    url: str
+    items: list[NewsItem]
+    error: str
+    warning: str
+    invalid: list[str]
+    earlier: int
+
+
+OnOutcome = Callable[[FeedOutcome], Awaitable[None]]
 
 
 def news_store_url(settings: Settings, override: str | None = None) -> str:
@@ -51,12 +65,23 @@ def format_line(item: NewsItem, prediction: Prediction | None = None) -> str:
 
 
 class _Printer:
-    """Prints items as they arrive, labelled by the model when one could be built."""
+    """Prints items as they arrive, labelled by the model when one could be built, and counts
+    what the feeds answered for the closing summary."""
 
     def __init__(self, model: SentimentModel | None, as_json: bool) -> None:
         self.model = model
         self.as_json = as_json
         self.printed = 0
+        self.feeds = 0
+        self.failed = 0
+        self.earlier = 0
+
+    async def outcome(self, result: FeedOutcome) -> None:
+        self.feeds += 1
+        self.failed += bool(result.error)
+        self.earlier += result.earlier
+        _report(result)
+        await self.items(result.items)
 
     async def items(self, items: Sequence[NewsItem]) -> None:
         if not items:
@@ -81,7 +106,7 @@ def _warn(message: str) -> None:
     click.echo(f"lorabot news: {message}", err=True)
 
 
-def _report(result: PollResult) -> None:
+def _report(result: FeedOutcome) -> None:
     if result.error:
         _warn(f"{result.url}: failed: {result.error}")
         return
@@ -168,6 +193,9 @@ def news(
             "no news feeds: add [[news.feeds]] tables to the config (see config.toml) "
             "or pass --feed URL"
         )
+    from adapters.news.poller import NewsPoller
+    from adapters.news.recorder import NewsRecorder
+
     store = Store(news_store_url(settings, store_url))
     recorder = NewsRecorder(record_path) if record_path is not None else None
     try:
@@ -176,54 +204,55 @@ def news(
         poller = NewsPoller.from_settings(
             settings,
             store,
+            clock=LiveClock(),
             sink=recorder.append_many if recorder is not None else None,
             for_engine=False,
         )
         printer = _Printer(_model(settings, use_model), as_json)
         if continuous:
-            asyncio.run(_record(poller, printer, feeds))
+            if feeds:
+                poller.feeds = tuple(poller.state(url).config for url in feeds)
+            asyncio.run(_record(poller.run, printer))
             assert recorder is not None
             _warn(f"recorded {recorder.written} new items to {recorder.path}")
             return
-        report = asyncio.run(_once(poller, printer, feeds, record=recorder is not None))
+        record = recorder is not None
+
+        def look(on_result: OnOutcome) -> Awaitable[object]:
+            return poller.fetch_once(list(feeds) or None, record=record, on_result=on_result)
+
+        asyncio.run(_once(look, printer))
     finally:
         if recorder is not None:
             recorder.close()
         store.close()
-    failed = len(report.failures)
-    feeds_done = len(report.results)
     summary = (
         f"{printer.printed} new item{'' if printer.printed == 1 else 's'} "
-        f"from {feeds_done} feed{'' if feeds_done == 1 else 's'}"
+        f"from {printer.feeds} feed{'' if printer.feeds == 1 else 's'}"
     )
-    if failed:
-        summary += f" ({failed} failed)"
+    if printer.failed:
+        summary += f" ({printer.failed} failed)"
+    if printer.earlier:
+        summary += f"; {printer.earlier} seen by an earlier run, not shown"
     if recorder is not None:
         summary += f"; {recorder.written} appended to {recorder.path}"
     _warn(summary)
-    if feeds_done and failed == feeds_done:
+    if printer.feeds and printer.failed == printer.feeds:
         sys.exit(1)
 
 
-async def _once(
-    poller: NewsPoller, printer: _Printer, feeds: Sequence[str], *, record: bool
-) -> PollReport:
-    async def on_result(result: PollResult) -> None:
-        _report(result)
-        await printer.items(result.items)
-
+async def _once(look: Callable[[OnOutcome], Awaitable[object]], printer: _Printer) -> None:
+    """One poll of the chosen feeds; each feed is printed as soon as it is done."""
     try:
-        return await poller.fetch_once(list(feeds) or None, record=record, on_result=on_result)
+        await look(printer.outcome)
     finally:
         if printer.model is not None:
             await printer.model.close()
 
 
-async def _record(poller: NewsPoller, printer: _Printer, feeds: Sequence[str]) -> None:
+async def _record(run: Callable[[Publish], Coroutine[Any, Any, None]], printer: _Printer) -> None:
     """Run the poller until SIGINT/SIGTERM, then stop cleanly."""
-    if feeds:
-        poller.feeds = tuple(poller.state(url).config for url in feeds)
-    task = asyncio.create_task(poller.run(printer.publish))
+    task = asyncio.create_task(run(printer.publish))
     remove_handlers = stop_on_signals(task.cancel)
     try:
         await task
