@@ -245,6 +245,7 @@ async def run_daemon(
         durable=True,
         commit_every=settings.store.commit_every,
     )
+    store.acquire_run_lock()  # one daemon per store: a second one stops here, naming the first
     symbols = SymbolTable.from_settings(settings)
     model = build_model(settings)
     if options.mode == "live":
@@ -289,6 +290,13 @@ async def run_daemon(
         fatal.append(error)
         stop.set()
 
+    def on_store_failure(error: BaseException) -> None:
+        log.error("store commit failed: trading halted, stopping", error=str(error))
+        engine.set_kill_switch(True)
+        fatal.append(error)
+        stop.set()
+
+    store.on_failure(on_store_failure)
     if hasattr(broker, "on_fatal"):
         broker.on_fatal = on_fatal
     start = getattr(model, "start", None)
@@ -425,7 +433,7 @@ def _start_timers(settings: Settings, parts: Parts) -> Sequence[Any]:
                 log.info("retrying news the model has not answered", items=count)
 
     def kill(_: Any) -> None:
-        engine.set_kill_switch(kill_path.exists())
+        engine.set_kill_switch(kill_path.exists() or store.failed)
 
     def heartbeat(_: Any) -> None:
         portfolio = engine.portfolio

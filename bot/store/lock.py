@@ -41,13 +41,15 @@ class _NoLock:
 class _FileLock:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.fd: int | None = None
         try:
-            self.fd: int | None = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as error:
             raise StoreError(f"cannot create the run lock {path}: {error.strerror}") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            assert self.fd is not None
             holder = os.pread(self.fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
             self.release()
             raise StoreLockedError(
@@ -61,6 +63,9 @@ class _FileLock:
         if self.fd is not None:
             os.close(self.fd)  # closing the descriptor drops the flock
             self.fd = None
+
+    def __del__(self) -> None:  # a daemon that failed before its `finally` still lets go
+        self.release()
 
 
 class _AdvisoryLock:
