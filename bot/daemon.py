@@ -292,7 +292,7 @@ async def run_daemon(
 
     def on_store_failure(error: BaseException) -> None:
         log.error("store commit failed: trading halted, stopping", error=str(error))
-        engine.set_kill_switch(True)
+        engine.risk.kill_switch = True  # halt, no flattening: an unrecorded order is never sent
         fatal.append(error)
         stop.set()
 
