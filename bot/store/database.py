@@ -8,6 +8,7 @@ know, and warns when an existing file is empty. Every failure is one line naming
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,8 @@ def open_database(url: str) -> Engine:
             "the store file is empty: starting a fresh store (was one expected here?)",
             store=str(path),
         )
+    if path is not None:
+        _check_writable(path, url)
     engine = make_engine(url)
     try:
         if path is not None and path.is_file() and path.stat().st_size > 0:
@@ -92,13 +95,24 @@ def open_database(url: str) -> Engine:
     return engine
 
 
+def _check_writable(path: Path, url: str) -> None:
+    """SQLite in WAL mode writes beside its file even to read, and migrations write to it."""
+    for target in (path, path.parent):
+        if target.exists() and not os.access(target, os.W_OK):
+            kind = "file" if target == path else "folder"
+            raise StoreError(
+                f"store {display_url(url)} is read-only (its {kind} {target} is not writable); "
+                "lorabot writes to its store (WAL, migrations), so make it writable or use a copy"
+            )
+
+
 def _check_integrity(engine: Engine, url: str) -> None:
     with engine.connect() as connection:
         rows = [str(r[0]) for r in connection.execute(sa.text("PRAGMA quick_check"))]
     if rows != ["ok"]:
+        problems = " ".join(" ".join(rows).replace("*** in database main ***", "").split())
         raise StoreCorruptError(
-            f"store {display_url(url)} is corrupt (quick_check: {rows[0][:200]}"
-            f"{f' and {len(rows) - 1} more problems' if len(rows) > 1 else ''}); "
+            f"store {display_url(url)} is corrupt (quick_check: {problems[:300]}); "
             "restore it from a backup or move it away"
         )
 
