@@ -26,7 +26,7 @@ from bot.store.errors import (
     StoreWriteError,
     display_url,
 )
-from bot.store.journal import AccountState, TradingJournal
+from bot.store.journal import AccountState, Reconciliation, StoredSnapshot, TradingJournal
 from bot.store.lock import RunLock, acquire_run_lock
 from bot.store.news import NewsLog
 
@@ -88,12 +88,14 @@ __all__ = [
     "MIGRATIONS",
     "AccountState",
     "NewsLog",
+    "Reconciliation",
     "SQLModel",
     "Store",
     "StoreCorruptError",
     "StoreError",
     "StoreLockedError",
     "StoreWriteError",
+    "StoredSnapshot",
     "TradingJournal",
     "display_url",
     "make_engine",

@@ -25,6 +25,7 @@ from bot.tables import (
     NewsRecord,
     OrderRecord,
     PositionSnapshotRecord,
+    ReconciliationRecord,
     SignalRecord,
 )
 
@@ -40,6 +41,7 @@ TABLES: dict[str, sa.Table] = {
         "fills": FillRecord,
         "positions": PositionSnapshotRecord,
         "equity": EquitySnapshotRecord,
+        "reconciliations": ReconciliationRecord,
     }.items()
 }
 
@@ -151,7 +153,7 @@ def _write(connection: Connection, pending: dict[str, list[dict[str, Any]]]) -> 
     upsert(connection, TABLES["orders"], orders, ["client_order_id"], update=True)
     fills = pending.get("fills", [])
     upsert(connection, TABLES["fills"], fills, ["account", "exec_id"], update=False)
-    for kind in ("positions", "equity"):
+    for kind in ("positions", "equity", "reconciliations"):
         rows = pending.get(kind, [])
         if rows:
             connection.execute(TABLES[kind].insert(), rows)

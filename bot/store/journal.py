@@ -9,7 +9,8 @@ symbol, model id): writing one twice after a restart is a no-op, never a duplica
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,14 +28,34 @@ from bot.store.rows import (
     fill_row,
     order_from_row,
     order_row,
+    position_from_row,
     position_row,
     signal_from_row,
     signal_row,
+    venue_positions,
+    venue_positions_text,
 )
 from bot.tables import AccountRecord, RunRecord
 
 _ACCOUNTS: sa.Table = AccountRecord.__table__  # type: ignore[attr-defined]
 _RUNS: sa.Table = RunRecord.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The venue's word at one reconciliation: what `lorabot status` trusts for a live account."""
+
+    ts: datetime
+    positions: dict[str, tuple[Decimal, Decimal]]  # symbol -> (signed qty, average price)
+    cash: Decimal | None
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    """An equity snapshot (positions included) and its source: "fills" or "venue"."""
+
+    snapshot: EquitySnapshot
+    source: str
 
 
 @dataclass(frozen=True)
@@ -110,13 +131,30 @@ class TradingJournal:
         if self.durable:
             self.buffer.commit_now()
 
-    def record_equity(self, snapshot: EquitySnapshot) -> None:
-        self.buffer.queue("equity", equity_row(snapshot, self.account, self.run_id))
+    def record_equity(self, snapshot: EquitySnapshot, source: str = "fills") -> None:
+        """A snapshot of cash, equity and positions; `source` "venue" right after reconciling."""
+        self.buffer.queue("equity", equity_row(snapshot, self.account, self.run_id, source))
         for position in snapshot.positions:
-            self.record_position(position)
+            self.record_position(position, source)
 
-    def record_position(self, snapshot: PositionSnapshot) -> None:
-        self.buffer.queue("positions", position_row(snapshot, self.account, self.run_id))
+    def record_position(self, snapshot: PositionSnapshot, source: str = "fills") -> None:
+        self.buffer.queue("positions", position_row(snapshot, self.account, self.run_id, source))
+
+    def record_reconciliation(
+        self, ts: datetime, positions: Mapping[str, tuple[Decimal, Decimal]], cash: Decimal | None
+    ) -> None:
+        """What the venue said at a reconciliation (symbol -> signed qty, average price; its
+        cash when known); committed at once when durable, as it is the account's truth."""
+        row = {
+            "account": self.account,
+            "run_id": self.run_id,
+            "ts": ts,
+            "cash": cash,
+            "positions": venue_positions_text(positions),
+        }
+        self.buffer.queue("reconciliations", row)
+        if self.durable:
+            self.buffer.commit_now()
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -192,11 +230,53 @@ class TradingJournal:
         )
         return [equity_from_row(r) for r in self._read(query)]
 
+    def last_reconciliation(self, account: str | None = None) -> Reconciliation | None:
+        """The venue's word at the account's latest reconciliation; None if never reconciled."""
+        table = TABLES["reconciliations"]
+        query = (
+            sa.select(table)
+            .where(table.c.account == (account or self.account))
+            .order_by(table.c.ts.desc(), table.c.id.desc())
+            .limit(1)
+        )
+        rows = self._read(query)
+        if not rows:
+            return None
+        row = rows[0]
+        return Reconciliation(row.ts, venue_positions(row.positions), row.cash)
+
+    def latest_snapshot(self, account: str | None = None) -> StoredSnapshot | None:
+        """The newest equity snapshot with its positions and where its numbers came from."""
+        equity_t, positions_t = TABLES["equity"], TABLES["positions"]
+        name = account or self.account
+        rows = self._read(
+            sa.select(equity_t)
+            .where(equity_t.c.account == name)
+            .order_by(equity_t.c.ts.desc(), equity_t.c.id.desc())
+            .limit(1)
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        positions = self._read(
+            sa.select(positions_t)
+            .where(
+                positions_t.c.account == name,
+                positions_t.c.run_id == row.run_id,
+                positions_t.c.ts == row.ts,
+            )
+            .order_by(positions_t.c.symbol)
+        )
+        snapshot = replace(
+            equity_from_row(row), positions=tuple(position_from_row(p) for p in positions)
+        )
+        return StoredSnapshot(snapshot, row.source)
+
     def accounts(self) -> list[str]:
         return [r.name for r in self._read(sa.select(_ACCOUNTS.c.name))]
 
     def count(self, kind: str) -> int:
-        """Rows of one kind: news, signals, orders, fills, positions or equity."""
+        """Rows of one kind: news, signals, orders, fills, positions, equity, reconciliations."""
         rows = self._read(sa.select(sa.func.count()).select_from(TABLES[kind]))
         return int(rows[0][0] or 0)
 

@@ -7,6 +7,8 @@ so that the journal and the news log never disagree on how a record looks.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from bot.events import (
@@ -171,10 +173,13 @@ def fill_from_row(row: Any) -> Fill:
     )
 
 
-def equity_row(snapshot: EquitySnapshot, account: str, run_id: str) -> dict[str, Any]:
+def equity_row(
+    snapshot: EquitySnapshot, account: str, run_id: str, source: str = "fills"
+) -> dict[str, Any]:
     return {
         "account": account,
         "run_id": run_id,
+        "source": source,
         "ts": snapshot.ts,
         "cash": snapshot.cash,
         "equity": snapshot.equity,
@@ -195,10 +200,13 @@ def equity_from_row(row: Any) -> EquitySnapshot:
     )
 
 
-def position_row(snapshot: PositionSnapshot, account: str, run_id: str) -> dict[str, Any]:
+def position_row(
+    snapshot: PositionSnapshot, account: str, run_id: str, source: str = "fills"
+) -> dict[str, Any]:
     return {
         "account": account,
         "run_id": run_id,
+        "source": source,
         "ts": snapshot.ts,
         "symbol": snapshot.symbol,
         "qty": snapshot.qty,
@@ -207,3 +215,24 @@ def position_row(snapshot: PositionSnapshot, account: str, run_id: str) -> dict[
         "unrealised_pnl": snapshot.unrealised_pnl,
         "mark": snapshot.mark,
     }
+
+
+def position_from_row(row: Any) -> PositionSnapshot:
+    return PositionSnapshot(
+        ts=row.ts,
+        symbol=row.symbol,
+        qty=row.qty,
+        avg_price=row.avg_price,
+        realised_pnl=row.realised_pnl,
+        unrealised_pnl=row.unrealised_pnl,
+        mark=row.mark,
+    )
+
+
+def venue_positions_text(positions: Mapping[str, tuple[Decimal, Decimal]]) -> str:
+    """Positions as JSON with exact decimal text (never floats), sorted for stable rows."""
+    return json.dumps({s: [str(q), str(p)] for s, (q, p) in sorted(positions.items())})
+
+
+def venue_positions(text: str) -> dict[str, tuple[Decimal, Decimal]]:
+    return {s: (Decimal(q), Decimal(p)) for s, (q, p) in json.loads(text).items()}
