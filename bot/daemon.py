@@ -121,6 +121,7 @@ async def run_daemon(
         durable=True,
         commit_every=settings.store.commit_every,
     )
+    store.acquire_run_lock()  # one daemon per store: a second one stops here, naming the first
     parts = await live_parts(
         settings,
         mode=options.mode,
@@ -157,6 +158,13 @@ async def run_daemon(
         fatal.append(error)
         stop.set()
 
+    def on_store_failure(error: BaseException) -> None:
+        log.error("store commit failed: trading halted, stopping", error=str(error))
+        engine.halt()  # no flattening: an order that cannot be recorded is never sent
+        fatal.append(error)
+        stop.set()
+
+    store.on_failure(on_store_failure)
     if parts.live is not None:
         parts.live.on_fatal = on_fatal
     await model.start()  # load the weights now, not when the first headline arrives
@@ -288,7 +296,7 @@ def _start_timers(settings: Settings, parts: Parts) -> Sequence[Any]:
                 log.info("retrying news the model has not answered", items=count)
 
     def kill(_: Any) -> None:
-        engine.set_kill_switch(kill_path.exists())
+        engine.set_kill_switch(kill_path.exists() or store.failed)
 
     def heartbeat(_: Any) -> None:
         portfolio = engine.portfolio

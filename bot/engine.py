@@ -267,6 +267,10 @@ class Engine:
                     TargetPosition(now, symbol, ZERO, Label.NEUTRAL, 1.0, reason, record.id)
                 )
 
+    def halt(self) -> None:
+        """Stop placing orders, leaving positions as they are (the store cannot record more)."""
+        self.risk.kill_switch = True
+
     def set_kill_switch(self, active: bool) -> None:
         if active and not self.risk.kill_switch:
             log.warning("kill switch on: flattening and halting")

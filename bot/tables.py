@@ -58,6 +58,11 @@ def _ts(nullable: bool = False, **kwargs: Any) -> Any:
     return Field(sa_type=UTCDateTime, nullable=nullable, **kwargs)
 
 
+def _source() -> Any:
+    """Where a snapshot's numbers come from: "fills" (our own books) or "venue" (reconciled)."""
+    return Field(default="fills", sa_column_kwargs={"server_default": "fills"})
+
+
 class AccountRecord(SQLModel, table=True):
     """A trading account whose state survives restarts (the paper daemon's, a live one's)."""
 
@@ -170,6 +175,7 @@ class PositionSnapshotRecord(SQLModel, table=True):
     realised_pnl: Decimal = _dec()
     unrealised_pnl: Decimal = _dec()
     mark: Decimal | None = _dec(nullable=True)
+    source: str = _source()
 
 
 class EquitySnapshotRecord(SQLModel, table=True):
@@ -183,6 +189,20 @@ class EquitySnapshotRecord(SQLModel, table=True):
     realised_pnl: Decimal = _dec()
     unrealised_pnl: Decimal = _dec()
     fees: Decimal = _dec()
+    source: str = _source()
+
+
+class ReconciliationRecord(SQLModel, table=True):
+    """What the venue said at a reconciliation: the truth `lorabot status` shows for a live
+    account, where the stored fills alone can be wrong (a change made on the venue, a restart)."""
+
+    __tablename__ = "reconciliations"
+    id: int | None = Field(default=None, primary_key=True)
+    account: str = Field(index=True)
+    run_id: str
+    ts: datetime = _ts(index=True)
+    cash: Decimal | None = _dec(nullable=True)
+    positions: str = "{}"  # JSON: symbol -> [signed qty, average price], as exact decimal text
 
 
 class FeedStateRecord(SQLModel, table=True):

@@ -108,6 +108,7 @@ def test_the_same_store_on_postgresql() -> None:
         store.record_news(NewsItem("n1", "s", "t", T))
         store.save_feed_state("http://x", etag="abc")
         store.save_feed_state("http://x", etag="def")
+        store.record_reconciliation(T, {"BTCUSDT": (D("0.319"), D("42000.5"))}, D("16794.1"))
         store.close()
         again = Store(url, account="pg")
         state = again.load_account("pg")
@@ -116,4 +117,7 @@ def test_the_same_store_on_postgresql() -> None:
         assert state.open_orders[0].filled_qty == D("0.5")
         assert again.count("signals") == 1 and again.count("news") == 1
         assert (again.feed_state("http://x") or {})["etag"] == "def"
+        reconciled = again.last_reconciliation()
+        assert reconciled is not None and reconciled.ts == T and reconciled.cash == D("16794.1")
+        assert reconciled.positions == {"BTCUSDT": (D("0.319"), D("42000.5"))}
         again.close()
