@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -74,7 +75,7 @@ def test_one_trial_dsr_is_psr_of_zero() -> None:
 
 def test_more_trials_lower_dsr() -> None:
     values = [dsr(0.08, 300, n, 0.002) for n in (1, 2, 10, 100, 1000)]
-    assert all(a > b for a, b in zip(values, values[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(values))
 
 
 def test_bad_trial_count_and_short_series_are_errors() -> None:
