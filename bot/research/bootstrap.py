@@ -11,6 +11,7 @@ Everything takes a seeded `numpy.random.Generator` so that a report is reproduci
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import norm
 
 
 def stationary_indices(
@@ -59,16 +60,17 @@ def percentile_interval(draws: np.ndarray, level: float = 0.95) -> tuple[float, 
     return (float(low), float(high))
 
 
-def centred_p_value(estimate: float, draws: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of `estimate` against zero.
+def bootstrap_p_value(estimate: float, draws: np.ndarray) -> float:
+    """Two-sided p-value of `estimate` against zero, from its bootstrap standard error.
 
-    The draws, shifted to centre on zero, stand in for the null distribution; the share of them
-    at least as far from zero as the estimate (counting the estimate itself, (k+1)/(B+1)) is the
-    p-value, so it is never exactly 0 with finitely many draws.
+    z = estimate / sd(draws), p = 2 (1 - Phi(|z|)). Counting draws beyond the estimate instead
+    cannot go below 1/(B+1), which Holm's correction over dozens of tests would turn into
+    "nothing is ever significant"; the standard error keeps the resolution.
     """
     finite = draws[np.isfinite(draws)]
-    if finite.size == 0 or not np.isfinite(estimate):
+    if finite.size < 2 or not np.isfinite(estimate):
         return float("nan")
-    centred = finite - finite.mean()
-    extreme = int(np.count_nonzero(np.abs(centred) >= abs(estimate)))
-    return (extreme + 1) / (finite.size + 1)
+    spread = float(finite.std(ddof=1))
+    if spread <= 0:
+        return float("nan")
+    return float(2.0 * norm.sf(abs(estimate) / spread))
