@@ -58,9 +58,9 @@ def test_forward_pre_event_and_abnormal_returns_by_hand() -> None:
     one_hour = document["label"]["bullish"]["1h"]
     assert one_hour["n"] == 1  # below min_items: figures are null, counts are not
     assert one_hour["mean_bps"] is None
-    two = analyze(
-        signals, {"X": bars}, StudyOptions(horizons=("1h", "2h"), draws=50, min_items=1)
-    )["label"]["bullish"]
+    two = analyze(signals, {"X": bars}, StudyOptions(horizons=("1h", "2h"), draws=50, min_items=1))[
+        "label"
+    ]["bullish"]
     # Forward 1h: +10 bps of trend plus the 5% spike; 2h: the spike is gone again.
     assert two["1h"]["mean_bps"] == pytest.approx((0.001 + math.log(1.05)) * 1e4)
     assert two["2h"]["mean_bps"] == pytest.approx(0.002 * 1e4)
@@ -79,9 +79,9 @@ def test_drift_uses_only_windows_closed_before_the_item() -> None:
     signals = SignalArrays.build(
         [int(times[entry_bar])], ["bullish"], [[0.1, 0.2, 0.7]], ["s"], [None], ["k"]
     )
-    entry = analyze(
-        signals, {"X": bars}, StudyOptions(horizons=("4h",), draws=20, min_items=1)
-    )["label"]["bullish"]["4h"]
+    entry = analyze(signals, {"X": bars}, StudyOptions(horizons=("4h",), draws=20, min_items=1))[
+        "label"
+    ]["bullish"]["4h"]
     # Had the drift seen windows overlapping the item's own, it would not be exactly 0.
     assert entry["mean_abnormal_bps"] == pytest.approx(entry["mean_bps"])
     assert entry["mean_bps"] == pytest.approx(math.log(1.1) * 1e4)
