@@ -31,7 +31,8 @@ over every group, horizon and information coefficient tested for the symbol.
 
 with the first symbol's document at the top level. Returns are in basis points of log return;
 the interval is the abnormal mean's; `hit_rate` is the share of items whose forward return has the
-sign of their score p_bullish - p_bearish. A figure that cannot be computed (fewer than two items)
+sign of their score p_bullish - p_bearish (items scoring exactly 0 predict no direction and are
+left out of it). A figure that cannot be computed (fewer than two items)
 is null.
 """
 
@@ -242,6 +243,7 @@ def _group_stats(
     with np.errstate(invalid="ignore", divide="ignore"):
         resampled = (weights @ sums) / (weights @ sizes)
     hits = np.sign(horizon.forward) * np.sign(score) > 0
+    directional = score != 0
     table: dict[str, dict[str, float | int | None]] = {}
     for column, group in enumerate(groups):
         use = uses[column]
@@ -257,7 +259,7 @@ def _group_stats(
                 "mean_abnormal_bps": mean * BPS,
                 "ci_low_bps": low * BPS,
                 "ci_high_bps": high * BPS,
-                "hit_rate": float(hits[use].mean()),
+                "hit_rate": _share(hits[use & directional], int(np.sum(use & directional))),
                 "p_value": bootstrap_p_value(mean, resampled[:, column]),
                 "pre_event_bps": _mean_or_nan(horizon.pre[use]) * BPS,
             }
@@ -420,6 +422,10 @@ def _nest(document: dict[str, object], path: Sequence[str], value: object) -> No
         assert isinstance(child, dict)
         node = child
     node[path[-1]] = value
+
+
+def _share(flags: np.ndarray, n: int) -> float | None:
+    return float(flags.sum() / n) if n else None
 
 
 def _mean_or_nan(values: np.ndarray) -> float:

@@ -19,22 +19,26 @@ from scipy.stats import spearmanr
 _CHUNK = 250
 
 
-def _day_rank_parts(values: np.ndarray, unit: np.ndarray, n_units: int) -> np.ndarray:
-    """units x items: below_d(i) + equal_d(i) / 2 for every unit d and item i."""
+def _day_rank_parts(
+    values: np.ndarray, unit: np.ndarray, n_units: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(units x tie groups: below_d + equal_d / 2 for each group of equal values, each item's
+    group). Items with equal values share their parts: a three-valued score costs three columns.
+    """
     order = np.argsort(values, kind="stable")
     ordered = values[order]
     begins = np.concatenate(([True], ordered[1:] != ordered[:-1]))
     starts = np.flatnonzero(begins)
     ends = np.concatenate((starts[1:], [values.size]))
-    group_of = np.cumsum(begins) - 1
+    group_sorted = np.cumsum(begins) - 1
     counts = np.zeros((n_units, values.size + 1), dtype=np.float32)
     counts[unit[order], np.arange(1, values.size + 1)] = 1.0
     cumulative = np.cumsum(counts, axis=1)
     below = cumulative[:, starts]
     equal = cumulative[:, ends] - below
-    parts = np.empty((n_units, values.size), dtype=np.float32)
-    parts[:, order] = (below + equal / 2.0)[:, group_of]
-    return parts
+    group_of = np.empty(values.size, dtype=np.int64)
+    group_of[order] = group_sorted
+    return below + equal / 2.0, group_of
 
 
 def resampled_spearman(
@@ -43,13 +47,13 @@ def resampled_spearman(
     """Spearman's rho of (x, y) in every resample; row b of `unit_weights` says how many times
     each unit (day) is drawn, `unit[i]` is item i's unit. NaN where a resample has no spread."""
     n_units = unit_weights.shape[1]
-    x_parts = _day_rank_parts(x, unit, n_units)
-    y_parts = _day_rank_parts(y, unit, n_units)
+    x_parts, x_group = _day_rank_parts(x, unit, n_units)
+    y_parts, y_group = _day_rank_parts(y, unit, n_units)
     out = np.full(unit_weights.shape[0], np.nan)
     for begin in range(0, unit_weights.shape[0], _CHUNK):
         weights = unit_weights[begin : begin + _CHUNK].astype(np.float32)
-        rx = weights @ x_parts + 0.5
-        ry = weights @ y_parts + 0.5
+        rx = (weights @ x_parts)[:, x_group] + 0.5
+        ry = (weights @ y_parts)[:, y_group] + 0.5
         w = weights[:, unit]
         total = w.sum(axis=1, dtype=np.float64)
         middle = (total + 1.0) / 2.0

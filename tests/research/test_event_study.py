@@ -217,3 +217,19 @@ def test_resampled_spearman_equals_spearman_of_the_repeated_sample() -> None:
     for row, value in zip(weights, got, strict=True):
         repeated = np.repeat(np.arange(300), row[day].astype(int))
         assert value == pytest.approx(spearmanr(x[repeated], y[repeated]).statistic, abs=1e-6)
+
+
+def test_hit_rate_leaves_out_items_that_predict_no_direction() -> None:
+    data = synthetic(n_signals=300)
+    probs = np.where(data.signals.label[:, None] == 1, [[0.2, 0.6, 0.2]], data.signals.probs)
+    flat = SignalArrays.build(
+        data.signals.received,
+        data.signals.label,
+        probs,
+        data.signals.source,
+        [None] * 300,
+        data.signals.key,
+    )
+    document = analyze(flat, {"X": data.bars}, StudyOptions(horizons=("4h",), draws=50))
+    assert document["label"]["neutral"]["4h"]["hit_rate"] is None
+    assert 0.0 < document["label"]["bullish"]["4h"]["hit_rate"] < 1.0
