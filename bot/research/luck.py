@@ -24,12 +24,14 @@ two days or no variation. Skewness and kurtosis are the population moments, as i
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 
 import numpy as np
 from scipy.stats import norm
 
-from bot.metrics import SQRT_365
+from bot.metrics import SQRT_365, daily_closes
 from bot.research.bootstrap import percentile_interval, stationary_indices
 
 EULER_GAMMA = 0.5772156649015329
@@ -43,6 +45,19 @@ class Moments:
     skew: float
     kurtosis: float
     n: int
+
+
+def daily_returns(
+    times: Sequence[datetime], equity: Sequence[float], initial_cash: float
+) -> np.ndarray:
+    """A run's daily returns as bot/metrics.py forms them: each UTC day's last equity against
+    the previous day's, the first day against the starting equity."""
+    previous = initial_cash
+    returns = []
+    for _, value in daily_closes(times, equity):
+        returns.append(value / previous - 1.0 if previous else 0.0)
+        previous = value
+    return np.asarray(returns, dtype=float)
 
 
 def daily_sharpe(returns: np.ndarray) -> float:

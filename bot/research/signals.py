@@ -7,12 +7,13 @@ statistic is a vectorised numpy operation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
+from bot.events import Signal
 from bot.research.timeline import to_seconds
 
 LABELS = ("bearish", "neutral", "bullish")
@@ -76,6 +77,23 @@ class SignalArrays:
             source=np.asarray([str(s) for s in source], dtype=object),
             symbol=np.asarray([s or MARKET_WIDE for s in symbol], dtype=object),
             key=np.asarray([str(k) for k in key], dtype=object),
+        )
+
+    @classmethod
+    def from_signals(
+        cls, signals: Iterable[Signal], titles: Mapping[str, str] | None = None
+    ) -> SignalArrays:
+        """From the signal service's `Signal` events; `titles` maps a news id to its headline
+        (the near-duplicate key; the news id itself where no title is known)."""
+        rows = list(signals)
+        known = titles or {}
+        return cls.build(
+            received=[row.received for row in rows],
+            label=np.asarray([int(row.label) for row in rows], dtype=np.int64),
+            probs=[row.probs for row in rows],
+            source=[row.source for row in rows],
+            symbol=[row.symbol for row in rows],
+            key=[known.get(row.news_id, row.news_id) for row in rows],
         )
 
     def __len__(self) -> int:

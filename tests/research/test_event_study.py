@@ -233,3 +233,43 @@ def test_hit_rate_leaves_out_items_that_predict_no_direction() -> None:
     document = analyze(flat, {"X": data.bars}, StudyOptions(horizons=("4h",), draws=50))
     assert document["label"]["neutral"]["4h"]["hit_rate"] is None
     assert 0.0 < document["label"]["bullish"]["4h"]["hit_rate"] < 1.0
+
+
+def test_signal_arrays_from_signal_events() -> None:
+    from datetime import UTC, datetime
+
+    from bot.events import Label, Signal
+
+    when = datetime(2022, 1, 1, 12, tzinfo=UTC)
+    events = [
+        Signal(
+            ts=when,
+            symbol=None,
+            label=Label.BULLISH,
+            confidence=0.7,
+            probs=(0.1, 0.2, 0.7),
+            model_id="m",
+            source="cryptonews",
+            news_id="n1",
+            published=when,
+            received=when,
+        ),
+        Signal(
+            ts=when,
+            symbol="BTCUSDT",
+            label=Label.BEARISH,
+            confidence=0.6,
+            probs=(0.6, 0.3, 0.1),
+            model_id="m",
+            source="rss",
+            news_id="n2",
+            published=None,
+            received=when,
+        ),
+    ]
+    arrays = SignalArrays.from_signals(events, {"n1": "Bitcoin up"})
+    assert arrays.received.tolist() == [int(when.timestamp())] * 2
+    assert arrays.label.tolist() == [2, 0]
+    assert arrays.symbol.tolist() == ["", "BTCUSDT"]
+    assert arrays.key.tolist() == ["Bitcoin up", "n2"]
+    assert arrays.score.tolist() == pytest.approx([0.6, -0.5])

@@ -14,6 +14,7 @@ from bot.research.luck import (
     EULER_GAMMA,
     annualised_sharpe,
     bootstrap_intervals,
+    daily_returns,
     dsr,
     expected_max_sharpe,
     luck_figures,
@@ -145,3 +146,26 @@ def test_luck_figures_have_every_metrics_key_as_numbers() -> None:
         assert isinstance(figures[key], float), key
     assert figures["dsr"] < figures["psr"]
     assert luck_figures(np.array([0.01]))["psr"] == 0.0
+
+
+def test_daily_returns_and_sharpe_are_the_backtest_metrics() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.metrics import compute
+
+    rng = np.random.default_rng(4)
+    times = [datetime(2022, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(24 * 60)]
+    equity = list(10_000 * np.exp(np.cumsum(rng.normal(0.0001, 0.003, len(times)))))
+    metrics = compute(
+        times=times,
+        equity=equity,
+        closes=equity,
+        exposed=[True] * len(times),
+        initial_cash=10_000.0,
+        round_trips=[],
+        n_fills=0,
+        fees=0.0,
+    )
+    returns = daily_returns(times, equity, 10_000.0)
+    assert returns.size == metrics["n_days"] == 60
+    assert annualised_sharpe(returns) == pytest.approx(metrics["sharpe"], rel=1e-12)
