@@ -273,3 +273,50 @@ def test_signal_arrays_from_signal_events() -> None:
     assert arrays.symbol.tolist() == ["", "BTCUSDT"]
     assert arrays.key.tolist() == ["Bitcoin up", "n2"]
     assert arrays.score.tolist() == pytest.approx([0.6, -0.5])
+
+
+def test_no_studied_signal_is_a_document_of_counts_not_a_crash() -> None:
+    times = START + HOUR * np.arange(100)
+    bars = Bars.build(times, np.linspace(100, 110, 100), np.linspace(100, 110, 100))
+    outside = SignalArrays.build(
+        [START - 5, START + 10**7],
+        ["bullish", "bearish"],
+        [[0.1, 0.2, 0.7]] * 2,
+        ["s", "s"],
+        [None, None],
+        ["a", "b"],
+    )
+    empty = SignalArrays.build([], [], [], [], [], [])
+    for signals in (outside, empty):
+        document = analyze(signals, {"X": bars}, StudyOptions(horizons=("1h",), draws=20))
+        json.dumps(document, allow_nan=False)
+        assert document["label"]["bullish"]["1h"]["n"] == 0
+        assert document["ic"]["1h"]["spearman"] is None
+        assert "no label's abnormal return" in document["summary"]
+    assert (
+        analyze(outside, {"X": bars}, StudyOptions(horizons=("1h",)))["counts"]["before_bars"] == 1
+    )
+
+
+def test_signals_for_another_symbol_are_left_out() -> None:
+    data = synthetic(n_signals=200)
+    tagged = SignalArrays.build(
+        data.signals.received,
+        data.signals.label,
+        data.signals.probs,
+        data.signals.source,
+        ["ETHUSDT"] * 100 + [None] * 100,
+        data.signals.key,
+    )
+    document = analyze(
+        tagged,
+        {"BTCUSDT": data.bars, "ETHUSDT": data.bars},
+        StudyOptions(horizons=("1h",), draws=20),
+    )
+    assert document["symbols"]["BTCUSDT"]["counts"]["signals"] == 100
+    assert document["symbols"]["ETHUSDT"]["counts"]["signals"] == 200
+    eth = document["symbols"]["ETHUSDT"]["scope"]
+    assert (
+        sum(eth["tagged"][label]["1h"]["n_raw"] for label in ("bearish", "neutral", "bullish"))
+        == 100
+    )
