@@ -33,6 +33,7 @@ from scipy.stats import norm
 
 from bot.metrics import SQRT_365, daily_closes
 from bot.research.bootstrap import percentile_interval, stationary_indices
+from bot.research.ledger import TrialLedger
 
 EULER_GAMMA = 0.5772156649015329
 
@@ -190,3 +191,36 @@ def luck_figures(
     figures["dsr_trials"] = float(trials)
     figures["dsr_benchmark_sharpe"] = expected_max_sharpe(trials, trials_variance) * SQRT_365
     return figures
+
+
+def record_and_assess(
+    ledger: TrialLedger,
+    *,
+    returns: np.ndarray,
+    data: str,
+    config: str,
+    kind: str,
+    recorded_at: datetime,
+    run: str | None = None,
+    draws: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Record this run in the trial ledger, then its luck figures with N and V counted there.
+
+    The run counts itself: the first configuration ever run on some data has N = 1, so its DSR
+    is its PSR(0); every new configuration tried on the same data deflates the next one.
+    """
+    stats = moments(returns)
+    ledger.record(
+        kind=kind,
+        data=data,
+        config=config,
+        daily_sharpe=stats.sharpe,
+        n_days=stats.n,
+        recorded_at=recorded_at,
+        run=run,
+    )
+    count = ledger.count(data)
+    return luck_figures(
+        returns, trials=count.trials, trials_variance=count.variance, draws=draws, seed=seed
+    )

@@ -15,7 +15,7 @@ run among them ((k + 1) / (N + 1)), so it is never 0 and is exact for a finite N
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,3 +62,28 @@ def p_value(real: float, null: Sequence[float] | np.ndarray) -> float:
     if values.size == 0:
         raise ValueError("a null p-value needs at least one null trial")
     return float((np.count_nonzero(values >= real) + 1) / (values.size + 1))
+
+
+def null_figures(
+    real: float,
+    replay: Callable[[NullLabels], float],
+    label: np.ndarray,
+    probs: np.ndarray,
+    trials: int,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Both nulls for one run, keyed as metrics.json spells them.
+
+    `replay` runs the backtest on the cached signals with the given labels and returns its
+    Sharpe; it is called `trials` times per null. The coin flips use a different seed stream
+    from the permutations so the two nulls are independent.
+    """
+    if trials < 1:
+        raise ValueError(f"--null needs at least 1 trial, got {trials}")
+    shuffled = [replay(labels) for labels in permuted(label, probs, trials, seed)]
+    flipped = [replay(labels) for labels in coin_flips(label, probs, trials, seed + 1)]
+    return {
+        "null_p_value": p_value(real, shuffled),
+        "null_trials": float(trials),
+        "coin_flip_p_value": p_value(real, flipped),
+    }

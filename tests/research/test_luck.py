@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -169,3 +170,32 @@ def test_daily_returns_and_sharpe_are_the_backtest_metrics() -> None:
     returns = daily_returns(times, equity, 10_000.0)
     assert returns.size == metrics["n_days"] == 60
     assert annualised_sharpe(returns) == pytest.approx(metrics["sharpe"], rel=1e-12)
+
+
+def test_record_and_assess_counts_every_configuration_on_the_data(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.research.ledger import TrialLedger
+    from bot.research.luck import record_and_assess
+
+    ledger = TrialLedger.open(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    rng = np.random.default_rng(11)
+    figures = []
+    for config in ("a", "b", "c"):
+        returns = rng.normal(0.002, 0.02, 300)
+        figures.append(
+            record_and_assess(
+                ledger,
+                returns=returns,
+                data="d",
+                config=config,
+                kind="backtest",
+                recorded_at=when,
+                draws=100,
+            )
+        )
+    assert [f["dsr_trials"] for f in figures] == [1.0, 2.0, 3.0]
+    assert figures[0]["dsr"] == pytest.approx(figures[0]["psr"])
+    assert figures[2]["dsr"] < figures[2]["psr"]
+    assert ledger.count("d").trials == 3

@@ -64,3 +64,24 @@ def test_null_gives_high_p_for_random_labels_and_low_for_informative_ones() -> N
     random_labels = rng.permutation(label)
     null = [statistic(d.label) for d in permuted(random_labels, probs, 200, seed=4)]
     assert p_value(statistic(random_labels), null) > 0.05
+
+
+def test_null_figures_run_both_nulls_through_the_replay() -> None:
+    from bot.research.nulls import NullLabels, null_figures
+
+    rng = np.random.default_rng(12)
+    label, probs = _signals(500)
+    returns = 0.4 * (label.astype(float) - 1.0) + rng.normal(0, 1, label.size)
+    calls = []
+
+    def replay(labels: NullLabels) -> float:
+        calls.append(1)
+        return float(np.mean((labels.label.astype(float) - 1.0) * returns))
+
+    figures = null_figures(replay(NullLabels(label, probs)), replay, label, probs, 50)
+    assert len(calls) == 1 + 2 * 50
+    assert figures["null_trials"] == 50.0
+    assert figures["null_p_value"] == pytest.approx(1 / 51)
+    assert figures["coin_flip_p_value"] == pytest.approx(1 / 51)
+    with pytest.raises(ValueError, match="at least 1 trial"):
+        null_figures(0.0, replay, label, probs, 0)
