@@ -117,6 +117,7 @@ class _Horizon:
     forward: np.ndarray
     abnormal: np.ndarray
     pre: np.ndarray
+    missing: dict[str, int]
 
 
 def _study(
@@ -126,6 +127,7 @@ def _study(
     horizons: Sequence[tuple[str, int]],
     options: StudyOptions,
 ) -> dict[str, object]:
+    """One symbol's document: its own signals and the market-wide ones, against its bars."""
     relevant = all_signals.take(
         (all_signals.symbol == symbol) | (all_signals.symbol == MARKET_WIDE)
     )
@@ -143,6 +145,7 @@ def _study(
     weights = stationary_weights(
         n_days, options.draws, options.block_days, np.random.default_rng(options.seed)
     )
+    missing: dict[str, dict[str, int]] = {}
     counts: dict[str, object] = {
         "signals": len(relevant),
         "before_bars": int(before.sum()),
@@ -151,14 +154,15 @@ def _study(
         "merged_duplicates": int(merged.sum()),
         "aligned_after_gap": int(np.count_nonzero(entry_time - signals.received >= bars.interval)),
         "bar_gaps": bars.n_gaps,
-        "missing": {},
+        "missing": missing,
     }
     warnings = _span_warnings(counts, bars, horizons)
     groups = list(_groups(signals, options.confidence_edges))
-    tables: dict[str, dict[str, dict[str, float | int | None]]] = {}
+    tables: dict[str, dict[tuple[str, ...], dict[str, float | int | None]]] = {}
     ic: dict[str, dict[str, float | int | None]] = {}
     for name, seconds in horizons:
-        horizon = _returns(bars, seconds, entry, entry_time, signals, options, counts, name)
+        horizon = _returns(bars, seconds, entry, entry_time, signals, options)
+        missing[name] = horizon.missing
         tables[name] = _group_stats(
             horizon, groups, signals.score, kept, day_index, weights, options
         )
@@ -173,7 +177,7 @@ def _study(
     }
     for group in groups:
         for name, _ in horizons:
-            _nest(document, [*group.path, name], tables[name]["/".join(group.path)])
+            _nest(document, [*group.path, name], tables[name][group.path])
     document["ic"] = ic
     document["event_path"] = _paths(bars, signals, entry_time, kept, day_index, weights, options)
     document["summary"] = _summary(symbol, document, [name for name, _ in horizons])
@@ -187,22 +191,18 @@ def _returns(
     entry_time: np.ndarray,
     signals: SignalArrays,
     options: StudyOptions,
-    counts: dict[str, object],
-    name: str,
 ) -> _Horizon:
     every_bar = forward_returns(bars, seconds)
     forward = every_bar.values[entry]
     drift = past_mean(bars, every_bar, seconds, signals.received, options.drift_lookback_s)
     pre = log_return_between(bars, entry_time - seconds, entry_time)
-    missing = counts["missing"]
-    assert isinstance(missing, dict)
-    missing[name] = {
+    missing = {
         "gap": int(every_bar.gap[entry].sum()),
         "beyond_end": int(every_bar.beyond_end[entry].sum()),
         "no_drift_history": int(np.count_nonzero(np.isfinite(forward) & ~np.isfinite(drift))),
         "pre_event": int(np.count_nonzero(~np.isfinite(pre))),
     }
-    return _Horizon(forward=forward, abnormal=forward - drift, pre=pre)
+    return _Horizon(forward=forward, abnormal=forward - drift, pre=pre, missing=missing)
 
 
 def _groups(signals: SignalArrays, edges: Sequence[float]) -> Iterator[_Group]:
@@ -228,7 +228,7 @@ def _group_stats(
     day_index: np.ndarray,
     weights: np.ndarray,
     options: StudyOptions,
-) -> dict[str, dict[str, float | int | None]]:
+) -> dict[tuple[str, ...], dict[str, float | int | None]]:
     """Every group's figures at one horizon; the bootstrap of all groups is one matrix product."""
     finite = np.isfinite(horizon.abnormal)
     n_days = weights.shape[1]
@@ -244,7 +244,7 @@ def _group_stats(
         resampled = (weights @ sums) / (weights @ sizes)
     hits = np.sign(horizon.forward) * np.sign(score) > 0
     directional = score != 0
-    table: dict[str, dict[str, float | int | None]] = {}
+    table: dict[tuple[str, ...], dict[str, float | int | None]] = {}
     for column, group in enumerate(groups):
         use = uses[column]
         n = int(use.sum())
@@ -263,7 +263,7 @@ def _group_stats(
                 "p_value": bootstrap_p_value(mean, resampled[:, column]),
                 "pre_event_bps": _mean_or_nan(horizon.pre[use]) * BPS,
             }
-        table["/".join(group.path)] = {key: _number(value) for key, value in entry.items()}
+        table[group.path] = {key: _number(value) for key, value in entry.items()}
     return table
 
 
@@ -308,7 +308,7 @@ def _information(
 
 
 def _apply_holm(
-    tables: dict[str, dict[str, dict[str, float | int | None]]],
+    tables: dict[str, dict[tuple[str, ...], dict[str, float | int | None]]],
     ic: dict[str, dict[str, float | int | None]],
 ) -> None:
     """Holm over every group x horizon and every IC tested for the symbol, written in place."""
