@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.research.event_study import StudyOptions, analyze  # noqa: E402
-from tests.research.synthetic import synthetic  # noqa: E402
+from bot.research.event_study import StudyOptions, analyze
+from tests.research.synthetic import synthetic
 
 
 def main() -> None:
