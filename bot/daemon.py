@@ -32,7 +32,7 @@ from bot.config import Settings
 from bot.errors import FatalError
 from bot.events import Bar, NewsItem, Ticker, Trade
 from bot.log import get_logger
-from bot.protocols import Publish
+from bot.protocols import Publish, VenueState
 from bot.shutdown import stop_on_signals
 from bot.store import Store
 from bot.trade_log import TradeLog
@@ -171,7 +171,7 @@ async def run_daemon(
     await broker.start()
     venue = await broker.reconcile(state.open_orders if state else [])
     if venue is not None:
-        engine.apply_venue_state(venue)
+        adopt_venue_state(parts, venue)
     parts.signals.start_live()
     engine.start_timers()
     timers = _start_timers(settings, parts)
@@ -240,6 +240,17 @@ async def run_daemon(
     return parts
 
 
+def adopt_venue_state(parts: Parts, venue: VenueState) -> None:
+    """Take the venue's word, and keep it: the reconciled state is what `lorabot status` shows
+    for a live account (the stored fills alone miss what changed on the venue)."""
+    parts.engine.apply_venue_state(venue)
+    if parts.live is None:
+        return  # the paper venue is the store itself: nothing new to keep
+    now = parts.clock.now()
+    parts.store.record_reconciliation(now, venue.positions, venue.cash)
+    parts.engine.snapshot(now, source="venue")
+
+
 class _Reconciler:
     """Reconciles with the venue on a schedule, and soon after the broker asks for it (it saw an
     execution of an order lorabot did not place). The paper broker never asks."""
@@ -268,7 +279,7 @@ class _Reconciler:
             log.warning("reconciliation failed; will retry", error=str(error))
             return
         if venue is not None:
-            engine.apply_venue_state(venue)
+            adopt_venue_state(self.parts, venue)
 
     def cancel(self) -> None:
         if self.task is not None:

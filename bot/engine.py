@@ -464,8 +464,8 @@ class Engine:
 
     # -- snapshots ---------------------------------------------------------------------------
 
-    def snapshot(self, now: datetime | None = None) -> None:
+    def snapshot(self, now: datetime | None = None, source: str = "fills") -> None:
         ts = now or self.clock.now()
-        snapshot = self.portfolio.snapshot(ts)
+        snapshot = replace(self.portfolio.snapshot(ts), source=source)
         self.risk.on_equity(ts, snapshot.equity)
         self.bus.publish(snapshot)  # journalled by the store (bot/journal.py)

@@ -452,6 +452,9 @@ class EquitySnapshot:
     unrealised_pnl: Decimal
     fees: Decimal
     positions: tuple[PositionSnapshot, ...] = field(default=())
+    # "fills": the engine's own accounting; "venue": taken right after adopting what the venue
+    # reported at a reconciliation (what `lorabot status` trusts for a live account)
+    source: str = "fills"
 
 
 MarketEvent = Bar | Trade | Ticker

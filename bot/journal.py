@@ -1,18 +1,18 @@
 """The store as the bus's journal: what happened is written by one subscriber, not by every
 handler that saw it.
 
-One writer per record: the engine decides and the store remembers. Signals, fills and equity
-snapshots reach the store because it subscribes to them, after the engine (subscription order
-is dispatch order), so a handler that raises never leaves a record of an event the engine did not
-apply. Two records keep their explicit writers: an order is written by the engine *before* it is
-sent (that is the idempotency rule a restart relies on), and a news item by the source that
-published it (the source de-duplicates against what it wrote).
+One writer per record: the engine decides and the store remembers. Signals, fills, equity
+snapshots and decision records reach the store because it subscribes to them, after the engine
+(subscription order is dispatch order), so a handler that raises never leaves a record of an event
+the engine did not apply. Two records keep their explicit writers: an order is written by the
+engine *before* it is sent (that is the idempotency rule a restart relies on), and a news item by
+the source that published it (the source de-duplicates against what it wrote).
 """
 
 from __future__ import annotations
 
 from bot.bus import Bus
-from bot.events import EquitySnapshot, Fill, Signal
+from bot.events import Decision, EquitySnapshot, Fill, Signal
 from bot.store import Store
 
 
@@ -21,3 +21,4 @@ def journal_to(store: Store, bus: Bus) -> None:
     bus.subscribe(Signal, store.record_signal)
     bus.subscribe(Fill, store.record_fill)
     bus.subscribe(EquitySnapshot, store.record_equity)
+    bus.subscribe(Decision, store.record_decision)

@@ -143,6 +143,34 @@ class OrderRecord(SQLModel, table=True):
     reason: str = ""
     created: datetime = _ts()
     updated: datetime | None = _ts(nullable=True)
+    decision_id: str = ""
+
+
+class DecisionRecord(SQLModel, table=True):
+    """What one news item or re-vote made of the account (see bot/decisions.py). Read newest
+    first per account by `lorabot status --decisions` and the console: hence the index."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (sa.Index("ix_decisions_account_ts", "account", "ts"),)
+    id: str = Field(primary_key=True)
+    account: str
+    run_id: str
+    ts: datetime = _ts()
+    trigger: str
+    symbol: str = ""
+    outcome: str = Field(index=True)
+    reason: str = ""
+    news_id: str = Field(default="", index=True)
+    received: datetime | None = _ts(nullable=True)
+    label: str = ""
+    confidence: float = 0.0
+    composite_label: str = ""
+    composite_confidence: float = 0.0
+    target_before: Decimal | None = _dec(nullable=True)
+    target_after: Decimal | None = _dec(nullable=True)
+    risk: str = ""
+    order_id: str = ""
+    source: str = ""
 
 
 class FillRecord(SQLModel, table=True):

@@ -20,13 +20,34 @@ from bot.errors import UserError
 from bot.events import iso
 
 
-def _account_summary(store: Any, account: str, signals: int) -> dict[str, Any]:
+def _account_portfolio(store: Any, state: Any, account: str) -> tuple[Any, Any]:
+    """(portfolio, the last reconciliation or None). A live account's truth is what the venue
+    said at its last reconciliation plus the fills since; the stored fills alone miss every
+    change made on the venue (and a restart's adoption of it)."""
     from bot.portfolio import Portfolio
 
+    portfolio = Portfolio.from_fills(state.initial_cash, state.fills)
+    reconciled = store.last_reconciliation(account)
+    if reconciled is None:
+        return portfolio, None
+    cash = portfolio.cash
+    venue = Portfolio(state.initial_cash)
+    for symbol, (qty, avg_price) in reconciled.positions.items():
+        position = venue.position(symbol)
+        position.qty, position.avg_price = qty, avg_price
+    venue.cash = reconciled.cash if reconciled.cash is not None else cash
+    for fill in state.fills:
+        if fill.ts > reconciled.ts:
+            venue.apply_fill(fill)
+    venue.fees = portfolio.fees
+    return venue, reconciled
+
+
+def _account_summary(store: Any, account: str, signals: int, decisions: int) -> dict[str, Any]:
     state = store.load_account(account)
     if state is None:
         raise UserError(f"no account {account!r} in the store (known: {store.accounts()})")
-    portfolio = Portfolio.from_fills(state.initial_cash, state.fills)
+    portfolio, reconciled = _account_portfolio(store, state, account)
     last = store.equity(account, limit=1)
     positions = []
     for symbol, position in portfolio.positions.items():
@@ -47,6 +68,8 @@ def _account_summary(store: Any, account: str, signals: int) -> dict[str, Any]:
         "equity_at": iso(last[0].ts) if last else None,
         "fees": str(portfolio.fees.quantize(Decimal("0.01"))),
         "fills": len(state.fills),
+        "source": "venue" if reconciled is not None else "fills",
+        "reconciled_at": iso(reconciled.ts) if reconciled is not None else None,
         "positions": positions,
         "open_orders": [
             {
@@ -70,6 +93,33 @@ def _account_summary(store: Any, account: str, signals: int) -> dict[str, Any]:
             }
             for s in store.signals(account, limit=signals)
         ],
+        "decisions": [_decision(d) for d in store.decisions(account, limit=decisions)]
+        if decisions
+        else [],
+    }
+
+
+def _decision(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "time": iso(d.ts),
+        "trigger": d.trigger,
+        "symbol": d.symbol or "*",
+        "news_id": d.news_id,
+        "source": d.source,
+        "label": d.label.word if d.label is not None else "",
+        "confidence": round(d.confidence, 3),
+        "composite": (
+            f"{d.composite_label.word} {d.composite_confidence:.2f}"
+            if d.composite_label is not None
+            else ""
+        ),
+        "target_before": None if d.target_before is None else str(d.target_before),
+        "target_after": None if d.target_after is None else str(d.target_after),
+        "risk": d.risk,
+        "outcome": d.outcome.value,
+        "order_id": d.order_id,
+        "reason": d.reason,
     }
 
 
@@ -78,11 +128,24 @@ def _account_summary(store: Any, account: str, signals: int) -> dict[str, Any]:
 @click.option(
     "--signals", "n_signals", default=10, show_default=True, help="How many recent signals to show."
 )
+@click.option(
+    "--decisions",
+    "n_decisions",
+    default=0,
+    type=click.IntRange(min=0),
+    help="Also list the last N decision records: what each headline and re-vote made of the "
+    "account, and the order it caused or why none.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @config_option
 @click.pass_context
 def status(
-    ctx: click.Context, account: str | None, n_signals: int, as_json: bool, config_path: Path | None
+    ctx: click.Context,
+    account: str | None,
+    n_signals: int,
+    n_decisions: int,
+    as_json: bool,
+    config_path: Path | None,
 ) -> None:
     """Positions, cash, equity, open orders and the last signals, from the store."""
     settings = settings_for(ctx, config_path)
@@ -92,7 +155,7 @@ def status(
     accounts = (
         [account] if account else [a for a in store.accounts() if not a.startswith("backtest-")]
     )
-    summaries = [_account_summary(store, name, n_signals) for name in accounts]
+    summaries = [_account_summary(store, name, n_signals, n_decisions) for name in accounts]
     kill = settings.kill_switch_path.exists()
     if as_json:
         click.echo(json.dumps({"kill_switch": kill, "accounts": summaries}, indent=2))
@@ -111,6 +174,11 @@ def status(
             f"{summary['equity'] or '-'} (at {summary['equity_at'] or '-'})  fees "
             f"{summary['fees']}  fills {summary['fills']}"
         )
+        if summary["reconciled_at"]:
+            console.print(
+                f"  positions and cash as the venue reported them at "
+                f"{summary['reconciled_at']}, plus the fills since"
+            )
         positions = Table("symbol", "qty", "avg price", "realised PnL", title="positions")
         for p in summary["positions"]:
             positions.add_row(p["symbol"], p["qty"], p["avg_price"], p["realised_pnl"])
@@ -130,6 +198,32 @@ def status(
                 s["time"], s["symbol"], s["label"], f"{s['confidence']:.3f}", s["source"]
             )
         console.print(signals)
+        if summary["decisions"]:
+            table = Table(
+                "time",
+                "symbol",
+                "trigger",
+                "label",
+                "composite",
+                "target",
+                "outcome",
+                "order",
+                "reason",
+                title="last decisions",
+            )
+            for d in summary["decisions"]:
+                table.add_row(
+                    d["time"],
+                    d["symbol"],
+                    d["trigger"],
+                    d["label"],
+                    d["composite"],
+                    f"{d['target_before'] or '-'} -> {d['target_after'] or '-'}",
+                    d["outcome"],
+                    d["order_id"] or "-",
+                    d["reason"],
+                )
+            console.print(table)
 
 
 @click.command()

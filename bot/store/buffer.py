@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from bot.store.errors import StoreError, StoreWriteError, explain
 from bot.tables import (
+    DecisionRecord,
     EquitySnapshotRecord,
     FillRecord,
     NewsRecord,
@@ -42,6 +43,7 @@ TABLES: dict[str, sa.Table] = {
         "positions": PositionSnapshotRecord,
         "equity": EquitySnapshotRecord,
         "reconciliations": ReconciliationRecord,
+        "decisions": DecisionRecord,
     }.items()
 }
 
@@ -153,6 +155,7 @@ def _write(connection: Connection, pending: dict[str, list[dict[str, Any]]]) -> 
     upsert(connection, TABLES["orders"], orders, ["client_order_id"], update=True)
     fills = pending.get("fills", [])
     upsert(connection, TABLES["fills"], fills, ["account", "exec_id"], update=False)
+    upsert(connection, TABLES["decisions"], pending.get("decisions", []), ["id"], update=False)
     for kind in ("positions", "equity", "reconciliations"):
         rows = pending.get(kind, [])
         if rows:

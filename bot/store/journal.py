@@ -18,10 +18,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from bot.events import EquitySnapshot, Fill, PositionSnapshot, Signal
+from bot.events import Decision, EquitySnapshot, Fill, PositionSnapshot, Signal
 from bot.orders import Order, OrderStatus
 from bot.store.buffer import TABLES, WriteBuffer
 from bot.store.rows import (
+    decision_from_row,
+    decision_row,
     equity_from_row,
     equity_row,
     fill_from_row,
@@ -120,6 +122,10 @@ class TradingJournal:
     def record_signal(self, signal: Signal) -> None:
         self.buffer.queue("signals", signal_row(signal, self.account, self.run_id))
 
+    def record_decision(self, decision: Decision) -> None:
+        """A decision record (batched: it explains an order, which is committed on its own)."""
+        self.buffer.queue("decisions", decision_row(decision, self.account, self.run_id))
+
     def record_order(self, order: Order) -> None:
         """Insert or update an order; committed at once when durable (before it is sent)."""
         self.buffer.queue("orders", order_row(order, self.account, self.run_id))
@@ -131,8 +137,10 @@ class TradingJournal:
         if self.durable:
             self.buffer.commit_now()
 
-    def record_equity(self, snapshot: EquitySnapshot, source: str = "fills") -> None:
-        """A snapshot of cash, equity and positions; `source` "venue" right after reconciling."""
+    def record_equity(self, snapshot: EquitySnapshot, source: str | None = None) -> None:
+        """A snapshot of cash, equity and positions; its source ("venue" right after
+        reconciling) is the snapshot's own unless given."""
+        source = source or snapshot.source
         self.buffer.queue("equity", equity_row(snapshot, self.account, self.run_id, source))
         for position in snapshot.positions:
             self.record_position(position, source)
@@ -219,6 +227,28 @@ class TradingJournal:
         if account:
             query = query.where(table.c.account == account)
         return [signal_from_row(r) for r in self._read(query)]
+
+    def decisions(
+        self,
+        account: str | None = None,
+        limit: int = 20,
+        *,
+        before: datetime | None = None,
+        outcome: str | None = None,
+        source: str | None = None,
+    ) -> list[Decision]:
+        """Decision records, newest first; `before` pages back (an indexed range, so the first
+        page of a long-running account is as fast as of a new one)."""
+        table = TABLES["decisions"]
+        query = sa.select(table).where(table.c.account == (account or self.account))
+        if before is not None:
+            query = query.where(table.c.ts < before)
+        if outcome:
+            query = query.where(table.c.outcome == outcome)
+        if source:
+            query = query.where(table.c.source == source)
+        query = query.order_by(table.c.ts.desc(), table.c.id.desc()).limit(limit)
+        return [decision_from_row(r) for r in self._read(query)]
 
     def equity(self, account: str | None = None, limit: int = 1) -> list[EquitySnapshot]:
         table = TABLES["equity"]

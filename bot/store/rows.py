@@ -12,12 +12,14 @@ from decimal import Decimal
 from typing import Any
 
 from bot.events import (
+    Decision,
     EquitySnapshot,
     Fill,
     Label,
     Liquidity,
     NewsItem,
     OrderType,
+    Outcome,
     PositionSnapshot,
     Side,
     Signal,
@@ -117,6 +119,7 @@ def order_row(order: Order, account: str, run_id: str) -> dict[str, Any]:
         "reason": order.reason[:500],
         "created": order.created,
         "updated": order.updated,
+        "decision_id": order.decision_id,
     }
 
 
@@ -138,6 +141,7 @@ def order_from_row(row: Any) -> Order:
         fees=row.fees,
         reason=row.reason,
         updated=row.updated,
+        decision_id=row.decision_id,
     )
 
 
@@ -236,3 +240,51 @@ def venue_positions_text(positions: Mapping[str, tuple[Decimal, Decimal]]) -> st
 
 def venue_positions(text: str) -> dict[str, tuple[Decimal, Decimal]]:
     return {s: (Decimal(q), Decimal(p)) for s, (q, p) in json.loads(text).items()}
+
+
+def decision_row(decision: Decision, account: str, run_id: str) -> dict[str, Any]:
+    return {
+        "id": decision.id,
+        "account": account,
+        "run_id": run_id,
+        "ts": decision.ts,
+        "trigger": decision.trigger,
+        "symbol": decision.symbol or "",
+        "outcome": decision.outcome.value,
+        "reason": decision.reason[:500],
+        "news_id": decision.news_id,
+        "received": decision.received,
+        "label": decision.label.word if decision.label is not None else "",
+        "confidence": decision.confidence,
+        "composite_label": (
+            decision.composite_label.word if decision.composite_label is not None else ""
+        ),
+        "composite_confidence": decision.composite_confidence,
+        "target_before": decision.target_before,
+        "target_after": decision.target_after,
+        "risk": decision.risk[:500],
+        "order_id": decision.order_id,
+        "source": decision.source,
+    }
+
+
+def decision_from_row(row: Any) -> Decision:
+    return Decision(
+        id=row.id,
+        ts=row.ts,
+        trigger=row.trigger,
+        symbol=row.symbol or None,
+        outcome=Outcome(row.outcome),
+        reason=row.reason,
+        news_id=row.news_id,
+        received=row.received,
+        label=Label.parse(row.label) if row.label else None,
+        confidence=row.confidence,
+        composite_label=Label.parse(row.composite_label) if row.composite_label else None,
+        composite_confidence=row.composite_confidence,
+        target_before=row.target_before,
+        target_after=row.target_after,
+        risk=row.risk,
+        order_id=row.order_id,
+        source=row.source,
+    )

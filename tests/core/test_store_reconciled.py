@@ -70,4 +70,5 @@ def test_a_store_of_the_first_schema_is_upgraded_with_its_snapshots(tmp_path: Pa
     assert store.count("reconciliations") == 1
     with store.engine.connect() as connection:
         head = connection.execute(sa.text("select version_num from alembic_version")).scalar()
-    assert head == "0002"
+    assert head == "0003"  # and on to the newest schema
+    assert store.decisions() == []  # the decisions table came with it
