@@ -39,8 +39,10 @@ from bot.protocols import (
 from bot.signals import SignalCache, SignalService
 from bot.store import Store
 from bot.symbols import SymbolTable
+from strategies.exits import ExitBook
+from strategies.margin import MarginRules
 from strategies.risk import RiskGate
-from strategies.vote_strategy import VoteStrategy, risk_params
+from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
 
 log = get_logger("bot.assemble")
 
@@ -169,9 +171,35 @@ def build_engine(
         risk=RiskGate(risk_params(settings.risk)),
         traded=traded,
         id_prefix=id_prefix,
+        exits=_exit_book(settings),
+        margins=margin_rules(settings, symbols),
     )
     journal_to(store, bus)  # after the engine: what it rejected is never journalled
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
+
+
+def _exit_book(settings: Settings) -> ExitBook | None:
+    rules = exit_rules(settings.strategy)
+    return ExitBook(rules, settings.strategy.atr_period) if rules.active else None
+
+
+def margin_rules(settings: Settings, symbols: SymbolTable) -> dict[str, MarginRules]:
+    """Per perpetual: its leverage, margin mode and maintenance rate (spot has no margin).
+    A leverage above `[risk] max_leverage` is refused here, before anything trades."""
+    rules: dict[str, MarginRules] = {}
+    cap = settings.risk.max_leverage
+    for name, config in settings.symbols.items():
+        if not config.enabled or config.category != "linear" or name not in symbols.instruments:
+            continue
+        if config.leverage > cap:
+            raise UserError(
+                f"[symbols.{name}] leverage = {config.leverage} is above [risk] max_leverage "
+                f"= {cap}"
+            )
+        rules[name] = MarginRules(
+            config.leverage, config.margin_mode, config.maintenance_margin_rate
+        )
+    return rules
 
 
 def replay_parts(

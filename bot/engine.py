@@ -311,17 +311,19 @@ class Engine:
             outcome = outcome_of_risk(decision.reason)
             self.decisions.finish(record, outcome, decision.reason, risk=decision.reason)
             return
-        risk = decision.reason or "ok"
-        if decision.reason:
-            log.info("target adjusted by the risk gate", symbol=symbol, reason=decision.reason)
         assert price is not None
+        wanted = protection.within_margin(self, symbol, decision.qty, price.price)
+        reason = decision.reason if wanted == decision.qty else f"clipped to the margin: {wanted}"
+        risk = reason or "ok"
+        if reason:
+            log.info("target adjusted by the risk gate", symbol=symbol, reason=reason)
         # Orders still working for this symbol are replaced by the new decision: the delta is
         # taken against the position alone. (If a cancel loses the race with a fill, the next
         # decision sees the larger position and corrects it.)
         for order in list(self.open_orders.get(symbol, {}).values()):
             self.broker.cancel(order)
-        delta = instrument.round_qty(decision.qty - current)
-        after = {"risk": risk, "target_after": decision.qty}
+        delta = instrument.round_qty(wanted - current)
+        after = {"risk": risk, "target_after": wanted}
         if delta == 0:
             self.decisions.finish(record, Outcome.UNCHANGED, "the position is the target", **after)
             return

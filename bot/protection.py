@@ -77,3 +77,19 @@ def close(engine: Engine, symbol: str, price: Decimal, reason: str) -> None:
         symbol, side, abs(qty), rounded, reason, True, record.id, OrderType.STOP
     )
     engine.decisions.finish(record, Outcome.ORDER, reason, order_id=order_id, target_after=ZERO)
+
+
+def within_margin(engine: Engine, symbol: str, target: Decimal, price: Decimal) -> Decimal:
+    """`target` clipped so that its initial margin (notional / leverage) fits the equity, as a
+    venue refuses an order the margin cannot carry."""
+    rules = engine.margins.get(symbol)
+    if rules is None or target == 0:
+        return target
+    others = sum(
+        (p.notional for s, p in engine.portfolio.positions.items() if s != symbol and p.qty), ZERO
+    )
+    room = engine.portfolio.equity * rules.leverage - others
+    if abs(target) * price <= room:
+        return target
+    capped = engine.symbols.instrument(symbol).round_qty(max(room, ZERO) / price)
+    return capped if target > 0 else -capped

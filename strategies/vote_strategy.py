@@ -17,6 +17,7 @@ from decimal import Decimal
 from bot.config import RiskConfig, StrategyConfig
 from bot.events import Label, Signal, TargetPosition
 from bot.symbols import Instrument
+from strategies.exits import ExitRules, Level
 from strategies.risk import RiskParams
 from strategies.sizing import target_qty, within_band
 from strategies.vote import Composite, SignalWindow, VoteParams, decide
@@ -37,6 +38,18 @@ def vote_params(
         min_signals=config.min_signals,
         source_weights={**(feed_weights or {}), **config.source_weights},
         trade_stale=config.trade_stale_news,
+        aggregation=config.aggregation,
+        prior_weight=config.prior_weight,
+    )
+
+
+def exit_rules(config: StrategyConfig) -> ExitRules:
+    """`[strategy]`'s protective exits (each "" or 0 when off)."""
+    return ExitRules(
+        stop_loss=Level.parse(config.stop_loss, "[strategy] stop_loss"),
+        take_profit=Level.parse(config.take_profit, "[strategy] take_profit"),
+        trailing_stop=Level.parse(config.trailing_stop, "[strategy] trailing_stop"),
+        max_hold=timedelta(seconds=config.max_hold) if config.max_hold > 0 else None,
     )
 
 

@@ -260,6 +260,21 @@ class StrategyConfig(Section):
     limit_offset_bps: float = Field(0.0, ge=0, le=10_000)
     limit_timeout: Duration = 300.0
     rebalance_band: float = Field(0.1, ge=0, le=1)
+    aggregation: Literal["share", "evidence"] = "share"
+    prior_weight: float = Field(0.5, ge=0, le=1000)
+    stop_loss: str = ""
+    take_profit: str = ""
+    trailing_stop: str = ""
+    max_hold: Duration = 0.0
+    atr_period: int = Field(14, ge=1, le=1000)
+
+    @field_validator("stop_loss", "take_profit", "trailing_stop")
+    @classmethod
+    def _exit_level(cls, value: str) -> str:
+        from strategies.exits import Level
+
+        Level.parse(value, "level")  # a ValueError names the value; pydantic adds the key
+        return value
 
 
 PositionCap = Annotated[Dec, Field(ge=0, le=MONEY_MAX)]
@@ -273,6 +288,7 @@ class RiskConfig(Section):
     max_price_age: PositiveDuration = 120.0
     kill_switch_file: PathStr = ""
     kill_switch_poll: PositiveDuration = 1.0
+    max_leverage: Dec = Field(Decimal("10"), ge=1, le=200)
 
 
 class PaperConfig(Section):

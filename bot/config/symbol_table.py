@@ -31,6 +31,9 @@ class SymbolConfig(Section):
     qty_step: Rule = Decimal("0.001")
     min_qty: Rule = Decimal("0.001")
     min_notional: Annotated[Dec, Field(ge=0, le=MONEY_MAX)] = Decimal("5")
+    leverage: Annotated[Dec, Field(ge=1, le=200)] = Decimal("1")
+    margin_mode: Literal["cross", "isolated"] = "cross"
+    maintenance_margin_rate: Annotated[Dec, Field(ge=0, le=Decimal("0.5"))] = Decimal("0.005")
 
 
 def default_symbols() -> dict[str, SymbolConfig]:
@@ -48,6 +51,7 @@ def default_symbols() -> dict[str, SymbolConfig]:
             qty_step=Decimal("0.01"),
             min_qty=Decimal("0.01"),
             min_notional=Decimal("5"),
+            maintenance_margin_rate=Decimal("0.01"),
         ),
     }
 

@@ -185,3 +185,51 @@ def test_a_crash_liquidates_a_leveraged_long_in_paper_mode(tmp_path: Path) -> No
     level = -cash_after / (entry.qty * (1 - D("0.005")))
     assert liquidation.price <= level and liquidation.price > level * D("0.999")
     assert parts.engine.portfolio.qty("BTCUSDT") == 0
+
+
+def test_a_target_is_clipped_to_what_the_margin_can_carry(tmp_path: Path) -> None:
+    from bot.events import Fill, Label
+
+    from .helpers import bar as engine_bar
+    from .helpers import drive, news, replay_parts, settings
+
+    bull = "Bitcoin rallies on huge inflows"
+    config = settings(strategy={"fraction": 4.0, "max_fraction": 4.0}, risk={"max_notional": 1e6})
+    parts = replay_parts(tmp_path, {bull: (Label.BULLISH, 0.9)}, config)  # 1x leverage: the default
+    fills: list[Fill] = []
+    parts.bus.subscribe(Fill, fills.append)
+    bars = [engine_bar(i, "40000") for i in range(3)]
+    drive(parts, [bars[0], news("a", bull, bars[0].ts + timedelta(minutes=1)), *bars[1:]])
+    (entry,) = fills
+    assert entry.qty == D("0.250")  # 10,000 of equity at 1x: 0.25 BTC, not 4 x that
+
+
+def test_a_leverage_above_the_cap_is_refused_at_start_naming_both_keys(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text('[symbols.BTCUSDT]\nleverage = "20"\n[news]\nfeeds = []\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "backtest", "--sample", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "[symbols.BTCUSDT] leverage = 20 is above [risk] max_leverage = 10" in result.stderr
+
+
+def test_exit_levels_in_config_are_checked_at_load() -> None:
+    from bot.config import ConfigError, settings_from_dict
+
+    with pytest.raises(ConfigError, match="stop_loss"):
+        settings_from_dict({"strategy": {"stop_loss": "two percent"}})
+    settings = settings_from_dict({"strategy": {"stop_loss": "2%", "max_hold": "1d"}})
+    from strategies.vote_strategy import exit_rules
+
+    rules = exit_rules(settings.strategy)
+    assert rules.stop_loss == Level(D("2"), "%") and rules.max_hold == timedelta(days=1)
