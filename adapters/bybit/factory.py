@@ -44,7 +44,8 @@ def mainnet_summary(settings: Settings, symbols: Sequence[str]) -> str:
     urls = endpoints(settings)
     risk = settings.risk
     lines = [
-        "About to trade REAL MONEY on Bybit mainnet:",
+        f"About to trade REAL MONEY on Bybit (network = {settings.bybit.network!r}, "
+        "hosts are not demo/testnet/loopback):",
         f"  REST       {urls.rest}",
         f"  private ws {urls.ws_private}",
         f"  category   {settings.bybit.category}",
@@ -60,9 +61,11 @@ def mainnet_summary(settings: Settings, symbols: Sequence[str]) -> str:
 
 
 def require_mainnet_confirmation(settings: Settings, confirmed: bool) -> None:
-    """Refuse to trade mainnet (with no override pointing elsewhere) without the flag."""
-    if endpoints(settings).is_mainnet and not confirmed:
+    """Refuse to trade real money (`Endpoints.is_real_money`) without the flag."""
+    urls = endpoints(settings)
+    if urls.is_real_money and not confirmed:
         raise UserError(
-            '[bybit] network = "mainnet" trades real money: add --confirm-mainnet to proceed '
-            '(or use network = "demo" / "testnet")'
+            f"[bybit] orders go to {urls.rest} (private stream {urls.ws_private}), which is real "
+            'money: add --confirm-mainnet to proceed (or use network = "demo" / "testnet" with '
+            "no rest_url / ws_private_url pointing elsewhere)"
         )
