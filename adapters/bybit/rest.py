@@ -161,6 +161,15 @@ class BybitRest:
     async def _send(
         self, method: str, path: str, params: Mapping[str, Any], *, signed: bool, order: bool
     ) -> dict[str, Any]:
+        """One call; every error it raises has the keys masked (see `errors.redact`)."""
+        try:
+            return await self._send_unmasked(method, path, params, signed=signed, order=order)
+        except errors.BybitError as error:
+            raise error.redacted((self._key, self._secret)) from None
+
+    async def _send_unmasked(
+        self, method: str, path: str, params: Mapping[str, Any], *, signed: bool, order: bool
+    ) -> dict[str, Any]:
         session = self._ensure_session()
         query = ""
         body = ""
