@@ -15,8 +15,8 @@ import pytest
 from adapters.bybit import errors
 from adapters.bybit.private import BybitPrivateStream
 from adapters.bybit.rest import BybitRest
-from adapters.bybit.sim import Simulator
 from adapters.bybit.signing import VenueClock
+from adapters.bybit.sim import Simulator
 from bot.log import setup_logging
 
 from .harness import settings_for, sim_config
