@@ -151,11 +151,11 @@ def _market_streams(
     except ImportError:
         log.warning("no market data: the Bybit adapter is not installed")
         return []
-    return [public_stream(settings, symbols.traded)]
+    return [public_stream(settings, symbols.traded, clock)]
 
 
 async def _live_broker(
-    settings: Settings, symbols: SymbolTable, options: DaemonOptions
+    settings: Settings, symbols: SymbolTable, options: DaemonOptions, clock: LiveClock
 ) -> tuple[Broker, SymbolTable]:
     secrets = Secrets.from_env(settings.bybit)
     if not secrets.complete:
@@ -172,12 +172,12 @@ async def _live_broker(
     except ImportError as error:
         raise UserError(f"live trading needs the Bybit adapter: {error}") from None
     require_mainnet_confirmation(settings, options.confirm_mainnet)
-    instruments = await fetch_instruments(settings, symbols.traded)
+    instruments = await fetch_instruments(settings, symbols.traded, clock)
     symbols = symbols.with_instruments(instruments)
-    return live_broker(settings, secrets, instruments), symbols
+    return live_broker(settings, secrets, instruments, clock), symbols
 
 
-async def _venue_rules(settings: Settings, symbols: SymbolTable) -> SymbolTable:
+async def _venue_rules(settings: Settings, symbols: SymbolTable, clock: LiveClock) -> SymbolTable:
     """Paper mode on live prices trades by the venue's real filters when it can read them."""
     try:
         from adapters.bybit.factory import fetch_instruments
@@ -185,7 +185,7 @@ async def _venue_rules(settings: Settings, symbols: SymbolTable) -> SymbolTable:
         return symbols
     try:
         instruments = await asyncio.wait_for(
-            fetch_instruments(settings, symbols.traded), settings.bybit.rest_timeout * 2
+            fetch_instruments(settings, symbols.traded, clock), settings.bybit.rest_timeout * 2
         )
     except Exception as error:  # offline, or Bybit unreachable: the config's rules stand
         log.warning("instrument rules from config (Bybit unreachable)", error=str(error))
@@ -248,10 +248,10 @@ async def run_daemon(
     symbols = SymbolTable.from_settings(settings)
     model = build_model(settings)
     if options.mode == "live":
-        broker, symbols = await _live_broker(settings, symbols, options)
+        broker, symbols = await _live_broker(settings, symbols, options, clock)
     else:
         if options.replay is None or options.replay.bars is None:
-            symbols = await _venue_rules(settings, symbols)
+            symbols = await _venue_rules(settings, symbols, clock)
         broker = paper_broker(settings, symbols, clock)
     initial = store.open_account(account, options.mode, settings.engine.initial_cash, clock.now())
     parts = build_engine(

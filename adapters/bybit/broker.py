@@ -43,7 +43,7 @@ from adapters.bybit.parse import (
 )
 from adapters.bybit.private import BybitPrivateStream
 from adapters.bybit.rest import BybitRest
-from bot.clock import Clock, LiveClock
+from bot.clock import Clock
 from bot.config import Secrets, Settings
 from bot.errors import FatalError
 from bot.events import Bar, Fill, OrderType, OrderUpdate, Side, Ticker, Trade
@@ -123,8 +123,7 @@ class BybitBroker:
         settings: Settings,
         secrets: Secrets,
         instruments: Mapping[str, Instrument],
-        *,
-        clock: Clock | None = None,
+        clock: Clock,
     ) -> None:
         if not secrets.complete:
             bybit = settings.bybit
@@ -138,10 +137,11 @@ class BybitBroker:
         self.category = self.config.category
         self.instruments = dict(instruments)
         self.endpoints: Endpoints = endpoints(settings)
-        self.clock: Clock = clock or LiveClock()
+        self.clock = clock
         self.rest = BybitRest(
             self.config,
             self.endpoints.rest,
+            clock,
             api_key=secrets.api_key.get_secret_value(),
             api_secret=secrets.api_secret.get_secret_value(),
         )

@@ -76,6 +76,7 @@ def download_data(
     download: run the same command again. Prints the file, the bars written and the range.
     """
     from adapters.bybit.download import download_klines
+    from bot.clock import LiveClock
 
     settings = settings_for(ctx, config_path)
     setup_logging(settings.log.level, settings.log.format, file=settings.log.file)
@@ -97,6 +98,7 @@ def download_data(
             path,
             category=category,
             progress=not no_progress and sys.stderr.isatty(),
+            clock=LiveClock(),
         )
     )
     span = (

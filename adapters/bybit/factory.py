@@ -1,8 +1,11 @@
 """The only entry points the engine needs from the Bybit adapter (wired in `bot/assemble.py`).
 
-- `public_stream(settings, symbols)`: a `MarketStream` of bars, trades and tickers (no keys).
-- `fetch_instruments(settings, symbols)`: the venue's trading rules per symbol.
-- `live_broker(settings, secrets, instruments)`: the `Broker` for live mode, with its private
+Each takes the run's `Clock`: every timestamp the adapter puts into an event, a record or a
+signature comes from it (bot/clock.py is the only reader of the system clock).
+
+- `public_stream(settings, symbols, clock)`: a `MarketStream` of bars, trades and tickers.
+- `fetch_instruments(settings, symbols, clock)`: the venue's trading rules per symbol.
+- `live_broker(settings, secrets, instruments, clock)`: the `Broker` for live mode, with its private
   stream; its `start()` measures the clock offset, checks the keys (FatalError if refused) and
   connects the private stream.
 - `mainnet_summary(settings, symbols)` / `require_mainnet_confirmation(...)`: what `lorabot run`
@@ -18,25 +21,28 @@ from adapters.bybit.endpoints import endpoints
 from adapters.bybit.instruments import fetch_instruments as _fetch
 from adapters.bybit.public import BybitPublicStream
 from adapters.bybit.rest import BybitRest
+from bot.clock import Clock
 from bot.config import Secrets, Settings
 from bot.errors import UserError
-from bot.protocols import Broker, MarketStream
+from bot.protocols import MarketStream
 from bot.symbols import Instrument
 
 
-def public_stream(settings: Settings, symbols: Sequence[str]) -> MarketStream:
-    return BybitPublicStream(settings, symbols)
+def public_stream(settings: Settings, symbols: Sequence[str], clock: Clock) -> MarketStream:
+    return BybitPublicStream(settings, symbols, clock)
 
 
-async def fetch_instruments(settings: Settings, symbols: Sequence[str]) -> dict[str, Instrument]:
-    async with BybitRest(settings.bybit, endpoints(settings).rest) as rest:
+async def fetch_instruments(
+    settings: Settings, symbols: Sequence[str], clock: Clock
+) -> dict[str, Instrument]:
+    async with BybitRest(settings.bybit, endpoints(settings).rest, clock) as rest:
         return await _fetch(rest, settings.bybit.category, symbols)
 
 
 def live_broker(
-    settings: Settings, secrets: Secrets, instruments: Mapping[str, Instrument]
-) -> Broker:
-    return BybitBroker(settings, secrets, instruments)
+    settings: Settings, secrets: Secrets, instruments: Mapping[str, Instrument], clock: Clock
+) -> BybitBroker:
+    return BybitBroker(settings, secrets, instruments, clock)
 
 
 def mainnet_summary(settings: Settings, symbols: Sequence[str]) -> str:

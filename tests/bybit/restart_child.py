@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from adapters.bybit.factory import fetch_instruments, live_broker
+from bot.clock import LiveClock
 from bot.config import Settings
 from bot.events import Side
 from bot.log import setup_logging
@@ -27,12 +28,13 @@ from bot.store import Store
 from .harness import FAST, SIM_SECRETS, Ledger, make_order, wait_until
 
 ACCOUNT = "live-restart"
+CLOCK = LiveClock()
 INITIAL = Decimal("100000")
 
 
 async def place(settings: Settings, store: Store) -> None:
-    instruments = await fetch_instruments(settings, ["BTCUSDT"])
-    broker = live_broker(settings, SIM_SECRETS, instruments)
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], CLOCK)
+    broker = live_broker(settings, SIM_SECRETS, instruments, CLOCK)
     ledger = Ledger(store=store)
     broker.bind(ledger.emit)
     await broker.start()
@@ -58,8 +60,8 @@ async def place(settings: Settings, store: Store) -> None:
 async def reconcile(settings: Settings, store: Store) -> None:
     state = store.load_account(ACCOUNT)
     assert state is not None
-    instruments = await fetch_instruments(settings, ["BTCUSDT"])
-    broker = live_broker(settings, SIM_SECRETS, instruments)
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], CLOCK)
+    broker = live_broker(settings, SIM_SECRETS, instruments, CLOCK)
     ledger = Ledger(store=store)
     for order in state.open_orders:
         ledger.add(order)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pybit._http_manager import generate_signature
 
@@ -9,6 +11,7 @@ from adapters.bybit import errors
 from adapters.bybit.endpoints import endpoints, is_real_money_url
 from adapters.bybit.factory import mainnet_summary, require_mainnet_confirmation
 from adapters.bybit.signing import VenueClock, rest_signature, ws_auth_signature
+from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.errors import FatalError, TransientError, UserError
 
@@ -82,10 +85,12 @@ def test_signatures_equal_pybits() -> None:
 
 
 def test_clock_offset_is_venue_minus_local_at_the_round_trip_midpoint() -> None:
-    clock = VenueClock()
+    local = ReplayClock(datetime(2024, 1, 1, tzinfo=UTC))
+    clock = VenueClock(local)
+    assert clock.local_ms() == 1704067200000  # the injected clock, not the system's
     assert clock.update(sent_ms=1000, venue_ms=6100, received_ms=1200) == 5000
     assert clock.measured
-    assert abs(clock.now_ms() - (VenueClock.local_ms() + 5000)) < 50
+    assert clock.now_ms() == 1704067200000 + 5000
 
 
 @pytest.mark.parametrize(

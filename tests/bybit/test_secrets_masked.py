@@ -17,6 +17,7 @@ from adapters.bybit.private import BybitPrivateStream
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.signing import VenueClock
 from adapters.bybit.sim import Simulator
+from bot.clock import LiveClock
 from bot.log import setup_logging
 
 from .harness import settings_for, sim_config
@@ -55,7 +56,9 @@ async def test_a_wrong_secret_leaks_no_credential_in_errors_or_logs(keyed_sim: S
     lines = io.StringIO()
     setup_logging("debug", "json", stream=lines)
     try:
-        rest = BybitRest(settings.bybit, keyed_sim.url, api_key=KEY, api_secret=WRONG_SECRET)
+        rest = BybitRest(
+            settings.bybit, keyed_sim.url, LiveClock(), api_key=KEY, api_secret=WRONG_SECRET
+        )
         async with rest:
             with pytest.raises(errors.CredentialsError) as refused:
                 await rest.wallet()
@@ -68,7 +71,7 @@ async def test_a_wrong_secret_leaks_no_credential_in_errors_or_logs(keyed_sim: S
             f"{keyed_sim.url.replace('http', 'ws')}/v5/private",
             KEY,
             WRONG_SECRET,
-            VenueClock(),
+            VenueClock(LiveClock()),
             _NoHandler(),
             lambda: asyncio.sleep(0),
         )
