@@ -38,11 +38,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("adapters.model.cli:serve", "Start a vLLM server for exported models."),
     "news": ("adapters.news.cli:news", "Fetch configured feeds once, or record them to JSONL."),
     "download-data": (
-        "adapters.bybit.cli:download_data",
+        "bot.commands.download_data:download_data",
         "Download historical klines from Bybit into a bars CSV.",
     ),
     "exchange-sim": (
-        "adapters.bybit.cli:exchange_sim",
+        "bot.commands.exchange_sim:exchange_sim",
         "Start the local Bybit v5 simulator (REST + websockets).",
     ),
 }
