@@ -220,8 +220,8 @@ async def test_a_fill_before_the_create_answer_is_applied(sim: Simulator) -> Non
         sim.faults.delay_rest(0.5, path="/v5/order/create", process_first=True)
         order = ledger.submitted(broker, make_order("e1", Side.BUY, "0.030"))
         await wait_until(lambda: order.status is OrderStatus.FILLED, 3, "filled")
-        assert not order.venue_order_id or broker._orders["e1"].in_flight
-        await wait_until(lambda: not broker._orders["e1"].in_flight, 3, "create answered")
+        assert not order.venue_order_id or broker.mirror.orders["e1"].in_flight
+        await wait_until(lambda: not broker.mirror.orders["e1"].in_flight, 3, "create answered")
     assert order.venue_order_id == sim_order(sim, "e1").order_id
     assert_consistent(sim, ledger, broker)
 
@@ -269,7 +269,7 @@ async def test_a_lost_create_answer_is_read_back_not_resent(sim: Simulator) -> N
         sim.faults.delay_rest(1.0, path="/v5/order/create", process_first=True)
         order = ledger.submitted(broker, make_order("t1", Side.BUY, "0.010"))
         await wait_until(lambda: order.status is OrderStatus.FILLED, 5, "filled")
-        await wait_until(lambda: not broker._orders["t1"].in_flight, 5, "settled")
+        await wait_until(lambda: not broker.mirror.orders["t1"].in_flight, 5, "settled")
     assert creates(sim) == 1
     assert [o.link_id for o in sim.account.orders.values()].count("t1") == 1
     assert_consistent(sim, ledger, broker)
