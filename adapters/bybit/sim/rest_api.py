@@ -21,7 +21,7 @@ from aiohttp import web
 
 from adapters.bybit import intervals
 from adapters.bybit.signing import rest_signature
-from adapters.bybit.sim.exchange import Account, SimError, SimOrder, SimPosition
+from adapters.bybit.sim.accounts import Account, SimError, SimOrder, SimPosition
 from adapters.bybit.sim.market import Market, SymbolMarket
 from bot.log import get_logger
 

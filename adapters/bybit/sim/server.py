@@ -18,8 +18,9 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.bybit.sim.accounts import Account
 from adapters.bybit.sim.admin import Admin
-from adapters.bybit.sim.exchange import Account, Exchange
+from adapters.bybit.sim.exchange import Exchange
 from adapters.bybit.sim.faults import Faults
 from adapters.bybit.sim.market import Market, SimInstrument, default_instruments
 from adapters.bybit.sim.rest_api import RestApi

@@ -23,7 +23,7 @@ from aiohttp import WSMsgType, web
 
 from adapters.bybit import intervals
 from adapters.bybit.signing import ws_auth_signature
-from adapters.bybit.sim.exchange import Account
+from adapters.bybit.sim.accounts import Account
 from adapters.bybit.sim.rest_api import ticker_record
 from bot.log import get_logger
 
