@@ -22,15 +22,9 @@ from typing import Any
 
 from adapters.bybit import errors
 from adapters.bybit.endpoints import Endpoints, endpoints
+from adapters.bybit.fields import VENUE_ORDER_TYPE, VENUE_SIDE
 from adapters.bybit.mirror import BrokerStats, OrderMirror, TrackedOrder
-from adapters.bybit.parse import (
-    VENUE_ORDER_TYPE,
-    VENUE_SIDE,
-    Execution,
-    VenueOrder,
-    VenuePosition,
-    Wallet,
-)
+from adapters.bybit.parse import Execution, VenueOrder, VenuePosition, Wallet
 from adapters.bybit.private import BybitPrivateStream
 from adapters.bybit.reconcile import Reconciler
 from adapters.bybit.rest import BybitRest

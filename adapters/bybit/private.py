@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from adapters.bybit.fields import ParseError
 from adapters.bybit.parse import (
     Execution,
-    ParseError,
     VenueOrder,
     VenuePosition,
     Wallet,

@@ -26,12 +26,8 @@ from typing import Any
 from adapters.bybit import intervals
 from adapters.bybit.endpoints import endpoints
 from adapters.bybit.errors import BybitError
-from adapters.bybit.parse import (
-    ParseError,
-    TickerBook,
-    kline_from_ws,
-    trades_from_ws,
-)
+from adapters.bybit.fields import ParseError
+from adapters.bybit.parse import TickerBook, kline_from_ws, trades_from_ws
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.ws import WsConnection
 from bot.clock import Clock

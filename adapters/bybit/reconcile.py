@@ -24,8 +24,9 @@ from decimal import Decimal
 from typing import Any
 
 from adapters.bybit import errors
+from adapters.bybit.fields import base_of, quote_of
 from adapters.bybit.mirror import OrderMirror, TrackedOrder
-from adapters.bybit.parse import VenueOrder, Wallet, base_of, quote_of
+from adapters.bybit.parse import VenueOrder, Wallet
 from adapters.bybit.rest import BybitRest
 from bot.config import BybitConfig
 from bot.events import Fill, OrderUpdate

@@ -28,9 +28,9 @@ import aiohttp
 from yarl import URL
 
 from adapters.bybit import errors, intervals
+from adapters.bybit.fields import ParseError
 from adapters.bybit.parse import (
     Execution,
-    ParseError,
     VenueOrder,
     VenuePosition,
     Wallet,
