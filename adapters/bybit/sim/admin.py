@@ -1,4 +1,5 @@
-"""The simulator's own admin API under `/sim/...` (not Bybit's): prices, faults, state, drops.
+"""The simulator's own admin API under `/sim/...` (not Bybit's): prices, faults, state, drops,
+announcements.
 
 A test or a user with the simulator in another process steers it here, e.g. `POST /sim/fault`
 with `{"name": "rest_delay", "path": "/v5/order/create", "seconds": 3.5, "process_first":
@@ -25,6 +26,7 @@ class Admin:
             web.post("/sim/fault", self._admin_fault),
             web.post("/sim/drop", self._admin_drop),
             web.get("/sim/state", self._admin_state),
+            web.post("/sim/announcement", self._admin_announcement),
         ]
 
     def state(self) -> dict[str, Any]:
@@ -67,3 +69,10 @@ class Admin:
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         return web.json_response(self.state())
+
+    async def _admin_announcement(self, request: web.Request) -> web.Response:
+        try:
+            item = self.sim.announcements.add_from_json(await request.json())
+        except ValueError as error:
+            return web.json_response({"ok": False, "error": str(error)}, status=400)
+        return web.json_response({"ok": True, "item": item.record()})

@@ -125,6 +125,7 @@ class RestApi:
             get("/v5/market/instruments-info", self._public(self._instruments)),
             get("/v5/market/tickers", self._public(self._tickers)),
             get("/v5/market/recent-trade", self._public(self._recent_trades)),
+            get("/v5/announcements/index", self._public(self.sim.announcements.page)),
             post("/v5/order/create", self._private(exchange.create_order)),
             post("/v5/order/amend", self._private(exchange.amend_order)),
             post("/v5/order/cancel", self._private(exchange.cancel_order)),

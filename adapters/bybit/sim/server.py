@@ -20,6 +20,7 @@ from aiohttp import web
 
 from adapters.bybit.sim.accounts import Account
 from adapters.bybit.sim.admin import Admin
+from adapters.bybit.sim.announcements import Announcements
 from adapters.bybit.sim.exchange import Exchange
 from adapters.bybit.sim.faults import Faults
 from adapters.bybit.sim.market import Market, SimInstrument, default_instruments
@@ -67,6 +68,7 @@ class Simulator:
             self.market, [self.account], clock_ms=self.now_ms, depth_lots=self.config.depth_lots
         )
         self.faults = Faults()
+        self.announcements = Announcements(self.now_ms)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every REST call
         self.rest = RestApi(self)
         self.streams = Streams(self)
