@@ -248,6 +248,12 @@ class Reconciler:
 
     async def _close_gap(self, tracked: TrackedOrder) -> None:
         """Executions the order report promised but the stream has not delivered: fetch them."""
+        try:
+            await self._close_gap_after_grace(tracked)
+        finally:
+            self._gap_tasks.pop(tracked.client_order_id, None)
+
+    async def _close_gap_after_grace(self, tracked: TrackedOrder) -> None:
         await asyncio.sleep(self.config.fill_gap_grace)
         if tracked.pending is None:
             return
