@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from adapters.bybit.parse import Execution, VenueOrder, VenuePosition, Wallet
@@ -33,6 +34,12 @@ log = get_logger(__name__)
 
 S = OrderStatus
 ZERO = Decimal(0)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    """A store may hand back naive datetimes; lorabot's are always UTC."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
 
 
 @dataclass
@@ -70,7 +77,7 @@ class TrackedOrder:
             price=order.price,
             time_in_force=order.time_in_force.value,
             reduce_only=order.reduce_only,
-            created_ms=int(order.created.timestamp() * 1000),
+            created_ms=_epoch_ms(order.created),
             status=order.status,
             filled=order.filled_qty,
             exec_ids=set(order.exec_ids),
