@@ -188,8 +188,9 @@ def settings_for(url: str) -> Any:
 async def over_loopback(port: int, count: int) -> tuple[float, int]:
     """Seconds from the first data message to the last, and events published."""
     from adapters.bybit.public import BybitPublicStream
+    from bot.clock import LiveClock
 
-    stream = BybitPublicStream(settings_for(f"http://127.0.0.1:{port}"), SYMBOLS)
+    stream = BybitPublicStream(settings_for(f"http://127.0.0.1:{port}"), SYMBOLS, LiveClock())
     events = 0
     first = 0.0
     done = asyncio.Event()
@@ -213,8 +214,9 @@ async def over_loopback(port: int, count: int) -> tuple[float, int]:
 async def in_process(messages: list[str]) -> tuple[float, int]:
     """The same messages through the stream's handler, with no socket (json.loads included)."""
     from adapters.bybit.public import BybitPublicStream
+    from bot.clock import LiveClock
 
-    stream = BybitPublicStream(settings_for("http://127.0.0.1:9"), SYMBOLS)
+    stream = BybitPublicStream(settings_for("http://127.0.0.1:9"), SYMBOLS, LiveClock())
     events = 0
 
     async def publish(event: object) -> None:

@@ -358,7 +358,7 @@ def _market_streams(
         ]
     from adapters.bybit.factory import public_stream
 
-    return [public_stream(settings, symbols.traded)]
+    return [public_stream(settings, symbols.traded, clock)]
 
 
 async def _bybit_broker(
@@ -373,9 +373,9 @@ async def _bybit_broker(
     from adapters.bybit.factory import fetch_instruments, live_broker, require_mainnet_confirmation
 
     require_mainnet_confirmation(settings, confirm_mainnet)
-    instruments = await fetch_instruments(settings, symbols.traded)
+    instruments = await fetch_instruments(settings, symbols.traded, clock)
     symbols = symbols.with_instruments(instruments)
-    return live_broker(settings, secrets, instruments), symbols
+    return live_broker(settings, secrets, instruments, clock), symbols
 
 
 async def _venue_rules(settings: Settings, symbols: SymbolTable, clock: LiveClock) -> SymbolTable:
@@ -384,7 +384,7 @@ async def _venue_rules(settings: Settings, symbols: SymbolTable, clock: LiveCloc
 
     try:
         instruments = await asyncio.wait_for(
-            fetch_instruments(settings, symbols.traded), settings.bybit.rest_timeout * 2
+            fetch_instruments(settings, symbols.traded, clock), settings.bybit.rest_timeout * 2
         )
     except Exception as error:  # offline, or Bybit unreachable: the config's rules stand
         log.warning("instrument rules from config (Bybit unreachable)", error=str(error))

@@ -54,11 +54,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Convert a CSV/TSV news file to the canonical news JSONL.",
     ),
     "download-data": (
-        "adapters.bybit.cli:download_data",
+        "bot.commands.download_data:download_data",
         "Download historical klines from Bybit into a bars CSV.",
     ),
     "exchange-sim": (
-        "adapters.bybit.cli:exchange_sim",
+        "bot.commands.exchange_sim:exchange_sim",
         "Start the local Bybit v5 simulator (REST + websockets).",
     ),
 }

@@ -25,6 +25,7 @@ from adapters.bybit import intervals
 from adapters.bybit.endpoints import endpoints
 from adapters.bybit.errors import BybitError
 from adapters.bybit.rest import BybitRest
+from bot.clock import Clock
 from bot.config import Settings
 from bot.errors import InputError, UserError
 from bot.events import Bar, iso, parse_time
@@ -112,8 +113,12 @@ async def download_klines(
     *,
     category: str | None = None,
     progress: bool = True,
+    clock: Clock,
 ) -> DownloadResult:
-    """Download [start, end) into `out`, resuming if it already holds earlier bars."""
+    """Download [start, end) into `out`, resuming if it already holds earlier bars.
+
+    `clock` says when "now" is where Bybit's answer does not (a bar closing after it is still
+    forming and is not written)."""
     interval = intervals.normalise(interval)
     category = category or settings.bybit.category
     symbol = symbol.upper()
@@ -143,7 +148,7 @@ async def download_klines(
     pace = 1.0 / settings.bybit.download_rate
     bar_progress = _progress(expected, symbol, interval, progress)
     try:
-        async with BybitRest(config, endpoints(settings).rest) as rest:
+        async with BybitRest(config, endpoints(settings).rest, clock) as rest:
             next_request = 0.0
             with out.open("a", encoding="utf-8", newline="") as handle:
                 if out.stat().st_size == 0:
@@ -164,7 +169,7 @@ async def download_klines(
                             f"{error} (run the same command again to resume)"
                         ) from None
                     requests += 1
-                    now_ms = venue_ms or int(time.time() * 1000)
+                    now_ms = venue_ms or _ms(clock.now())
                     rows = []
                     for bar in bars:
                         open_ms = _ms(bar.ts_open)

@@ -4,10 +4,17 @@ Demo trading has its own REST host and private stream but no public stream of it
 serves demo accounts mainnet's public market data, so `demo` streams prices from mainnet.
 Setting only `rest_url` (how the simulator is addressed) puts both websockets on that same host
 with Bybit's paths, because the simulator serves everything on one port.
+
+Whether a run trades real money is decided from where its orders and account stream actually go
+(the resolved REST and private websocket hosts), never from the `network` name: `network =
+"demo"` with `rest_url` pointing at api.bybit.com trades real money, and `network = "mainnet"`
+with only a public-stream override still does. Only loopback and Bybit's demo and testnet hosts
+are play money; any other host (a proxy, a mirror domain, a typo) is treated as real.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +41,35 @@ _NETWORKS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Hosts whose accounts hold no real money. Bybit's demo and testnet hosts (any of their regional
+# mirrors are not listed: an unknown host counts as real money, the safe direction).
+PLAY_MONEY_HOSTS = frozenset(
+    {
+        "api-demo.bybit.com",
+        "stream-demo.bybit.com",
+        "api-testnet.bybit.com",
+        "stream-testnet.bybit.com",
+    }
+)
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: the local simulator, never an exchange."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_real_money_url(url: str) -> bool:
+    """True unless the URL's host is loopback or one of Bybit's demo/testnet hosts."""
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return not (is_loopback_host(host) or host in PLAY_MONEY_HOSTS)
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     rest: str
@@ -43,9 +79,14 @@ class Endpoints:
     overridden: bool
 
     @property
+    def is_real_money(self) -> bool:
+        """The one predicate every mainnet rule uses (see the module docstring)."""
+        return is_real_money_url(self.rest) or is_real_money_url(self.ws_private)
+
+    @property
     def is_mainnet(self) -> bool:
-        """Real money: the mainnet network with no override pointing elsewhere."""
-        return self.network == "mainnet" and not self.overridden
+        """The name the daemon and the factory know `is_real_money` by."""
+        return self.is_real_money
 
 
 def _ws_from_rest(rest_url: str, path: str) -> str:

@@ -13,11 +13,27 @@ aiohttp or JSON exception leaks into the engine:
 - `OrderNotFound` / `OrderNotOpen` (110001, 110008, ...): the order's state is read back instead.
 - `DuplicateOrder` (110072): an order with this orderLinkId already exists, i.e. an earlier
   attempt did reach Bybit; it is read back, never placed twice.
+
+Venue text is not trusted to be free of credentials: Bybit's 10004 answer echoes the string it
+signed, API key included. Every client that holds keys passes the venue's text through `redact`
+before an error carrying it exists (`BybitError.redacted`), so nothing logged, raised or printed
+past the adapter can contain the key or the secret.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bot.errors import FatalError, TransientError
+
+MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret (API key, API secret) replaced by a mask; longest first."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 class BybitError(Exception):
@@ -31,6 +47,14 @@ class BybitError(Exception):
         self.request = request
         where = f" ({request})" if request else ""
         super().__init__(f"Bybit {code}: {message}{where}")
+
+    def redacted(self, secrets: Iterable[str | None]) -> BybitError:
+        """This error with the secrets masked in its message and request (in place)."""
+        secrets = tuple(secrets)
+        self.message = redact(self.message, secrets)
+        self.request = redact(self.request, secrets)
+        self.args = tuple(redact(str(a), secrets) for a in self.args)
+        return self
 
 
 class Transient(BybitError, TransientError):

@@ -10,7 +10,8 @@ import asyncio
 from collections.abc import Sequence
 
 from adapters.bybit.errors import BybitError
-from adapters.bybit.parse import ParseError, instrument_from_info
+from adapters.bybit.fields import ParseError
+from adapters.bybit.parse import instrument_from_info
 from adapters.bybit.rest import BybitRest
 from bot.errors import UserError
 from bot.symbols import Instrument

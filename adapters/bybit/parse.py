@@ -19,6 +19,21 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.bybit import intervals
+from adapters.bybit.fields import (
+    ORDER_TYPES,
+    SIDES,
+    STATUS,
+    TIME_IN_FORCE,
+    TRADE_EXEC_TYPES,
+    ZERO,
+    ParseError,
+    base_of,
+    dec,
+    field_of,
+    ms_to_dt,
+    opt_dec,
+    quote_of,
+)
 from bot.events import (
     Bar,
     Fill,
@@ -31,87 +46,7 @@ from bot.events import (
     Trade,
 )
 from bot.orders import Order, OrderStatus
-from bot.symbols import QUOTES, Instrument
-
-ZERO = Decimal(0)
-
-
-class ParseError(ValueError):
-    """A venue payload lorabot cannot read; names the kind and the field."""
-
-
-STATUS: dict[str, OrderStatus] = {
-    "Created": OrderStatus.SUBMITTED,
-    "New": OrderStatus.ACCEPTED,
-    "Untriggered": OrderStatus.UNTRIGGERED,
-    "Triggered": OrderStatus.TRIGGERED,
-    "PartiallyFilled": OrderStatus.PARTIALLY_FILLED,
-    "Filled": OrderStatus.FILLED,
-    "Cancelled": OrderStatus.CANCELLED,
-    "Deactivated": OrderStatus.CANCELLED,
-    "PartiallyFilledCanceled": OrderStatus.CANCELLED,
-    "Rejected": OrderStatus.REJECTED,
-}
-
-SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
-VENUE_SIDE = {Side.BUY: "Buy", Side.SELL: "Sell"}
-VENUE_ORDER_TYPE = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
-ORDER_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
-TIME_IN_FORCE = {t.value: t for t in TimeInForce}
-
-# Execution types that are real trades of an order. Funding and settlement also arrive on the
-# execution topic but move cash, not the position; reconciliation picks them up from the wallet.
-TRADE_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade", "MovePosition"})
-
-
-def ms_to_dt(value: Any) -> datetime:
-    try:
-        return datetime.fromtimestamp(int(value) / 1000, UTC)
-    except (TypeError, ValueError) as error:
-        raise ParseError(f"{value!r} is not a millisecond timestamp") from error
-
-
-def dec(value: Any, field: str = "value") -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    if value is None or value == "" or isinstance(value, float):
-        raise ParseError(f"{field}: expected a decimal string, got {value!r}")
-    try:
-        return Decimal(value)
-    except InvalidOperation as error:
-        raise ParseError(f"{field}: {value!r} is not a decimal") from error
-
-
-def opt_dec(value: Any) -> Decimal | None:
-    """Optional decimal: Bybit writes 'not set' as "", null or sometimes "0"."""
-    if value is None or value == "":
-        return None
-    try:
-        return Decimal(value)
-    except (InvalidOperation, TypeError):
-        return None
-
-
-def _field(item: Mapping[str, Any], key: str, kind: str) -> Any:
-    try:
-        return item[key]
-    except KeyError:
-        raise ParseError(f"{kind}: field {key!r} is missing") from None
-    except TypeError:
-        raise ParseError(f"{kind}: expected an object, got {type(item).__name__}") from None
-
-
-def quote_of(symbol: str) -> str:
-    for quote in QUOTES:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return quote
-    return "USDT"
-
-
-def base_of(symbol: str) -> str:
-    quote = quote_of(symbol)
-    return symbol[: -len(quote)] if symbol.endswith(quote) else symbol
-
+from bot.symbols import Instrument
 
 # -- market data ---------------------------------------------------------------------------------
 
@@ -242,16 +177,16 @@ def instrument_from_info(category: str, item: Mapping[str, Any]) -> Instrument:
     maximum where Bybit gives one, since that is the smaller and lorabot trades at market.
     """
     kind = f"instruments-info ({category})"
-    symbol = _field(item, "symbol", kind)
-    price_filter = _field(item, "priceFilter", kind)
-    lot = _field(item, "lotSizeFilter", kind)
-    tick = dec(_field(price_filter, "tickSize", kind), "priceFilter.tickSize")
+    symbol = field_of(item, "symbol", kind)
+    price_filter = field_of(item, "priceFilter", kind)
+    lot = field_of(item, "lotSizeFilter", kind)
+    tick = dec(field_of(price_filter, "tickSize", kind), "priceFilter.tickSize")
     if category == "spot":
-        step = dec(_field(lot, "basePrecision", kind), "lotSizeFilter.basePrecision")
+        step = dec(field_of(lot, "basePrecision", kind), "lotSizeFilter.basePrecision")
         min_notional = opt_dec(lot.get("minOrderAmt")) or ZERO
         max_qty = opt_dec(lot.get("maxMarketOrderQty")) or opt_dec(lot.get("maxOrderQty"))
     else:
-        step = dec(_field(lot, "qtyStep", kind), "lotSizeFilter.qtyStep")
+        step = dec(field_of(lot, "qtyStep", kind), "lotSizeFilter.qtyStep")
         min_notional = opt_dec(lot.get("minNotionalValue")) or ZERO
         max_qty = opt_dec(lot.get("maxMktOrderQty")) or opt_dec(lot.get("maxOrderQty"))
     return Instrument(
@@ -259,7 +194,7 @@ def instrument_from_info(category: str, item: Mapping[str, Any]) -> Instrument:
         category=category,
         tick_size=tick,
         qty_step=step,
-        min_qty=dec(_field(lot, "minOrderQty", kind), "lotSizeFilter.minOrderQty"),
+        min_qty=dec(field_of(lot, "minOrderQty", kind), "lotSizeFilter.minOrderQty"),
         min_notional=min_notional,
         max_qty=max_qty,
     )
@@ -349,34 +284,34 @@ def _reason(status: str, item: Mapping[str, Any]) -> str:
 
 def order_from_venue(item: Mapping[str, Any], category: str = "") -> VenueOrder:
     kind = "order"
-    venue_status = str(_field(item, "orderStatus", kind))
+    venue_status = str(field_of(item, "orderStatus", kind))
     status = STATUS.get(venue_status)
     if status is None:
         raise ParseError(f"order: unknown orderStatus {venue_status!r}")
-    side = SIDES.get(str(_field(item, "side", kind)))
+    side = SIDES.get(str(field_of(item, "side", kind)))
     if side is None:
         raise ParseError(f"order: unknown side {item.get('side')!r}")
-    order_type = ORDER_TYPES.get(str(_field(item, "orderType", kind)))
+    order_type = ORDER_TYPES.get(str(field_of(item, "orderType", kind)))
     if order_type is None:
         raise ParseError(f"order: unknown orderType {item.get('orderType')!r}")
-    cum_qty = dec(_field(item, "cumExecQty", kind), "cumExecQty")
+    cum_qty = dec(field_of(item, "cumExecQty", kind), "cumExecQty")
     avg = opt_dec(item.get("avgPrice"))
     if avg is not None and (avg == 0 or cum_qty == 0):
         avg = None
     price = opt_dec(item.get("price"))
     if price is not None and price == 0:
         price = None
-    updated = ms_to_dt(item.get("updatedTime") or _field(item, "createdTime", kind))
+    updated = ms_to_dt(item.get("updatedTime") or field_of(item, "createdTime", kind))
     return VenueOrder(
         category=str(item.get("category") or category),
-        symbol=str(_field(item, "symbol", kind)),
-        order_id=str(_field(item, "orderId", kind)),
+        symbol=str(field_of(item, "symbol", kind)),
+        order_id=str(field_of(item, "orderId", kind)),
         link_id=str(item.get("orderLinkId") or ""),
         side=side,
         order_type=order_type,
         venue_status=venue_status,
         status=status,
-        qty=dec(_field(item, "qty", kind), "qty"),
+        qty=dec(field_of(item, "qty", kind), "qty"),
         price=price,
         cum_exec_qty=cum_qty,
         cum_exec_fee=opt_dec(item.get("cumExecFee")) or ZERO,
@@ -384,7 +319,7 @@ def order_from_venue(item: Mapping[str, Any], category: str = "") -> VenueOrder:
         time_in_force=TIME_IN_FORCE.get(str(item.get("timeInForce") or "GTC"), TimeInForce.GTC),
         reduce_only=bool(item.get("reduceOnly", False)),
         reason=_reason(venue_status, item),
-        created=ms_to_dt(_field(item, "createdTime", kind)),
+        created=ms_to_dt(field_of(item, "createdTime", kind)),
         updated=updated,
     )
 
@@ -439,10 +374,10 @@ class Execution:
 
 def execution_from_venue(item: Mapping[str, Any], category: str = "") -> Execution:
     kind = "execution"
-    side = SIDES.get(str(_field(item, "side", kind)))
+    side = SIDES.get(str(field_of(item, "side", kind)))
     if side is None:
         raise ParseError(f"execution: unknown side {item.get('side')!r}")
-    symbol = str(_field(item, "symbol", kind))
+    symbol = str(field_of(item, "symbol", kind))
     cat = str(item.get("category") or category)
     fee_currency = str(item.get("feeCurrency") or "")
     if not fee_currency and cat != "spot":
@@ -450,17 +385,17 @@ def execution_from_venue(item: Mapping[str, Any], category: str = "") -> Executi
     return Execution(
         category=cat,
         symbol=symbol,
-        exec_id=str(_field(item, "execId", kind)),
-        order_id=str(_field(item, "orderId", kind)),
+        exec_id=str(field_of(item, "execId", kind)),
+        order_id=str(field_of(item, "orderId", kind)),
         link_id=str(item.get("orderLinkId") or ""),
         side=side,
-        qty=dec(_field(item, "execQty", kind), "execQty"),
-        price=dec(_field(item, "execPrice", kind), "execPrice"),
+        qty=dec(field_of(item, "execQty", kind), "execQty"),
+        price=dec(field_of(item, "execPrice", kind), "execPrice"),
         fee=opt_dec(item.get("execFee")) or ZERO,
         fee_currency=fee_currency,
         is_maker=bool(item.get("isMaker", False)),
         exec_type=str(item.get("execType") or "Trade"),
-        ts=ms_to_dt(_field(item, "execTime", kind)),
+        ts=ms_to_dt(field_of(item, "execTime", kind)),
         leaves_qty=opt_dec(item.get("leavesQty")),
     )
 
@@ -480,7 +415,7 @@ class VenuePosition:
 def position_from_venue(item: Mapping[str, Any], category: str = "") -> VenuePosition:
     """REST calls the entry price `avgPrice`, the websocket `entryPrice`; side "" means flat."""
     kind = "position"
-    size = dec(_field(item, "size", kind), "size")
+    size = dec(field_of(item, "size", kind), "size")
     side = str(item.get("side") or "")
     if side == "Sell":
         size = -size
@@ -492,7 +427,7 @@ def position_from_venue(item: Mapping[str, Any], category: str = "") -> VenuePos
     updated = item.get("updatedTime")
     return VenuePosition(
         category=str(item.get("category") or category),
-        symbol=str(_field(item, "symbol", kind)),
+        symbol=str(field_of(item, "symbol", kind)),
         qty=size,
         avg_price=avg if avg is not None and size != 0 else ZERO,
         mark=opt_dec(item.get("markPrice")),
@@ -527,11 +462,11 @@ def wallet_from_venue(item: Mapping[str, Any]) -> Wallet:
     """One account of `/v5/account/wallet-balance` or of a `wallet` push."""
     kind = "wallet"
     coins = {}
-    for entry in _field(item, "coin", kind):
-        coin = str(_field(entry, "coin", kind))
+    for entry in field_of(item, "coin", kind):
+        coin = str(field_of(entry, "coin", kind))
         coins[coin] = CoinBalance(
             coin=coin,
-            wallet_balance=dec(_field(entry, "walletBalance", kind), f"{coin}.walletBalance"),
+            wallet_balance=dec(field_of(entry, "walletBalance", kind), f"{coin}.walletBalance"),
             equity=opt_dec(entry.get("equity")) or ZERO,
             available=opt_dec(entry.get("availableToWithdraw")),
             unrealised_pnl=opt_dec(entry.get("unrealisedPnl")),

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from adapters.bybit.fields import ParseError
 from adapters.bybit.parse import (
     Execution,
-    ParseError,
     VenueOrder,
     VenuePosition,
     Wallet,
@@ -69,6 +69,7 @@ class BybitPrivateStream:
             on_connected=handler.on_private_connected,
             auth_args=self._auth_args,
             on_auth_expired=resync_clock,
+            secrets=(api_key, api_secret),
             ping_interval=config.ping_interval,
             silence_timeout=config.silence_timeout,
             connect_timeout=config.connect_timeout,

@@ -26,14 +26,11 @@ from typing import Any
 from adapters.bybit import intervals
 from adapters.bybit.endpoints import endpoints
 from adapters.bybit.errors import BybitError
-from adapters.bybit.parse import (
-    ParseError,
-    TickerBook,
-    kline_from_ws,
-    trades_from_ws,
-)
+from adapters.bybit.fields import ParseError
+from adapters.bybit.parse import TickerBook, kline_from_ws, trades_from_ws
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.ws import WsConnection
+from bot.clock import Clock
 from bot.config import Settings
 from bot.events import Ticker
 from bot.log import get_logger
@@ -78,7 +75,7 @@ class _SeenIds:
 class BybitPublicStream:
     """Klines, public trades and tickers for `symbols` in the configured category."""
 
-    def __init__(self, settings: Settings, symbols: Sequence[str]) -> None:
+    def __init__(self, settings: Settings, symbols: Sequence[str], clock: Clock) -> None:
         if not symbols:
             raise ValueError("the public stream needs at least one symbol")
         self.settings = settings
@@ -88,6 +85,7 @@ class BybitPublicStream:
         self.interval = config.kline_interval
         self.symbols = tuple(symbols)
         self.endpoints = endpoints(settings)
+        self._clock = clock
         self.stats = StreamStats()
         self._routes: dict[str, tuple[str, str]] = {}
         topics: list[str] = []
@@ -128,7 +126,7 @@ class BybitPublicStream:
     async def run(self, publish: Publish) -> None:
         """Stream until cancelled; raises only for configuration errors (refused topics)."""
         self._publish = publish
-        self._rest = BybitRest(self.config, self.endpoints.rest)
+        self._rest = BybitRest(self.config, self.endpoints.rest, self._clock)
         try:
             await self.connection.run()
         finally:

@@ -28,9 +28,9 @@ import aiohttp
 from yarl import URL
 
 from adapters.bybit import errors, intervals
+from adapters.bybit.fields import ParseError
 from adapters.bybit.parse import (
     Execution,
-    ParseError,
     VenueOrder,
     VenuePosition,
     Wallet,
@@ -42,6 +42,7 @@ from adapters.bybit.parse import (
     wallet_from_venue,
 )
 from adapters.bybit.signing import VenueClock, rest_signature
+from bot.clock import Clock
 from bot.config import BybitConfig
 from bot.events import Bar, Trade
 from bot.log import get_logger
@@ -65,22 +66,25 @@ def _json_default(value: Any) -> Any:
 
 
 class BybitRest:
-    """One REST client per process side (broker, streams, downloader); `close()` when done."""
+    """One REST client per process side (broker, streams, downloader); `close()` when done.
+
+    `clock` is the run's injected clock: signatures are stamped from it plus the measured offset.
+    """
 
     def __init__(
         self,
         config: BybitConfig,
         base_url: str,
+        clock: Clock,
         *,
         api_key: str | None = None,
         api_secret: str | None = None,
-        clock: VenueClock | None = None,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
         self._key = api_key
         self._secret = api_secret
-        self.clock = clock or VenueClock()
+        self.clock = VenueClock(clock)
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(config.rest_concurrency)
         self._sync_lock = asyncio.Lock()
@@ -128,7 +132,7 @@ class BybitRest:
         attempts = self.config.rest_retries + 1
         delay = self.config.rest_backoff
         for attempt in range(1, attempts + 1):
-            sent_ms = VenueClock.local_ms()
+            sent_ms = self.clock.local_ms()
             try:
                 return await self._send(method, path, params or {}, signed=signed, order=order)
             except errors.RateLimited as error:
@@ -159,6 +163,15 @@ class BybitRest:
         return min(fallback * random.uniform(0.5, 1.0), self.config.rest_backoff_max)
 
     async def _send(
+        self, method: str, path: str, params: Mapping[str, Any], *, signed: bool, order: bool
+    ) -> dict[str, Any]:
+        """One call; every error it raises has the keys masked (see `errors.redact`)."""
+        try:
+            return await self._send_unmasked(method, path, params, signed=signed, order=order)
+        except errors.BybitError as error:
+            raise error.redacted((self._key, self._secret)) from None
+
+    async def _send_unmasked(
         self, method: str, path: str, params: Mapping[str, Any], *, signed: bool, order: bool
     ) -> dict[str, Any]:
         session = self._ensure_session()
@@ -239,14 +252,14 @@ class BybitRest:
         together resync once.
         """
         async with self._sync_lock:
-            now = VenueClock.local_ms()
+            now = self.clock.local_ms()
             if not force and self.clock.measured and now - self._last_sync_local_ms < 1000:
                 return self.clock.offset_ms
             if since_ms and self.clock.measured and self._last_sync_local_ms > since_ms:
                 return self.clock.offset_ms
-            sent = VenueClock.local_ms()
+            sent = self.clock.local_ms()
             result = await self._send("GET", "/v5/market/time", {}, signed=False, order=False)
-            received = VenueClock.local_ms()
+            received = self.clock.local_ms()
             if result.get("timeNano"):
                 venue = int(result["timeNano"]) // 1_000_000
             elif result.get("timeSecond"):

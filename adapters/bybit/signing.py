@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
+
+from bot.clock import Clock
 
 
 def sign(secret: str, text: str) -> str:
@@ -31,20 +32,21 @@ def ws_auth_signature(secret: str, expires: int) -> str:
 
 
 class VenueClock:
-    """Local time corrected by the measured offset to the venue, in milliseconds.
+    """The injected clock's time corrected by the measured offset to the venue, in milliseconds.
 
     `offset_ms` is venue minus local. It is measured from one round trip (the venue's time is
     taken to be at the midpoint), which is accurate to half the round trip: far inside Bybit's
-    default 5 s window.
+    default 5 s window. "Local" is the run's `Clock` (bot/clock.py), never the system clock read
+    here, so a signature's timestamp comes from the same time as every event and record.
     """
 
-    def __init__(self, offset_ms: int = 0) -> None:
+    def __init__(self, clock: Clock, offset_ms: int = 0) -> None:
+        self.clock = clock
         self.offset_ms = offset_ms
         self.measured = False
 
-    @staticmethod
-    def local_ms() -> int:
-        return int(time.time() * 1000)
+    def local_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
 
     def now_ms(self) -> int:
         return self.local_ms() + self.offset_ms

@@ -58,11 +58,15 @@ def is_pong(reply: dict[str, Any]) -> bool:
     )
 
 
-def check_auth(reply: dict[str, Any], url: str) -> None:
-    """Raise for a refused auth: an expired signature resyncs the clock, anything else is fatal."""
+def check_auth(reply: dict[str, Any], url: str, secrets: Sequence[str] = ()) -> None:
+    """Raise for a refused auth: an expired signature resyncs the clock, anything else is fatal.
+
+    `secrets` are masked out of the venue's message (it may echo what was signed)."""
     if reply.get("success"):
         return
-    message = str(reply.get("ret_msg") or reply.get("retMsg") or "auth refused")
+    message = errors.redact(
+        str(reply.get("ret_msg") or reply.get("retMsg") or "auth refused"), secrets
+    )
     code = int(reply.get("retCode") or 0)
     if code == 10002 or "expire" in message.lower() or "timestamp" in message.lower():
         raise errors.ClockSkew(10002, message, f"auth {url}")
@@ -108,6 +112,7 @@ class WsConnection:
         on_connected: OnConnected | None = None,
         auth_args: AuthArgs | None = None,
         on_auth_expired: Callable[[], Awaitable[Any]] | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.url = url
@@ -116,6 +121,7 @@ class WsConnection:
         self._on_connected = on_connected
         self._auth_args = auth_args
         self._on_auth_expired = on_auth_expired
+        self._secrets = tuple(secrets)
         self.ping_interval = ping_interval
         self.silence_timeout = silence_timeout
         self.connect_timeout = connect_timeout
@@ -237,7 +243,8 @@ class WsConnection:
 
     async def _handshake(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         if self._auth_args is not None:
-            check_auth(await self._request(ws, "auth", await self._auth_args()), self.url)
+            reply = await self._request(ws, "auth", await self._auth_args())
+            check_auth(reply, self.url, self._secrets)
         for start in range(0, len(self.topics), MAX_ARGS_PER_REQUEST):
             chunk = self.topics[start : start + MAX_ARGS_PER_REQUEST]
             check_subscription(await self._request(ws, "subscribe", chunk), chunk, self.url)

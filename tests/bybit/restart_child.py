@@ -6,6 +6,13 @@ python -m tests.bybit.restart_child place SIM_URL STORE_URL
 python -m tests.bybit.restart_child reconcile SIM_URL STORE_URL
     starts again from the store: its open orders are the known orders, its fills the
     position and cash; reconciles with the venue, applies what it missed, prints JSON.
+python -m tests.bybit.restart_child inflight SIM_URL STORE_URL SPEC_JSON
+    places one order (SPEC_JSON: cid, side, qty, price or null) and waits to be killed while
+    its create is still on the way (the simulator delays it).
+python -m tests.bybit.restart_child settle SIM_URL STORE_URL
+    connects, prints WAITING and waits for a line on stdin (so it can be started before the
+    kill), then reads the store and reconciles like `reconcile`, prints RECONCILED, stays until
+    every known order has settled (nothing left created or submitted) and prints the same JSON.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from adapters.bybit.factory import fetch_instruments, live_broker
+from bot.clock import LiveClock
 from bot.config import Settings
 from bot.events import Side
 from bot.log import setup_logging
@@ -27,12 +35,13 @@ from bot.store import Store
 from .harness import FAST, SIM_SECRETS, Ledger, make_order, wait_until
 
 ACCOUNT = "live-restart"
+CLOCK = LiveClock()
 INITIAL = Decimal("100000")
 
 
 async def place(settings: Settings, store: Store) -> None:
-    instruments = await fetch_instruments(settings, ["BTCUSDT"])
-    broker = live_broker(settings, SIM_SECRETS, instruments)
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], CLOCK)
+    broker = live_broker(settings, SIM_SECRETS, instruments, CLOCK)
     ledger = Ledger(store=store)
     broker.bind(ledger.emit)
     await broker.start()
@@ -55,21 +64,46 @@ async def place(settings: Settings, store: Store) -> None:
     await asyncio.Event().wait()  # until SIGKILL
 
 
-async def reconcile(settings: Settings, store: Store) -> None:
-    state = store.load_account(ACCOUNT)
-    assert state is not None
-    instruments = await fetch_instruments(settings, ["BTCUSDT"])
-    broker = live_broker(settings, SIM_SECRETS, instruments)
+async def inflight(settings: Settings, store: Store) -> None:
+    spec = json.loads(sys.argv[4])
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], CLOCK)
+    broker = live_broker(settings, SIM_SECRETS, instruments, CLOCK)
     ledger = Ledger(store=store)
-    for order in state.open_orders:
-        ledger.add(order)
     broker.bind(ledger.emit)
     await broker.start()
+    side = Side.BUY if spec["side"] == "Buy" else Side.SELL
+    ledger.submitted(broker, make_order(spec["cid"], side, spec["qty"], price=spec["price"]))
+    print("SENDING", flush=True)
+    await asyncio.Event().wait()  # until SIGKILL
+
+
+async def reconcile(settings: Settings, store: Store, *, settle: bool = False) -> None:
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], CLOCK)
+    broker = live_broker(settings, SIM_SECRETS, instruments, CLOCK)
+    ledger = Ledger(store=store)
+    broker.bind(ledger.emit)
+    await broker.start()
+    if settle:  # connected ahead of the kill, so the restart's reconciliation follows it at once
+        print("WAITING", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    state = store.load_account(ACCOUNT)
+    assert state is not None
+    for order in state.open_orders:
+        ledger.add(order)
     try:
         venue = await broker.reconcile(state.open_orders)
+        ledger.apply_state(venue.updates, venue.fills)  # updates first, then fills
+        print("RECONCILED", flush=True)
+        if settle:  # what is still in flight settles through emit, after its deadline
+            unsettled = (OrderStatus.CREATED, OrderStatus.SUBMITTED)
+            await wait_until(
+                lambda: all(o.status not in unsettled for o in ledger.orders.values()),
+                30,
+                "every order settled",
+            )
+            await asyncio.sleep(0.5)  # a fill reported right after its order's status
     finally:
         await broker.stop()
-    ledger.apply_state(venue.updates, venue.fills)  # updates first, then fills
     fills = store.fills(ACCOUNT)
     portfolio = Portfolio.from_fills(INITIAL, fills)
     print(
@@ -100,7 +134,12 @@ def main() -> None:
     store = Store(store_url, account=ACCOUNT, run_id=f"{mode}-{datetime.now(UTC):%H%M%S}")
     store.open_account(ACCOUNT, "live", INITIAL, datetime.now(UTC))
     try:
-        asyncio.run(place(settings, store) if mode == "place" else reconcile(settings, store))
+        if mode == "place":
+            asyncio.run(place(settings, store))
+        elif mode == "inflight":
+            asyncio.run(inflight(settings, store))
+        else:
+            asyncio.run(reconcile(settings, store, settle=mode == "settle"))
     finally:
         store.close()
 

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
@@ -21,6 +22,7 @@ from adapters.bybit.broker import BybitBroker
 from adapters.bybit.errors import CredentialsError
 from adapters.bybit.factory import fetch_instruments
 from adapters.bybit.sim import Simulator
+from bot.clock import LiveClock
 from bot.config import Secrets
 from bot.errors import FatalError
 from bot.events import Fill, Liquidity, OrderUpdate, Side, Ticker
@@ -43,8 +45,8 @@ async def trading(
     sim: Simulator, secrets: Secrets = SIM_SECRETS, **bybit: Any
 ) -> AsyncIterator[tuple[BybitBroker, Ledger]]:
     settings = settings_for(sim, **bybit)
-    instruments = await fetch_instruments(settings, ["BTCUSDT", "ETHUSDT"])
-    broker = BybitBroker(settings, secrets, instruments)
+    instruments = await fetch_instruments(settings, ["BTCUSDT", "ETHUSDT"], LiveClock())
+    broker = BybitBroker(settings, secrets, instruments, LiveClock())
     ledger = Ledger()
     broker.bind(ledger.emit)
     await broker.start()
@@ -218,8 +220,8 @@ async def test_a_fill_before_the_create_answer_is_applied(sim: Simulator) -> Non
         sim.faults.delay_rest(0.5, path="/v5/order/create", process_first=True)
         order = ledger.submitted(broker, make_order("e1", Side.BUY, "0.030"))
         await wait_until(lambda: order.status is OrderStatus.FILLED, 3, "filled")
-        assert not order.venue_order_id or broker._orders["e1"].in_flight
-        await wait_until(lambda: not broker._orders["e1"].in_flight, 3, "create answered")
+        assert not order.venue_order_id or broker.mirror.orders["e1"].in_flight
+        await wait_until(lambda: not broker.mirror.orders["e1"].in_flight, 3, "create answered")
     assert order.venue_order_id == sim_order(sim, "e1").order_id
     assert_consistent(sim, ledger, broker)
 
@@ -267,7 +269,7 @@ async def test_a_lost_create_answer_is_read_back_not_resent(sim: Simulator) -> N
         sim.faults.delay_rest(1.0, path="/v5/order/create", process_first=True)
         order = ledger.submitted(broker, make_order("t1", Side.BUY, "0.010"))
         await wait_until(lambda: order.status is OrderStatus.FILLED, 5, "filled")
-        await wait_until(lambda: not broker._orders["t1"].in_flight, 5, "settled")
+        await wait_until(lambda: not broker.mirror.orders["t1"].in_flight, 5, "settled")
     assert creates(sim) == 1
     assert [o.link_id for o in sim.account.orders.values()].count("t1") == 1
     assert_consistent(sim, ledger, broker)
@@ -360,9 +362,9 @@ async def test_reconcile_brings_a_restarted_broker_to_the_venue_state(sim: Simul
 async def test_spot_orders_and_positions_from_the_wallet() -> None:
     async with Simulator(sim_config()) as spot_sim:
         settings = settings_for(spot_sim, category="spot")
-        instruments = await fetch_instruments(settings, ["ETHUSDT"])
+        instruments = await fetch_instruments(settings, ["ETHUSDT"], LiveClock())
         assert instruments["ETHUSDT"].category == "spot"
-        broker = BybitBroker(settings, SIM_SECRETS, instruments)
+        broker = BybitBroker(settings, SIM_SECRETS, instruments, LiveClock())
         ledger = Ledger()
         broker.bind(ledger.emit)
         await broker.start()
@@ -407,9 +409,9 @@ async def test_an_invalid_quantity_the_venue_refuses_rejects_with_its_reason(
 ) -> None:
     """Rules gone stale (a finer lot step than Bybit's): the order leaves, Bybit says 10001."""
     settings = settings_for(sim)
-    instruments = await fetch_instruments(settings, ["BTCUSDT"])
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], LiveClock())
     stale = {"BTCUSDT": replace(instruments["BTCUSDT"], qty_step=D("0.0001"), min_qty=D("0.0001"))}
-    broker = BybitBroker(settings, SIM_SECRETS, stale)
+    broker = BybitBroker(settings, SIM_SECRETS, stale, LiveClock())
     ledger = Ledger()
     broker.bind(ledger.emit)
     await broker.start()
@@ -421,3 +423,26 @@ async def test_an_invalid_quantity_the_venue_refuses_rejects_with_its_reason(
     assert "Qty invalid" in order.reason and "Bybit 10001" in order.reason
     assert creates(sim) == 1 and not sim.account.orders
     assert ledger.errors == []
+
+
+async def test_the_injected_clock_stamps_updates_and_signatures(sim: Simulator) -> None:
+    """A run's clock three hours off the system's: the broker's own updates carry its time, and
+    signing measures the venue's offset against it (not against time.time()), so orders still
+    pass Bybit's recv_window check."""
+    ahead = LiveClock(offset=timedelta(hours=3))
+    settings = settings_for(sim)
+    instruments = await fetch_instruments(settings, ["BTCUSDT"], ahead)
+    broker = BybitBroker(settings, SIM_SECRETS, instruments, ahead)
+    ledger = Ledger()
+    broker.bind(ledger.emit)
+    await broker.start()
+    try:
+        assert broker.rest.clock.clock is ahead
+        assert abs(broker.rest.clock.offset_ms + 3 * 3_600_000) < 2_000
+        order = ledger.submitted(broker, make_order("clk1", Side.BUY, "0.010"))
+        await wait_until(lambda: order.status is OrderStatus.FILLED, 5, "the fill")
+    finally:
+        await broker.stop()
+    submitted = next(u for u in ledger.updates if u.status == OrderStatus.SUBMITTED.value)
+    assert submitted.ts - datetime.now(UTC) > timedelta(hours=2, minutes=59)
+    assert_consistent(sim, ledger)

@@ -16,6 +16,7 @@ import pytest
 from adapters.bybit.download import HEADER, download_klines
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.sim import Simulator
+from bot.clock import LiveClock
 from bot.errors import InputError, UserError
 from bot.events import parse_time
 
@@ -34,7 +35,14 @@ async def test_download_pages_into_the_canonical_csv(sim: Simulator, tmp_path: P
     out = tmp_path / "btc-5.csv"
     settings = settings_for(sim, download_rate=100)
     result = await download_klines(
-        settings, "btcusdt", "5", START, START + timedelta(days=5), out, progress=False
+        settings,
+        "btcusdt",
+        "5",
+        START,
+        START + timedelta(days=5),
+        out,
+        progress=False,
+        clock=LiveClock(),
     )
     assert result.written == 5 * 288 and result.requests == 2  # 1000 bars a page
     assert out.read_text().splitlines()[0] == HEADER
@@ -43,7 +51,7 @@ async def test_download_pages_into_the_canonical_csv(sim: Simulator, tmp_path: P
     assert table[-1]["timestamp"] == "2024-01-05T23:55:00Z"
     stamps = [parse_time(r["timestamp"]) for r in table]
     assert all(b - a == timedelta(minutes=5) for a, b in itertools.pairwise(stamps))
-    async with BybitRest(settings.bybit, sim.url) as rest:
+    async with BybitRest(settings.bybit, sim.url, LiveClock()) as rest:
         bars = await rest.klines(
             "linear",
             "BTCUSDT",
@@ -63,15 +71,21 @@ async def test_an_interrupted_download_resumes_without_repeats(
     settings = settings_for(sim, download_rate=100)
     end = START + timedelta(days=3)
     whole = tmp_path / "whole.csv"
-    await download_klines(settings, "BTCUSDT", "15", START, end, whole, progress=False)
+    await download_klines(
+        settings, "BTCUSDT", "15", START, end, whole, progress=False, clock=LiveClock()
+    )
     part = tmp_path / "part.csv"
     lines = whole.read_text().splitlines(keepends=True)
     part.write_text("".join(lines[:100]) + lines[100][:17])  # killed mid-line
-    result = await download_klines(settings, "BTCUSDT", "15", START, end, part, progress=False)
+    result = await download_klines(
+        settings, "BTCUSDT", "15", START, end, part, progress=False, clock=LiveClock()
+    )
     assert result.resumed_after == parse_time(lines[99].split(",")[0])
     assert result.written == len(lines) - 100
     assert part.read_text() == whole.read_text()
-    again = await download_klines(settings, "BTCUSDT", "15", START, end, part, progress=False)
+    again = await download_klines(
+        settings, "BTCUSDT", "15", START, end, part, progress=False, clock=LiveClock()
+    )
     assert again.written == 0 and part.read_text() == whole.read_text()
 
 
@@ -87,6 +101,7 @@ async def test_rate_limit_answers_are_waited_out(sim: Simulator, tmp_path: Path)
         START + timedelta(days=2),
         out,
         progress=False,
+        clock=LiveClock(),
     )
     assert result.written == 48
     assert sum(1 for _, path in sim.requests if path == "/v5/market/kline") == 4
@@ -104,6 +119,7 @@ async def test_only_closed_bars_are_written(tmp_path: Path) -> None:
             now + timedelta(hours=1),
             out,
             progress=False,
+            clock=LiveClock(),
         )
     last = parse_time(rows(out)[-1]["timestamp"])
     assert last + timedelta(minutes=1) <= datetime.now(UTC)
@@ -116,15 +132,36 @@ async def test_files_that_are_not_this_download_are_refused(sim: Simulator, tmp_
     foreign.write_text("date,price\n2024-01-01,1\n")
     with pytest.raises(InputError, match=r"foreign\.csv:1: not a bars CSV"):
         await download_klines(
-            settings, "BTCUSDT", "60", START, START + timedelta(days=1), foreign, progress=False
+            settings,
+            "BTCUSDT",
+            "60",
+            START,
+            START + timedelta(days=1),
+            foreign,
+            progress=False,
+            clock=LiveClock(),
         )
     hourly = tmp_path / "hourly.csv"
     await download_klines(
-        settings, "BTCUSDT", "60", START, START + timedelta(days=1), hourly, progress=False
+        settings,
+        "BTCUSDT",
+        "60",
+        START,
+        START + timedelta(days=1),
+        hourly,
+        progress=False,
+        clock=LiveClock(),
     )
     with pytest.raises(InputError, match="another interval"):
         await download_klines(
-            settings, "BTCUSDT", "15", START, START + timedelta(days=2), hourly, progress=False
+            settings,
+            "BTCUSDT",
+            "15",
+            START,
+            START + timedelta(days=2),
+            hourly,
+            progress=False,
+            clock=LiveClock(),
         )
     with pytest.raises(UserError, match="cannot be extended backwards"):
         await download_klines(
@@ -135,9 +172,12 @@ async def test_files_that_are_not_this_download_are_refused(sim: Simulator, tmp_
             START + timedelta(days=2),
             hourly,
             progress=False,
+            clock=LiveClock(),
         )
     with pytest.raises(UserError, match="must be after"):
-        await download_klines(settings, "BTCUSDT", "60", START, START, hourly, progress=False)
+        await download_klines(
+            settings, "BTCUSDT", "60", START, START, hourly, progress=False, clock=LiveClock()
+        )
 
 
 async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -231,7 +271,7 @@ async def test_exchange_sim_command_serves_bybit_on_one_port(tmp_path: Path) -> 
         from bot.config import Settings
 
         async with BybitRest(
-            Settings().bybit, url, api_key="sim-key", api_secret="sim-secret"
+            Settings().bybit, url, LiveClock(), api_key="sim-key", api_secret="sim-secret"
         ) as rest:
             wallet = await rest.wallet()
             assert wallet.balance("USDT") == D("100000")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pybit._http_manager import generate_signature
 
 from adapters.bybit import errors
-from adapters.bybit.endpoints import endpoints
+from adapters.bybit.endpoints import endpoints, is_real_money_url
 from adapters.bybit.factory import mainnet_summary, require_mainnet_confirmation
 from adapters.bybit.signing import VenueClock, rest_signature, ws_auth_signature
+from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.errors import FatalError, TransientError, UserError
 
@@ -82,10 +85,12 @@ def test_signatures_equal_pybits() -> None:
 
 
 def test_clock_offset_is_venue_minus_local_at_the_round_trip_midpoint() -> None:
-    clock = VenueClock()
+    local = ReplayClock(datetime(2024, 1, 1, tzinfo=UTC))
+    clock = VenueClock(local)
+    assert clock.local_ms() == 1704067200000  # the injected clock, not the system's
     assert clock.update(sent_ms=1000, venue_ms=6100, received_ms=1200) == 5000
     assert clock.measured
-    assert abs(clock.now_ms() - (VenueClock.local_ms() + 5000)) < 50
+    assert clock.now_ms() == 1704067200000 + 5000
 
 
 @pytest.mark.parametrize(
@@ -145,3 +150,98 @@ def test_mainnet_needs_the_confirmation_flag_and_says_what_it_will_do() -> None:
     summary = mainnet_summary(settings, ["BTCUSDT"])
     assert "REAL MONEY" in summary and "https://api.bybit.com" in summary
     assert "BTCUSDT" in summary and "kill switch" in summary
+
+
+# -- the real-money predicate (issue 11.1) -------------------------------------------------------
+
+_REAL_REST = "https://api.bybit.com"
+_DEMO_REST = "https://api-demo.bybit.com"
+_LOOP_REST = "http://127.0.0.1:8765"
+_REST_OVERRIDES = {"": None, "real": _REAL_REST, "loopback": _LOOP_REST, "demo": _DEMO_REST}
+_PUBLIC_OVERRIDES = {
+    "": None,
+    "real": "wss://stream.bybit.com/v5/public/linear",
+    "loopback": "ws://127.0.0.1:8765/v5/public/linear",
+    "demo": "wss://stream-testnet.bybit.com/v5/public/linear",
+}
+_PRIVATE_OVERRIDES = {
+    "": None,
+    "real": "wss://stream.bybit.com/v5/private",
+    "loopback": "ws://localhost:8765/v5/private",
+    "demo": "wss://stream-demo.bybit.com/v5/private",
+}
+
+
+def _expected_real_money(network: str, rest: str, private: str) -> bool:
+    """The rule written out: where orders (REST) and account updates (private ws) go."""
+    rest_real = rest == "real" or (rest == "" and network == "mainnet")
+    if private:
+        private_real = private == "real"
+    elif rest:  # rest_url alone carries the private stream to the same host
+        private_real = rest == "real"
+    else:
+        private_real = network == "mainnet"
+    return rest_real or private_real
+
+
+@pytest.mark.parametrize("network", ["mainnet", "demo", "testnet"])
+@pytest.mark.parametrize("rest", list(_REST_OVERRIDES))
+@pytest.mark.parametrize("public", list(_PUBLIC_OVERRIDES))
+@pytest.mark.parametrize("private", list(_PRIVATE_OVERRIDES))
+def test_real_money_is_decided_by_the_resolved_hosts(
+    network: str, rest: str, public: str, private: str
+) -> None:
+    overrides = {
+        key: value
+        for key, value in (
+            ("rest_url", _REST_OVERRIDES[rest]),
+            ("ws_public_url", _PUBLIC_OVERRIDES[public]),
+            ("ws_private_url", _PRIVATE_OVERRIDES[private]),
+        )
+        if value
+    }
+    settings = Settings().with_overrides(bybit={"network": network, **overrides})
+    expected = _expected_real_money(network, rest, private)
+    urls = endpoints(settings)
+    assert urls.is_real_money is expected
+    assert urls.is_mainnet is expected  # the daemon's name for the same predicate
+    if expected:
+        with pytest.raises(UserError, match="--confirm-mainnet"):
+            require_mainnet_confirmation(settings, confirmed=False)
+    else:
+        require_mainnet_confirmation(settings, confirmed=False)
+    require_mainnet_confirmation(settings, confirmed=True)
+
+
+def test_the_cases_issue_11_names() -> None:
+    demo_on_mainnet_rest = Settings().with_overrides(
+        bybit={"network": "demo", "rest_url": "https://api.bybit.com"}
+    )
+    with pytest.raises(UserError, match="--confirm-mainnet"):
+        require_mainnet_confirmation(demo_on_mainnet_rest, confirmed=False)
+    mainnet_public_only = Settings().with_overrides(
+        bybit={"network": "mainnet", "ws_public_url": "ws://127.0.0.1:9/v5/public/linear"}
+    )
+    with pytest.raises(UserError, match="--confirm-mainnet"):
+        require_mainnet_confirmation(mainnet_public_only, confirmed=False)
+    assert "REAL MONEY" in mainnet_summary(mainnet_public_only, ["BTCUSDT"])
+
+
+@pytest.mark.parametrize(
+    ("url", "real"),
+    [
+        ("http://127.0.0.1:1", False),
+        ("http://127.8.9.10:1", False),
+        ("http://[::1]:8765", False),
+        ("http://localhost:8765", False),
+        ("https://api-demo.bybit.com", False),
+        ("https://API-TESTNET.bybit.com.", False),
+        ("https://api.bybit.com", True),
+        ("https://api.bytick.com", True),
+        ("https://api-demo.bybit.com.evil.example", True),
+        ("http://10.0.0.5:8765", True),
+        ("http://128.0.0.1:8765", True),
+    ],
+)
+def test_which_hosts_are_play_money(url: str, real: bool) -> None:
+    assert is_real_money_url(url) is real

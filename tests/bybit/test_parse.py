@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 
 from adapters.bybit import intervals
+from adapters.bybit.fields import STATUS, ParseError
 from adapters.bybit.parse import (
-    STATUS,
-    ParseError,
     TickerBook,
     execution_from_venue,
     instrument_from_info,

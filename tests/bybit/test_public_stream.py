@@ -15,6 +15,7 @@ from adapters.bybit.public import BybitPublicStream
 from adapters.bybit.rest import BybitRest
 from adapters.bybit.sim import Simulator
 from adapters.bybit.ws import SubscriptionRefused
+from bot.clock import LiveClock
 from bot.events import Bar, Ticker, Trade
 
 from .harness import settings_for, wait_until
@@ -27,7 +28,7 @@ async def streaming(
     publish: Callable[[object], Any] | None = None,
     **bybit: Any,
 ) -> AsyncIterator[tuple[BybitPublicStream, list[object]]]:
-    stream = BybitPublicStream(settings_for(sim, **bybit), symbols)
+    stream = BybitPublicStream(settings_for(sim, **bybit), symbols, LiveClock())
     events: list[object] = []
 
     async def collect(event: object) -> None:
@@ -53,7 +54,7 @@ def assert_contiguous(series: list[Bar]) -> None:
 
 
 async def assert_equal_to_rest(sim: Simulator, series: list[Bar], category: str = "linear") -> None:
-    async with BybitRest(settings_for(sim).bybit, sim.url) as rest:
+    async with BybitRest(settings_for(sim).bybit, sim.url, LiveClock()) as rest:
         first = int(series[0].ts_open.timestamp() * 1000)
         last = int(series[-1].ts_open.timestamp() * 1000)
         history = await rest.klines(category, series[0].symbol, "1", first, last)
@@ -130,7 +131,7 @@ async def test_a_slow_consumer_is_back_pressure_not_silence(sim: Simulator) -> N
 
 
 async def test_an_unknown_symbol_is_a_configuration_error(sim: Simulator) -> None:
-    stream = BybitPublicStream(settings_for(sim), ["NOPEUSDT"])
+    stream = BybitPublicStream(settings_for(sim), ["NOPEUSDT"], LiveClock())
 
     async def ignore(event: object) -> None:
         pass

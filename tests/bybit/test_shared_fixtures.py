@@ -19,15 +19,13 @@ from typing import Any
 import pytest
 
 from adapters.bybit.errors import ClockSkew, CredentialsError
+from adapters.bybit.fields import SIDES, STATUS, ms_to_dt
 from adapters.bybit.parse import (
-    SIDES,
-    STATUS,
     TickerBook,
     execution_from_venue,
     instrument_from_info,
     kline_from_rest,
     kline_from_ws,
-    ms_to_dt,
     order_from_venue,
     position_from_venue,
     trade_from_rest,

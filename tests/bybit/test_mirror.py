@@ -1,0 +1,152 @@
+"""`OrderMirror` fed Bybit's private-stream fixture messages, with no socket and no REST: what it
+emits is applied through the engine's real state machine (the strict `Ledger`)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.bybit.mirror import OrderMirror, TrackedOrder
+from adapters.bybit.parse import (
+    VenueOrder,
+    execution_from_venue,
+    order_from_venue,
+    position_from_venue,
+    wallet_from_venue,
+)
+from bot.clock import ReplayClock
+from bot.events import Fill, OrderUpdate, Side
+from bot.orders import OrderStatus
+
+from .harness import Ledger, make_order
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "bybit"
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def items(name: str) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = json.loads((FIXTURES / name).read_text())["data"]
+    return data
+
+
+class Mirrored:
+    """A mirror wired to a strict ledger, with the gaps it asks to be fetched recorded."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.mirror = OrderMirror(ReplayClock(T0), lambda: 0.0)
+        self.mirror.emit = self.ledger.emit
+        self.gaps: list[str] = []
+        self.late: list[tuple[str, str]] = []
+        self.mirror.on_gap = lambda t: self.gaps.append(t.client_order_id)
+        self.mirror.on_late_report = lambda t, v: self.late.append(
+            (t.client_order_id, v.venue_status)
+        )
+
+    def track(self, cid: str, qty: str = "0.100", price: str | None = "42000.0") -> TrackedOrder:
+        order = self.ledger.add(make_order(cid, Side.BUY, qty, price=price))
+        return self.mirror.track(order)
+
+    def status(self, cid: str) -> OrderStatus:
+        return self.ledger.orders[cid].status
+
+
+@pytest.fixture
+def m() -> Mirrored:
+    return Mirrored()
+
+
+def test_the_order_lifecycle_fixture_reaches_filled_through_the_fills(m: Mirrored) -> None:
+    m.track("lb-0001")
+    created, new, partial, filled = (order_from_venue(i) for i in items("ws_order_lifecycle.json"))
+    trade = execution_from_venue(items("ws_execution.json")[0])
+
+    m.mirror.on_venue_order(created)
+    assert m.status("lb-0001") is OrderStatus.SUBMITTED
+    m.mirror.on_venue_order(new)
+    assert m.status("lb-0001") is OrderStatus.ACCEPTED
+    assert m.ledger.orders["lb-0001"].venue_order_id == "1321003749386327552"
+
+    # Bybit's PartiallyFilled (cumExecQty 0.040) before its execution: held, the gap reported.
+    m.mirror.on_venue_order(partial)
+    assert m.status("lb-0001") is OrderStatus.ACCEPTED and m.gaps == ["lb-0001"]
+    m.mirror.on_execution(trade)
+    assert m.status("lb-0001") is OrderStatus.PARTIALLY_FILLED
+    assert m.ledger.position() == D("0.040")
+    m.mirror.on_execution(trade)  # repeated: dropped
+    assert m.mirror.stats.duplicate_fills == 1 and len(m.ledger.fills) == 1
+
+    # Filled (cumExecQty 0.100) with only 0.040 executed: held until the rest arrives.
+    m.mirror.on_venue_order(filled)
+    assert m.status("lb-0001") is OrderStatus.PARTIALLY_FILLED
+    rest = execution_from_venue(
+        {**items("ws_execution.json")[0], "execId": "rest-of-it", "execQty": "0.060"}
+    )
+    m.mirror.on_execution(rest)
+    assert m.status("lb-0001") is OrderStatus.FILLED
+    assert m.ledger.position() == D("0.100") and m.ledger.errors == []
+
+    # A stale New after all that changes nothing.
+    m.mirror.on_venue_order(new)
+    assert m.status("lb-0001") is OrderStatus.FILLED and m.mirror.stats.stale_updates == 1
+
+
+def test_an_execution_before_any_order_report_submits_then_fills(m: Mirrored) -> None:
+    m.track("lb-0001")
+    m.mirror.on_execution(execution_from_venue(items("ws_execution.json")[0]))
+    kinds = [type(e).__name__ for e in m.ledger.events]
+    assert kinds == ["OrderUpdate", "Fill"]
+    update = m.ledger.events[0]
+    assert isinstance(update, OrderUpdate) and update.ts == T0  # stamped by the injected clock
+    assert m.status("lb-0001") is OrderStatus.PARTIALLY_FILLED
+
+
+def test_endings_map_to_the_engines_terminal_states(m: Mirrored) -> None:
+    for cid in ("lb-0002", "lb-0003", "lb-0005"):
+        m.track(cid)
+        m.mirror.set_status(m.mirror.orders[cid], OrderStatus.SUBMITTED)
+    endings = {o.link_id: o for o in map(order_from_venue, items("ws_order_endings.json"))}
+    for cid in ("lb-0002", "lb-0003", "lb-0005"):
+        m.mirror.on_venue_order(endings[cid])
+    assert m.status("lb-0002") is OrderStatus.CANCELLED
+    assert m.status("lb-0003") is OrderStatus.REJECTED
+    assert m.status("lb-0005") is OrderStatus.CANCELLED
+    assert m.ledger.errors == []
+
+
+def test_funding_and_foreign_executions_move_no_order(m: Mirrored) -> None:
+    m.track("lb-0001")
+    funding, foreign = (execution_from_venue(i) for i in items("ws_execution.json")[1:])
+    m.mirror.on_execution(funding)
+    assert m.ledger.events == [] and not m.mirror.needs_reconcile
+    m.mirror.on_execution(foreign)  # lb-0007: an order lorabot did not place
+    assert m.ledger.events == [] and m.mirror.needs_reconcile
+    assert m.mirror.stats.external_executions == 1
+
+
+def test_a_report_for_an_order_given_up_is_not_applied_but_flagged(m: Mirrored) -> None:
+    tracked = m.track("lb-0001")
+    m.mirror.set_status(tracked, OrderStatus.SUBMITTED)
+    m.mirror.set_status(tracked, OrderStatus.REJECTED, "never placed")
+    tracked.given_up = True
+    new: VenueOrder = order_from_venue(items("ws_order_lifecycle.json")[1])
+    m.mirror.on_venue_order(new)
+    m.mirror.on_execution(execution_from_venue(items("ws_execution.json")[0]))
+    assert m.status("lb-0001") is OrderStatus.REJECTED
+    assert not any(isinstance(e, Fill) for e in m.ledger.events)
+    assert m.late == [("lb-0001", "New")] and m.mirror.needs_reconcile
+    assert m.ledger.errors == []
+
+
+def test_position_and_wallet_messages_are_kept(m: Mirrored) -> None:
+    position = position_from_venue(items("ws_position.json")[0])
+    m.mirror.on_position(position)
+    assert m.mirror.venue_positions[position.symbol] is position
+    wallet = wallet_from_venue(items("ws_wallet.json")[0])
+    m.mirror.on_wallet(wallet)
+    assert m.mirror.wallet is wallet
