@@ -89,7 +89,7 @@ class BybitBroker:
             self.mirror, self.rest, self.config, self.instruments, self._last_price, self._spawn
         )
         self.fatal_error: FatalError | None = None
-        self.on_fatal: Callable[[FatalError], None] | None = None
+        self.on_fatal: Callable[[BaseException], None] | None = None
         self._emit_fn: Emit | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._private_task: asyncio.Task[None] | None = None

@@ -47,5 +47,13 @@ async def fetch_instruments(
         except ParseError as error:
             raise UserError(f"unreadable instrument rules for {symbol}: {error}") from None
 
-    found = await asyncio.gather(*(one(symbol) for symbol in symbols))
+    # One symbol failing must not leave the others' queries running: they would reopen the
+    # session the caller is about to close (an "Unclosed client session" at exit).
+    tasks = [asyncio.ensure_future(one(symbol)) for symbol in symbols]
+    try:
+        found = await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     return {instrument.symbol: instrument for instrument in found}

@@ -213,7 +213,7 @@ class OrderMirror:
                 OrderUpdate(
                     ts=self.clock.now(),
                     client_order_id=tracked.client_order_id,
-                    status=S.SUBMITTED.value,
+                    status=S.SUBMITTED,
                     venue_order_id=order_id,
                 )
             )
@@ -276,7 +276,7 @@ class OrderMirror:
             OrderUpdate(
                 ts=venue.updated,
                 client_order_id=tracked.client_order_id,
-                status=status.value,
+                status=status,
                 venue_order_id=venue.order_id,
                 filled_qty=tracked.filled,
                 avg_price=venue.avg_price,
@@ -295,7 +295,7 @@ class OrderMirror:
             OrderUpdate(
                 ts=self.clock.now(),
                 client_order_id=tracked.client_order_id,
-                status=status.value,
+                status=status,
                 venue_order_id=tracked.venue_order_id,
                 reason=reason,
             )

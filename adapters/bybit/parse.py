@@ -235,7 +235,7 @@ class VenueOrder:
         return OrderUpdate(
             ts=self.updated,
             client_order_id=self.client_order_id,
-            status=self.status.value,
+            status=self.status,
             venue_order_id=self.order_id,
             filled_qty=self.cum_exec_qty,
             avg_price=self.avg_price,

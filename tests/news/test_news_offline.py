@@ -61,12 +61,6 @@ async def test_the_poller_closes_its_session_when_it_stops_or_after_one_look(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason="adapters/bybit/instruments.py fetch_instruments: asyncio.gather leaves the other "
-    "symbols' queries running after one fails; they reopen the closed BybitRest session "
-    "(fix owned by the bybit room; remove this mark when it lands)",
-)
 def test_a_daemon_without_network_leaves_no_client_session_open(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_closed_port()}"
     config = tmp_path / "config.toml"
