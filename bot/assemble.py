@@ -7,14 +7,16 @@ the same function. `tests/test_paper_vs_replay.py` holds this to account.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine import Engine
+from bot.events import Bar, NewsItem
 from bot.portfolio import Portfolio
 from bot.protocols import Broker, SentimentModel
 from bot.signals import SignalCache, SignalService
@@ -98,3 +100,27 @@ def build_engine(
         id_prefix=id_prefix,
     )
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
+
+
+# -- historical files (the backtest's sources; the readers live in adapters/files) ------------
+
+
+def read_news_file(path: Path, symbols: SymbolTable) -> list[NewsItem]:
+    """A news file's items in release order, checked (`adapters.files.read_news`)."""
+    from adapters.files import read_news
+
+    return read_news(path, symbols)
+
+
+def bars_file(path: Path, symbol: str) -> Iterator[Bar]:
+    """A bars file's bars, checked as they stream (`adapters.files.iter_bars`)."""
+    from adapters.files import iter_bars
+
+    return iter_bars(path, symbol)
+
+
+def estimate_bars(path: Path) -> int:
+    """About how many bars a file holds, from its size (sizes a progress bar; no second read)."""
+    from adapters.files.bars import estimate_rows
+
+    return estimate_rows(path)

@@ -103,7 +103,7 @@ def _news_sources(
     sources: list[NewsSource] = []
     replay = options.replay
     if replay is not None and replay.news is not None:
-        from bot.paced import PacedNews, common_origin
+        from adapters.files.paced import PacedNews, common_origin
 
         origin = common_origin(replay.news, replay.bars, settings.default_symbol)
         sources.append(
@@ -133,7 +133,7 @@ def _market_streams(
 ) -> list[MarketStream]:
     replay = options.replay
     if replay is not None and replay.bars is not None:
-        from bot.paced import PacedBars, common_origin
+        from adapters.files.paced import PacedBars, common_origin
 
         origin = common_origin(replay.news, replay.bars, settings.default_symbol)
         return [

@@ -12,6 +12,7 @@ from bot.bus import Bus
 from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.events import Bar, Label, NewsItem
+from bot.replay import play, prefetch
 from bot.signals import SignalCache
 from bot.store import Store
 from bot.symbols import SymbolTable
@@ -95,17 +96,8 @@ def replay_parts(
 
 
 def drive(parts: Parts, events: list[object]) -> None:
-    """Replay events through the parts (prefetching the model's answers first)."""
-    import asyncio
-
+    """Replay events through the parts (prefetching the model's answers first), with the one
+    replay driver every backtest uses."""
     texts = [e.text for e in events if isinstance(e, NewsItem)]
-    asyncio.run(parts.signals.prefetch(texts))
-    clock = parts.clock
-    assert isinstance(clock, ReplayClock)
-    first = True
-    for event in events:
-        clock.advance_to(event.ts)  # type: ignore[attr-defined]
-        if first:
-            parts.engine.start_timers()
-            first = False
-        parts.bus.publish(event)
+    prefetch(parts, texts)
+    play(parts, events)  # type: ignore[arg-type]

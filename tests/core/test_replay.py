@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from adapters.files import iter_bars, read_news
 from bot.config import Settings
 from bot.errors import InputError
 from bot.events import Bar, NewsItem
-from bot.replay import iter_bars, merge, read_news
+from bot.streams import merge
 from bot.symbols import SymbolTable
 
 from .helpers import T0, bar, news

@@ -23,7 +23,7 @@ from adapters.news.cli import format_line
 from bot.cli import cli
 from bot.events import Label, NewsItem
 from bot.protocols import Prediction
-from bot.replay import read_news
+from adapters.files import read_news
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from adapters.news.recorder import NewsRecorder
 from bot.events import NewsItem
-from bot.replay import read_news
+from adapters.files import read_news
 
 WHEN = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
 

@@ -20,7 +20,7 @@ from newsfeed_server import START, Clock, FeedServer, rss
 from adapters.news.poller import NewsPoller
 from adapters.news.recorder import NewsRecorder
 from bot.events import NewsItem
-from bot.replay import read_news
+from adapters.files import read_news
 from bot.store import Store
 
 MakePoller = Callable[..., NewsPoller]

@@ -1,0 +1,95 @@
+"""What the file readers share: the list of row problems, opening text, the number rules.
+
+A file with a bad row is refused as a whole, with the first few problems named `file:line: what
+is wrong`, rather than replayed with holes. Every number read must be finite and within its range:
+a price of `inf` or `1e400` is not a price (it would write inf into equity.csv and crash the fill),
+so it is an error at its line, never a value.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import IO
+
+from bot.errors import InputError
+
+MAX_REPORTED = 5
+
+# Beyond this a float loses the number (1e400 is inf) or the arithmetic on it overflows; no real
+# price or volume comes near it.
+LIMIT = Decimal("1e18")
+
+
+class Problems:
+    """Collects row errors so one message can name several, then raises."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.items: list[str] = []
+        self.count = 0
+
+    def add(self, line: int, message: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_REPORTED:
+            self.items.append(f"{self.path}:{max(line, 1)}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.count:
+            more = (
+                f" (and {self.count - len(self.items)} more)"
+                if self.count > len(self.items)
+                else ""
+            )
+            raise InputError("; ".join(self.items) + more)
+
+
+def open_text(path: Path) -> IO[str]:
+    """The file as UTF-8 text; a byte order mark (as spreadsheets write) is accepted and dropped."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    try:
+        return path.open(encoding="utf-8-sig", newline="")
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def not_utf8(path: Path, error: UnicodeDecodeError) -> InputError:
+    return InputError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})")
+
+
+def bad_values(o: Decimal, h: Decimal, low: Decimal, c: Decimal, v: Decimal) -> str | None:
+    """What is wrong with a bar's numbers, or None: finite, in range, and consistent."""
+    values = (o, h, low, c, v)
+    for name, value in zip(("open", "high", "low", "close", "volume"), values, strict=True):
+        if not value.is_finite():
+            return f"{name} {value} is not a finite number"
+        if abs(value) >= LIMIT:
+            return f"{name} {value} is out of range (at most {LIMIT:.0E})"
+    if low <= 0:
+        return f"prices must be positive (low {low})"
+    if v < 0:
+        return f"volume {v} is negative"
+    if not (low <= o <= h and low <= c <= h):
+        return f"inconsistent bar (open {o}, high {h}, low {low}, close {c}, volume {v})"
+    return None
+
+
+def to_decimal(text: object) -> Decimal:
+    """A JSON or CSV number as a Decimal; ValueError when it is not one."""
+    try:
+        return Decimal(str(text).strip())
+    except InvalidOperation:
+        raise ValueError(f"{text!r} is not a number") from None
+
+
+def unicode_problem(*texts: str) -> str | None:
+    """A lone surrogate (JSON can spell one as \\ud800) is no text: the store cannot encode it."""
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            return f"text with an invalid character {text[error.start]!r} (a lone surrogate)"
+    return None
