@@ -12,28 +12,43 @@ another checkout of lorabot (to measure a baseline). It measures and prints; it 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-
-from engine_throughput import DEFAULT_BARS, tile  # noqa: E402
+DEFAULT_BARS = ROOT.parent / "shared" / "data" / "bars" / "btc-perp-20211231-20220201_1m.csv"
 
 
 def tiled_csv(source: Path, folder: Path, megabytes: float) -> tuple[Path, int]:
-    """A CSV of about `megabytes`, estimated from the source's bytes per row."""
-    probe = folder / "probe.csv"
-    rows = tile(source, probe, 10_000)
-    per_row = probe.stat().st_size / rows  # the tiled rows' own width, not the source's
-    probe.unlink()
+    """The month repeated, shifted in time, until the CSV is `megabytes` big.
+
+    Prices repeat unscaled (engine_throughput's rescaling drifts to zero over the ~70 copies
+    200 MB needs); without news nothing trades, so only the size matters here.
+    """
+    with source.open() as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    first = datetime.fromisoformat(body[0][0])
+    span = datetime.fromisoformat(body[-1][0]) - first + timedelta(minutes=1)
     target = folder / "tiled.csv"
-    count = tile(source, target, int(megabytes * 1e6 / per_row))
+    count, copy, limit = 0, 0, megabytes * 1e6
+    with target.open("w", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        while out.tell() < limit:
+            shift = span * copy
+            for row in body:
+                ts = datetime.fromisoformat(row[0]) + shift
+                writer.writerow([ts.strftime("%Y-%m-%dT%H:%M:%S"), *row[1:]])
+                count += 1
+            copy += 1
     return target, count
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from adapters.files.problems import LIMIT, Problems, to_decimal
 from adapters.files.timestamps import read_time
 
-Row = tuple[int, Any, tuple[Decimal, ...]]  # (line, bar open time, OHLCV)
+Row = tuple[int | str, Any, tuple[Decimal, ...]]  # (where, bar open time, OHLCV)
 
 FIELDS = ("timestamp", "open", "high", "low", "close", "volume")
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -92,7 +92,7 @@ def _rows_json_lines(text: str, problems: Problems) -> Iterator[Row]:
         except (RecursionError, ValueError):
             problems.add(number, "not valid JSON (read as JSON lines)")
             continue
-        parsed_row = _row(row, number, number, problems)
+        parsed_row = _row(row, number, None, problems)
         if parsed_row is not None:
             parsed.append(parsed_row)
     parsed.sort(key=lambda item: item[1])
@@ -128,18 +128,20 @@ def _fields(row: object) -> list[object] | None:
     return None
 
 
-def _row(row: object, line: int, position: int, problems: Problems) -> Row | None:
+def _row(row: object, line: int, position: int | None, problems: Problems) -> Row | None:
+    """`position` is the row's 1-based number in a JSON document (None in JSON lines)."""
+    where: int | str = line if position is None else f"{line}: row {position}"
     fields = _fields(row)
     if fields is None:
-        problems.add(line, f"row {position}: {EXPECTED}")
+        problems.add(where, EXPECTED)
         return None
     try:
         ts = read_time(_epoch(fields[0]))
         values = tuple(_number(v) for v in fields[1:6])
     except ValueError as error:
-        problems.add(line, f"row {position}: {error}")
+        problems.add(where, str(error))
         return None
-    return line, ts, values
+    return where, ts, values
 
 
 def _number(value: object) -> Decimal:

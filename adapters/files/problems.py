@@ -29,10 +29,12 @@ class Problems:
         self.items: list[str] = []
         self.count = 0
 
-    def add(self, line: int, message: str) -> None:
+    def add(self, line: int | str, message: str) -> None:
+        """`line` is a line number, or a line and a place in it (`"1: row 5"`, for JSON)."""
         self.count += 1
         if len(self.items) < MAX_REPORTED:
-            self.items.append(f"{self.path}:{max(line, 1)}: {message}")
+            where = max(line, 1) if isinstance(line, int) else line
+            self.items.append(f"{self.path}:{where}: {message}")
 
     def raise_if_any(self) -> None:
         if self.count:
