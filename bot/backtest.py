@@ -53,7 +53,10 @@ def run_backtest(
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
     bars = assemble.bars_file(bars_path, symbol)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"--out {out_dir}: cannot make the run folder ({error.strerror})") from None
     run_id = run_id or uuid.uuid4().hex[:12]
 
     store_path = out_dir / "store.sqlite"

@@ -164,3 +164,24 @@ def test_bybit_json_rows_name_a_real_line(
     code, err = backtest(tmp_path, capsys, path)
     assert_clean(code, err, "kline.json:5:")  # the 4th row from the top is the bad one
     assert ":0:" not in err
+
+
+def test_missing_and_unusable_paths_are_clean_lines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 point 5: a missing --bars file was an internal error (exit 70)."""
+    code, err = backtest(tmp_path, capsys, tmp_path / "missing.csv")
+    assert_clean(code, err, "missing.csv: file not found")
+    good = bars_csv(tmp_path, rows(10))
+    code, err = backtest(tmp_path, capsys, good, tmp_path / "missing.jsonl")
+    assert_clean(code, err, "missing.jsonl: file not found")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    config = tmp_path / "config.toml"
+    args = ["backtest", "--config", str(config), "--bars", str(good), "--no-progress"]
+    try:
+        main([*args, "--out", str(blocker / "run")])
+        code = 0
+    except SystemExit as done:
+        code = int(done.code or 0)
+    assert_clean(code, capsys.readouterr().err, "--out", "cannot make the run folder")
