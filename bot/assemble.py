@@ -105,18 +105,20 @@ def build_engine(
 # -- historical files (the backtest's sources; the readers live in adapters/files) ------------
 
 
-def read_news_file(path: Path, symbols: SymbolTable) -> list[NewsItem]:
+def read_news_file(
+    path: Path, symbols: SymbolTable, *, skip_bad_rows: bool = False
+) -> list[NewsItem]:
     """A news file's items in release order, checked (`adapters.files.read_news`)."""
     from adapters.files import read_news
 
-    return read_news(path, symbols)
+    return read_news(path, symbols, skip_bad_rows=skip_bad_rows)
 
 
-def bars_file(path: Path, symbol: str) -> Iterator[Bar]:
+def bars_file(path: Path, symbol: str, *, skip_bad_rows: bool = False) -> Iterator[Bar]:
     """A bars file's bars, checked as they stream (`adapters.files.iter_bars`)."""
     from adapters.files import iter_bars
 
-    return iter_bars(path, symbol)
+    return iter_bars(path, symbol, skip_bad_rows=skip_bad_rows)
 
 
 def estimate_bars(path: Path) -> int:

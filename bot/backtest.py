@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 from bot import assemble
 from bot.config import Settings
 from bot.errors import InputError, UserError
+from bot.events import NewsItem, iso
 from bot.log import get_logger
 from bot.models import build_model
 from bot.protocols import ModelUnavailable
@@ -41,6 +43,7 @@ def run_backtest(
     out_dir: Path,
     progress: bool | None = None,
     run_id: str | None = None,
+    skip_bad_rows: bool = False,
 ) -> BacktestResult:
     began = time.perf_counter()
     symbols = SymbolTable.from_settings(settings)
@@ -49,10 +52,14 @@ def run_backtest(
         raise UserError(
             f"--symbol {symbol}: not in [symbols] (known: {', '.join(symbols.symbols)})"
         )
-    news = assemble.read_news_file(news_path, symbols) if news_path else []
+    news = (
+        assemble.read_news_file(news_path, symbols, skip_bad_rows=skip_bad_rows)
+        if news_path
+        else []
+    )
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
-    bars = assemble.bars_file(bars_path, symbol)
+    bars = assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -94,6 +101,12 @@ def run_backtest(
 
     parts = replayed.parts
     metrics = build_metrics(replayed.recording, parts.engine, settings)
+    apart = news_outside_bars(news, replayed.recording)
+    if apart:
+        log.warning(apart)
+        notes = metrics["notes"]
+        assert isinstance(notes, list)
+        notes.append(apart)
     result = BacktestResult(run_id, symbol, out_dir, settings, replayed.recording, metrics, parts)
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s
@@ -101,3 +114,21 @@ def run_backtest(
     store.close()
     parts.signals.cache.close()
     return result
+
+
+def news_outside_bars(news: Sequence[NewsItem], recording: Recording) -> str | None:
+    """Why a backtest's news cannot matter, when none of it falls within the bars' time span
+    (a run of 0 trades that looks like a verdict on the strategy)."""
+    if not news or not recording.n_bars:
+        return None
+    first = recording.time_at(0)
+    if recording.n_bars >= 2:
+        first -= recording.time_at(1) - first  # the first bar's open
+    last = recording.time_at(recording.n_bars - 1)
+    if any(first <= item.received <= last for item in news):
+        return None
+    return (
+        f"no news item falls within the bars' time span ({iso(first)} to {iso(last)}; "
+        f"news from {iso(news[0].received)} to {iso(news[-1].received)}): "
+        "the news cannot have caused a trade"
+    )

@@ -33,10 +33,17 @@ def infer_interval(stamps: Sequence[datetime]) -> timedelta | None:
     return gaps.most_common(1)[0][0]
 
 
-def iter_bars(path: str | Path, symbol: str, interval: timedelta | None = None) -> Iterator[Bar]:
-    """Bars of one symbol, checked row by row, in time order."""
+def iter_bars(
+    path: str | Path,
+    symbol: str,
+    interval: timedelta | None = None,
+    *,
+    skip_bad_rows: bool = False,
+) -> Iterator[Bar]:
+    """Bars of one symbol, checked row by row, in time order (bad rows refuse the file, or are
+    reported and left out with `skip_bad_rows`)."""
     file = Path(path).expanduser()
-    problems = Problems(file)
+    problems = Problems(file, skip=skip_bad_rows)
     is_json = file.suffix.lower() in (".json", ".jsonl")
     with open_text(file) as handle:
         try:
@@ -63,13 +70,11 @@ class _CsvLayout:
         for name in FIELDS:
             found = next((lowered.index(a) for a in ALIASES[name] if a in lowered), None)
             if found is None:
-                problems.add(
+                problems.fatal(
                     1,
                     f"the header needs timestamp,open,high,low,close,volume "
                     f"(no {name!r} column in {','.join(header)})",
                 )
-                problems.raise_if_any()
-            assert found is not None
             indices.append(found)
         self.indices = tuple(indices)
         self.width = len(header)
@@ -102,7 +107,7 @@ def _csv_bars(
     try:
         yield from _csv_rows(reader, symbol, interval, problems)
     except csv.Error as error:
-        problems.add(reader.line_num, f"not a readable CSV row ({error})")
+        problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
 
 
 def _csv_rows(
@@ -167,7 +172,7 @@ def _csv_rows(
             problems.add(number, problem)
             continue
         last = ts_open
-        if problems.count:
+        if problems.refused:
             continue  # keep checking, stop releasing: the file will be refused
         yield make(symbol, ts_open, ts_open + interval, o, h, low, c, v)
 
@@ -177,11 +182,11 @@ def _head_interval(head: list[Row], problems: Problems) -> timedelta | None:
     interval = infer_interval([ts for _, ts, _ in head])
     if interval is None:
         if len(head) == 1:
-            problems.add(head[0][0], "one bar alone: its interval cannot be inferred")
-        elif len(head) >= 2:
+            problems.fatal(head[0][0], "one bar alone: its interval cannot be inferred")
+        if len(head) >= 2:
             (_, before, _), (line, after, _) = head[0], head[1]
             descending = " (the file is in descending time order)" if after < before else ""
-            problems.add(line, _order_message(after, before) + descending)
+            problems.fatal(line, _order_message(after, before) + descending)
         problems.raise_if_any()
     return interval
 
@@ -217,7 +222,7 @@ def _bars(
             problems.add(number, problem)
             continue
         last = ts_open
-        if problems.count:
+        if problems.refused:
             continue  # keep checking, stop releasing: the file will be refused
         yield Bar(symbol, ts_open, ts_open + interval, o, h, low, c, v)
     return last

@@ -49,25 +49,20 @@ def rows_json(text: str, problems: Problems) -> Iterator[Row]:
         if error.msg == "Extra data":
             yield from _rows_json_lines(text, problems)
             return
-        problems.add(error.lineno, f"not valid JSON ({error.msg})")
-        return
+        problems.fatal(error.lineno, f"not valid JSON ({error.msg})")
     except RecursionError:
-        problems.add(1, "JSON nested too deeply")
-        return
+        problems.fatal(1, "JSON nested too deeply")
     except ValueError as error:  # an integer of more digits than Python converts
-        problems.add(1, f"not valid JSON ({error})")
-        return
+        problems.fatal(1, f"not valid JSON ({error})")
     if isinstance(data, dict):
         result = data.get("result")
         rows = result.get("list") if isinstance(result, dict) else None
         if not isinstance(rows, list):
-            problems.add(1, "a JSON object must be a Bybit kline response with result.list")
-            return
+            problems.fatal(1, "a JSON object must be a Bybit kline response with result.list")
     elif isinstance(data, list):
         rows = data
     else:
-        problems.add(1, "expected a list of [time, open, high, low, close, volume] rows")
-        return
+        problems.fatal(1, "expected a list of [time, open, high, low, close, volume] rows")
     lines = _row_lines(text, len(rows))
     parsed: list[Row] = []
     for index, row in enumerate(rows):

@@ -22,10 +22,13 @@ from bot.symbols import SymbolTable
 CSV_HEADER = "timestamp,source,title[,body][,link]"
 
 
-def read_news(path: str | Path, symbols: SymbolTable | None = None) -> list[NewsItem]:
-    """All items of a JSONL or CSV news file, in release order (stable for equal times)."""
+def read_news(
+    path: str | Path, symbols: SymbolTable | None = None, *, skip_bad_rows: bool = False
+) -> list[NewsItem]:
+    """All items of a JSONL or CSV news file, in release order (stable for equal times); bad rows
+    refuse the file, or are reported and left out with `skip_bad_rows`."""
     file = Path(path).expanduser()
-    problems = Problems(file)
+    problems = Problems(file, skip=skip_bad_rows)
     try:
         with open_text(file) as handle:
             lines = list(handle)
@@ -92,8 +95,7 @@ def _read_csv(lines: list[str], problems: Problems) -> list[NewsItem]:
     try:
         return _csv_items(reader, problems)
     except csv.Error as error:
-        problems.add(reader.line_num, f"not a readable CSV row ({error})")
-        return []
+        problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
 
 
 def _csv_items(reader: Any, problems: Problems) -> list[NewsItem]:

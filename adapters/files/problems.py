@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 from bot.errors import InputError
+from bot.log import get_logger
+
+log = get_logger("adapters.files")
 
 MAX_REPORTED = 5
 
@@ -22,21 +25,44 @@ LIMIT = Decimal("1e18")
 
 
 class Problems:
-    """Collects row errors so one message can name several, then raises."""
+    """Collects row errors so one message can name several, then raises.
 
-    def __init__(self, path: Path) -> None:
+    With `skip` (`--skip-bad-rows`) a bad row is reported (a warning with its reason) and left
+    out instead; what makes the whole file unreadable (its header, its JSON) is `fatal` either way.
+    """
+
+    def __init__(self, path: Path, *, skip: bool = False) -> None:
         self.path = path
+        self.skip = skip
         self.items: list[str] = []
         self.count = 0
+
+    @property
+    def refused(self) -> bool:
+        """Whether the file will be refused (so nothing more need be released)."""
+        return bool(self.count) and not self.skip
 
     def add(self, line: int | str, message: str) -> None:
         """`line` is a line number, or a line and a place in it (`"1: row 5"`, for JSON)."""
         self.count += 1
-        if len(self.items) < MAX_REPORTED:
-            where = max(line, 1) if isinstance(line, int) else line
+        where = max(line, 1) if isinstance(line, int) else line
+        if self.skip:
+            log.warning("bad row skipped", where=f"{self.path}:{where}", reason=message)
+        elif len(self.items) < MAX_REPORTED:
             self.items.append(f"{self.path}:{where}: {message}")
 
+    def fatal(self, line: int | str, message: str) -> NoReturn:
+        """A problem no skipping gets past: raise it (with any rows already found bad)."""
+        self.skip = False
+        self.add(line, message)
+        self.raise_if_any()
+        raise AssertionError("unreachable")
+
     def raise_if_any(self) -> None:
+        if self.skip:
+            if self.count:
+                log.warning("bad rows skipped", path=str(self.path), rows=self.count)
+            return
         if self.count:
             more = (
                 f" (and {self.count - len(self.items)} more)"

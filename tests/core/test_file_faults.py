@@ -32,7 +32,11 @@ def bars_csv(tmp_path: Path, body: list[str], *, name: str = "bars.csv", bom: bo
 
 
 def backtest(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], bars: Path, news: Path | None = None
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    bars: Path,
+    news: Path | None = None,
+    *extra: str,
 ) -> tuple[int, str]:
     """Exit code and stderr of `lorabot backtest` (lexicon model: no weights to load)."""
     config = tmp_path / "config.toml"
@@ -41,7 +45,7 @@ def backtest(
     )
     args = ["backtest", "--config", str(config), "--bars", str(bars)]
     args += ["--news", str(news)] if news else []
-    args += ["--out", str(tmp_path / "out"), "--no-progress"]
+    args += ["--out", str(tmp_path / "out"), "--no-progress", *extra]
     try:
         main(args)
         code = 0
@@ -185,3 +189,37 @@ def test_missing_and_unusable_paths_are_clean_lines(
     except SystemExit as done:
         code = int(done.code or 0)
     assert_clean(code, capsys.readouterr().err, "--out", "cannot make the run folder")
+
+
+def test_skip_bad_rows_reports_each_and_keeps_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 point 8: `--skip-bad-rows` skips and reports each bad row; strict by default."""
+    body = rows(12)
+    body[4] = body[4].split(",")[0] + ",100,inf,90,105,1"
+    bars = bars_csv(tmp_path, body)
+    news = tmp_path / "news.csv"
+    news.write_text(
+        "timestamp,source,title\n2024-01-01T00:20:00Z,a,Bitcoin up\n2024-01-01T00:40:00Z,b,\n"
+    )
+    code, err = backtest(tmp_path, capsys, bars, news)
+    assert_clean(code, err, "news.csv:3: empty title")
+    code, err = backtest(tmp_path, capsys, bars, news, "--skip-bad-rows")
+    assert code == 0, err
+    assert "news.csv:3" in err and "empty title" in err
+    assert "bars.csv:6" in err and "not a finite number" in err
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["n_bars"] == 11 and metrics["n_news"] == 1
+
+
+def test_news_and_bars_that_do_not_overlap_warn(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13 point 8: 0 trades, exit 0 and no word of why was a silent outcome."""
+    news = tmp_path / "news.jsonl"
+    news.write_text(json.dumps({"id": "a", "title": "Bitcoin up", "received": "2023-06-01T00:00Z"}))
+    code, err = backtest(tmp_path, capsys, bars_csv(tmp_path, rows(10)), news)
+    assert code == 0, err
+    assert "no news item falls within the bars' time span" in err
+    notes = json.loads((tmp_path / "out" / "metrics.json").read_text())["notes"]
+    assert any("no news item falls within" in note for note in notes)
