@@ -27,7 +27,7 @@ from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.events import Bar, NewsItem
 from bot.protocols import Prediction, SentimentModel
-from bot.recording import Recording, to_micros, trade_recorder
+from bot.recording import EPOCH, MICROSECOND, Recording, trade_recorder
 from bot.signals import SignalCache, normalise
 from bot.store import Store
 from bot.streams import merge, window
@@ -108,7 +108,7 @@ def play(
     advance, publish = clock.advance_to, parts.bus.publish
     stamps, closes = recording.stamps.append, recording.closes.append
     exposed, equity = recording.exposed.append, recording.equity.append
-    micros = to_micros
+    epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
     fills_seen = -1
     cash = float(portfolio.cash)
     pending = 0
@@ -123,7 +123,7 @@ def play(
         publish(event)
         if type(event) is Bar:
             if event.symbol == symbol:
-                stamps(micros(event.ts))
+                stamps((event.ts - epoch) // microsecond)
                 closes(float(event.close))
                 if portfolio.n_fills != fills_seen:
                     fills_seen = portfolio.n_fills
