@@ -153,6 +153,6 @@ def _epoch(stamp: object) -> object:
         number = to_decimal(stamp)
     except ValueError:
         return stamp  # an ISO-8601 text
-    if not number.is_finite() or abs(number) >= LIMIT:
+    if not number.is_finite() or number.copy_abs() >= LIMIT:
         raise ValueError(f"time {stamp} is out of range")
     return int(number)

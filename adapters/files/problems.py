@@ -94,7 +94,7 @@ def bad_values(o: Decimal, h: Decimal, low: Decimal, c: Decimal, v: Decimal) -> 
     for name, value in zip(("open", "high", "low", "close", "volume"), values, strict=True):
         if not value.is_finite():
             return f"{name} {value} is not a finite number"
-        if abs(value) >= LIMIT:
+        if value.copy_abs() >= LIMIT:
             return f"{name} {value} is out of range (at most {LIMIT:.0E})"
     if low <= 0:
         return f"prices must be positive (low {low})"

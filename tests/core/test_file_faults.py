@@ -223,3 +223,24 @@ def test_news_and_bars_that_do_not_overlap_warn(
     assert "no news item falls within the bars' time span" in err
     notes = json.loads((tmp_path / "out" / "metrics.json").read_text())["notes"]
     assert any("no news item falls within" in note for note in notes)
+
+
+def test_other_internal_errors_in_the_readers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found while fuzzing: a time that is a list, a field over csv's limit, JSON nested past the
+    recursion limit, an epoch of 1e99999999 (which hung converting to int)."""
+    news = tmp_path / "news.jsonl"
+    news.write_text('{"id":"a","title":"t","received":[1]}\n')
+    code, err = backtest(tmp_path, capsys, bars_csv(tmp_path, rows(10)), news)
+    assert_clean(code, err, "news.jsonl:1: bad news item")
+    code, err = backtest(tmp_path, capsys, bars_csv(tmp_path, [rows(1)[0] + "1" * 200_000]))
+    assert_clean(code, err, "bars.csv:2: not a readable CSV row")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    code, err = backtest(tmp_path, capsys, deep)
+    assert_clean(code, err, "deep.json:1: JSON nested too deeply")
+    huge = tmp_path / "huge.json"
+    huge.write_text('[["1e99999999",1,2,0.5,1.5,1],[1704067200000,1,2,0.5,1.5,1e99999999]]')
+    code, err = backtest(tmp_path, capsys, huge)
+    assert_clean(code, err, "huge.json:1: row 1: time 1e99999999 is out of range")

@@ -20,7 +20,19 @@ FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
 
-NUMBER_WORDS = ["inf", "-inf", "Infinity", "NaN", "sNaN", "1e400", "-0", "1e-400", "0x10", "1_0"]
+NUMBER_WORDS = [
+    "inf",
+    "-inf",
+    "Infinity",
+    "NaN",
+    "sNaN",
+    "1e400",
+    "1e99999999",
+    "-0",
+    "1e-400",
+    "0x10",
+    "1_0",
+]
 numbers = st.one_of(
     st.sampled_from(NUMBER_WORDS),
     st.decimals(allow_nan=True, allow_infinity=True).map(str),
