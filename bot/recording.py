@@ -68,6 +68,7 @@ class Recording:
     round_trips: RoundTrips = field(default_factory=RoundTrips)
     n_news: int = 0
     n_bars: int = 0
+    listening: set[int] = field(default_factory=set, repr=False)  # engines that feed `trades`
 
     def time_at(self, index: int) -> datetime:
         return from_micros(self.stamps[index])

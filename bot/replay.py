@@ -103,7 +103,9 @@ def play(
     engine = parts.engine
     symbol = symbol or next(iter(engine.traded), "")
     recording = recording if recording is not None else Recording()
-    engine.fill_listeners.append(trade_recorder(recording, engine))
+    if id(engine) not in recording.listening:  # a second `play` on the same parts continues
+        engine.fill_listeners.append(trade_recorder(recording, engine))
+        recording.listening.add(id(engine))
     portfolio = engine.portfolio
     advance, publish = clock.advance_to, parts.bus.publish
     stamps, closes = recording.stamps.append, recording.closes.append

@@ -252,3 +252,27 @@ def test_trials_on_events_parsed_once_with_an_in_memory_store() -> None:
     null = _trial(items, bars, model, swapped)
     assert model.calls == calls
     assert [t.split()[0] for t in null] == ["sell", "buy"]
+
+
+def test_play_in_two_parts_records_like_one(tmp_path: Path) -> None:
+    from bot.events import Label
+    from bot.recording import Recording
+    from bot.replay import play, prefetch
+
+    from .helpers import replay_parts
+
+    items, bars = _trial_inputs()
+    events = list(merge(items, bars))
+    answers = {BULL: (Label.BULLISH, 0.9), BEAR: (Label.BEARISH, 0.9)}
+    config = settings(strategy={"window": "30m"})
+    whole = replay_parts(tmp_path / "a", answers, config)
+    prefetch(whole, [i.text for i in items])
+    once = play(whole, events)
+    split = replay_parts(tmp_path / "b", answers, config)
+    prefetch(split, [i.text for i in items])
+    twice = Recording()
+    play(split, events[:30], recording=twice)
+    play(split, events[30:], recording=twice)
+    assert twice.n_bars == once.n_bars == len(bars)
+    assert [t.side for t in twice.trades] == [t.side for t in once.trades] == ["buy", "sell"]
+    assert list(twice.equity) == list(once.equity)
