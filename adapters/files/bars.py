@@ -16,7 +16,7 @@ from collections.abc import Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 from adapters.files.bars_json import ALIASES, FIELDS, Row, rows_json
 from adapters.files.problems import LIMIT, Problems, bad_values, not_utf8, open_text
@@ -55,7 +55,11 @@ def iter_bars(
                 rows = rows_json(handle.read(), problems)
                 yield from _bars(rows, symbol, interval, problems)
             else:
-                yield from _csv_bars(handle, symbol, interval, problems)
+                reader = csv.reader(handle)
+                try:
+                    yield from _csv_rows(reader, symbol, interval, problems)
+                except csv.Error as error:
+                    problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
         except UnicodeDecodeError as error:
             raise not_utf8(file, error) from None
     problems.raise_if_any()
@@ -100,18 +104,8 @@ class _CsvLayout:
         return number, ts, values
 
 
-def _csv_bars(
-    handle: IO[str], symbol: str, interval: timedelta | None, problems: Problems
-) -> Iterator[Bar]:
-    reader = csv.reader(handle)
-    try:
-        yield from _csv_rows(reader, symbol, interval, problems)
-    except csv.Error as error:
-        problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
-
-
 def _csv_rows(
-    reader: Iterator[list[str]], symbol: str, interval: timedelta | None, problems: Problems
+    reader: Any, symbol: str, interval: timedelta | None, problems: Problems
 ) -> Iterator[Bar]:
     """The CSV path. It runs once per bar — a million times in a big replay — so after the first
     rows (which also give the interval) parsing and checking are fused into one tight loop that
