@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from newsfeed_server import START, Clock, FeedServer, rss
 
+from adapters.files import read_news
 from adapters.news.poller import NewsPoller
 from adapters.news.recorder import NewsRecorder
 from bot.events import NewsItem
-from adapters.files import read_news
 from bot.store import Store
 
 MakePoller = Callable[..., NewsPoller]
