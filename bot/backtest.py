@@ -16,11 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bot import assemble
+from bot.assemble import build_model
 from bot.config import Settings
 from bot.errors import InputError, UserError
 from bot.events import NewsItem, iso
 from bot.log import get_logger
-from bot.assemble import build_model
 from bot.protocols import ModelUnavailable
 from bot.recording import BacktestResult, Recording, TradeRow
 from bot.replay import Progress, replay
