@@ -411,11 +411,20 @@ class Engine:
                 status=update.status,
             )
             return
+        revived = order.settled_locally
         try:
-            changed = order.transition(update.status, update.ts, update.reason)
+            changed = order.transition(update.status, update.ts, update.reason, update.provisional)
         except IllegalTransition as error:
             log.error("order update ignored", error=str(error))
             return
+        if revived and order.status is not OrderStatus.REJECTED:
+            log.warning(
+                "the venue has an order lorabot had settled as never placed: following the venue",
+                client_order_id=order.client_order_id,
+                status=order.status.value,
+            )
+            if order.is_open:
+                self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
         try:
             amended = order.amend(
                 update.ts, qty=update.qty, price=update.price, venue_order_id=update.venue_order_id
@@ -444,6 +453,8 @@ class Engine:
         if order is not None:
             if not order.apply_fill(fill):
                 return
+            if order.is_open:  # a fill can revive an order settled as never placed
+                self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
             self._settle(order)
             self.store.record_order(order)
         else:

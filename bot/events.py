@@ -403,6 +403,9 @@ class OrderUpdate:
     reason: str = ""
     price: Decimal | None = None
     qty: Decimal | None = None
+    # a rejection that is the broker's own conclusion ("never placed"), not the venue's answer:
+    # a later report from the venue overrules it (bot.orders.REVIVABLE)
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         # A broker may hand the venue's word as text; an unknown one fails here, at the edge,

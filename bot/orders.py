@@ -14,7 +14,15 @@ from decimal import Decimal
 
 from bot.events import TERMINAL, Fill, OrderRequest, OrderStatus, OrderType, Side, TimeInForce
 
-__all__ = ["TERMINAL", "TRANSITIONS", "IllegalTransition", "Order", "OrderError", "OrderStatus"]
+__all__ = [
+    "REVIVABLE",
+    "TERMINAL",
+    "TRANSITIONS",
+    "IllegalTransition",
+    "Order",
+    "OrderError",
+    "OrderStatus",
+]
 
 
 S = OrderStatus
@@ -50,6 +58,14 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
 }
+
+
+# An order lorabot itself settled as rejected, because the venue did not know it once a create
+# could no longer land ("never placed"), is the one case where REJECTED is not the end: should the
+# venue report it after all, the venue is right and the order comes back to where it says.
+REVIVABLE: frozenset[OrderStatus] = frozenset(
+    {S.SUBMITTED, S.ACCEPTED, S.UNTRIGGERED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.EXPIRED}
+)
 
 
 class OrderError(Exception):
@@ -96,6 +112,7 @@ class Order:
     updated: datetime | None = None
     exec_ids: set[str] = field(default_factory=set)
     decision_id: str = ""
+    settled_locally: bool = False  # REJECTED by lorabot's own conclusion, not the venue's word
 
     @classmethod
     def from_request(cls, request: OrderRequest) -> Order:
@@ -122,15 +139,25 @@ class Order:
     def is_open(self) -> bool:
         return self.status.is_open
 
-    def transition(self, new: OrderStatus, ts: datetime | None = None, reason: str = "") -> bool:
+    def transition(
+        self,
+        new: OrderStatus,
+        ts: datetime | None = None,
+        reason: str = "",
+        provisional: bool = False,
+    ) -> bool:
         """Move to `new`; returns False for a repeat of the current state (nothing changed).
 
-        Raises `IllegalTransition` naming both states for a move the table does not allow.
+        `provisional`: a rejection that is lorabot's conclusion ("never placed"), which a later
+        report from the venue may overrule (`REVIVABLE`). Raises `IllegalTransition` naming both
+        states for a move the table does not allow.
         """
         if new == self.status and new in TRANSITIONS[new]:
             return False
-        if not can_transition(self.status, new):
+        revived = self.settled_locally and self.status is S.REJECTED and new in REVIVABLE
+        if not revived and not can_transition(self.status, new):
             raise IllegalTransition(self.client_order_id, self.status, new)
+        self.settled_locally = provisional and new is S.REJECTED
         self.status = new
         if ts is not None:
             self.updated = ts
@@ -193,7 +220,10 @@ class Order:
         # An execution that raced a cancel is still real money: it is counted, and the order
         # keeps its terminal state.
         target = OrderStatus.FILLED if new_filled == self.qty else OrderStatus.PARTIALLY_FILLED
-        if self.status is not target and not self.status.is_terminal:
+        if self.settled_locally and self.status is S.REJECTED:
+            self.settled_locally = False  # it was placed after all: the fill proves it
+            self.status = target
+        elif self.status is not target and not self.status.is_terminal:
             if not can_transition(self.status, target):
                 raise IllegalTransition(self.client_order_id, self.status, target)
             self.status = target

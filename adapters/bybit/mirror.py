@@ -119,7 +119,6 @@ class OrderMirror:
         self.needs_reconcile = False
         self.emit: Emit | None = None
         self.on_gap: Callable[[TrackedOrder], None] = lambda _: None
-        self.on_late_report: Callable[[TrackedOrder, VenueOrder], None] = lambda _, __: None
 
     # -- what is tracked ---------------------------------------------------------------------------
 
@@ -153,8 +152,7 @@ class OrderMirror:
             )
             return
         if tracked.given_up:
-            self.late_report(tracked, venue)
-            return
+            self.revive(tracked, venue.venue_status)
         self.apply_venue(tracked, venue)
 
     def on_execution(self, execution: Execution) -> None:
@@ -167,7 +165,9 @@ class OrderMirror:
             )
             return
         tracked = self.lookup(execution.link_id, execution.order_id)
-        if tracked is None or tracked.given_up:
+        if tracked is not None and tracked.given_up:
+            self.revive(tracked, f"execution {execution.exec_id}")
+        if tracked is None:
             self.stats.external_executions += 1
             self.needs_reconcile = True
             log.warning(
@@ -188,18 +188,19 @@ class OrderMirror:
     def on_wallet(self, wallet: Wallet) -> None:
         self.wallet = wallet
 
-    def late_report(self, tracked: TrackedOrder, venue: VenueOrder) -> None:
-        """Bybit reports an order settled as never placed. The engine's state machine has no way
-        back from REJECTED, so the venue's side is put right instead (see `on_late_report`)."""
+    def revive(self, tracked: TrackedOrder, evidence: str) -> None:
+        """Bybit reports an order lorabot had settled as never placed: it was placed after all.
+        The venue is right: the order is tracked again, and its updates and fills flow as for
+        any order (the engine's order revives from its provisional rejection: REVIVABLE in
+        bot/orders.py)."""
         self.stats.late_reports += 1
-        self.needs_reconcile = True
-        log.error(
-            "bybit: an order settled as never placed exists at Bybit",
+        tracked.given_up = False
+        tracked.status = S.SUBMITTED
+        log.warning(
+            "bybit: an order settled as never placed exists at Bybit: following it again",
             order=tracked.client_order_id,
-            status=venue.venue_status,
-            filled=str(venue.cum_exec_qty),
+            evidence=evidence,
         )
-        self.on_late_report(tracked, venue)
 
     # -- applying what the venue says --------------------------------------------------------------
 
@@ -286,8 +287,15 @@ class OrderMirror:
             )
         )
 
-    def set_status(self, tracked: TrackedOrder, status: OrderStatus, reason: str = "") -> None:
-        """A state lorabot decided itself (sent, refused before sending, refused by REST)."""
+    def set_status(
+        self,
+        tracked: TrackedOrder,
+        status: OrderStatus,
+        reason: str = "",
+        provisional: bool = False,
+    ) -> None:
+        """A state lorabot decided itself (sent, refused before sending, refused by REST);
+        `provisional` for a conclusion the venue may still overrule ("never placed")."""
         if status is tracked.status or not can_transition(tracked.status, status):
             return
         tracked.status = status
@@ -298,6 +306,7 @@ class OrderMirror:
                 status=status,
                 venue_order_id=tracked.venue_order_id,
                 reason=reason,
+                provisional=provisional,
             )
         )
 

@@ -64,7 +64,6 @@ class Reconciler:
         self._awaiting_deadline: set[str] = set()
         self._gap_tasks: dict[str, asyncio.Task[None]] = {}
         mirror.on_gap = self.watch_gap
-        mirror.on_late_report = self._cancel_late
 
     # -- the start-up reconciliation ---------------------------------------------------------------
 
@@ -149,8 +148,7 @@ class Reconciler:
             self._settle_unknown(tracked, why)
             return
         if tracked.given_up:
-            mirror.late_report(tracked, venue)
-            return
+            mirror.revive(tracked, f"{venue.venue_status} in a REST read")
         mirror.note_venue_id(tracked, venue.order_id)
         if venue.cum_exec_qty > tracked.filled:
             await self.fetch_executions(tracked)
@@ -179,7 +177,8 @@ class Reconciler:
                 self._await_deadline(tracked, wait_ms, why)
                 return
             tracked.given_up = True
-            mirror.set_status(tracked, S.REJECTED, f"not found at Bybit ({why}): never placed")
+            reason = f"not found at Bybit ({why}): never placed"
+            mirror.set_status(tracked, S.REJECTED, reason, provisional=True)
         elif not tracked.status.is_terminal:
             mirror.set_status(tracked, S.CANCELLED, f"no longer known to Bybit ({why})")
 
@@ -214,29 +213,6 @@ class Reconciler:
                     await asyncio.sleep(self.config.rest_backoff)
         finally:
             self._awaiting_deadline.discard(tracked.client_order_id)
-
-    def _cancel_late(self, tracked: TrackedOrder, venue: VenueOrder) -> None:
-        """An order given up as never placed rests at Bybit: cancel it, so nothing trades
-        untracked (its fills, if any, reach the position through the next reconciliation)."""
-        if venue.status.is_terminal:
-            return
-        self._spawn(self._cancel_at_venue(tracked))
-
-    async def _cancel_at_venue(self, tracked: TrackedOrder) -> None:
-        try:
-            await self.rest.cancel_order(
-                {
-                    "category": self.category,
-                    "symbol": tracked.symbol,
-                    "orderLinkId": tracked.client_order_id,
-                }
-            )
-        except errors.BybitError as error:
-            log.error(
-                "bybit: an untracked order could not be cancelled",
-                order=tracked.client_order_id,
-                error=str(error),
-            )
 
     # -- missed executions ---------------------------------------------------------------------
 

@@ -126,7 +126,7 @@ class Ledger:
         if isinstance(event, OrderUpdate):
             self.updates.append(event)
             order = self.orders[event.client_order_id]
-            order.transition(OrderStatus(event.status), event.ts, event.reason)
+            order.transition(OrderStatus(event.status), event.ts, event.reason, event.provisional)
             if event.venue_order_id:
                 order.venue_order_id = event.venue_order_id
             if self.store is not None:

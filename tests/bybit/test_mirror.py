@@ -42,11 +42,7 @@ class Mirrored:
         self.mirror = OrderMirror(ReplayClock(T0), lambda: 0.0)
         self.mirror.emit = self.ledger.emit
         self.gaps: list[str] = []
-        self.late: list[tuple[str, str]] = []
         self.mirror.on_gap = lambda t: self.gaps.append(t.client_order_id)
-        self.mirror.on_late_report = lambda t, v: self.late.append(
-            (t.client_order_id, v.venue_status)
-        )
 
     def track(self, cid: str, qty: str = "0.100", price: str | None = "42000.0") -> TrackedOrder:
         order = self.ledger.add(make_order(cid, Side.BUY, qty, price=price))
@@ -129,18 +125,45 @@ def test_funding_and_foreign_executions_move_no_order(m: Mirrored) -> None:
     assert m.mirror.stats.external_executions == 1
 
 
-def test_a_report_for_an_order_given_up_is_not_applied_but_flagged(m: Mirrored) -> None:
+def test_a_report_for_an_order_given_up_revives_it(m: Mirrored) -> None:
+    """Issue 11.2: an order settled as never placed that the venue reports after all follows the
+    venue again (its status, then its fills), instead of resting there untracked."""
     tracked = m.track("lb-0001")
     m.mirror.set_status(tracked, OrderStatus.SUBMITTED)
-    m.mirror.set_status(tracked, OrderStatus.REJECTED, "never placed")
+    m.mirror.set_status(tracked, OrderStatus.REJECTED, "never placed", provisional=True)
     tracked.given_up = True
+    assert m.status("lb-0001") is OrderStatus.REJECTED
     new: VenueOrder = order_from_venue(items("ws_order_lifecycle.json")[1])
     m.mirror.on_venue_order(new)
+    assert m.status("lb-0001") is OrderStatus.ACCEPTED
     m.mirror.on_execution(execution_from_venue(items("ws_execution.json")[0]))
-    assert m.status("lb-0001") is OrderStatus.REJECTED
-    assert not any(isinstance(e, Fill) for e in m.ledger.events)
-    assert m.late == [("lb-0001", "New")] and m.mirror.needs_reconcile
+    assert any(isinstance(e, Fill) for e in m.ledger.events)
+    assert m.status("lb-0001") in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+    assert m.mirror.stats.late_reports == 1 and not tracked.given_up
     assert m.ledger.errors == []
+
+
+def test_a_fill_revives_an_order_settled_as_never_placed_without_a_status_report(
+    m: Mirrored,
+) -> None:
+    tracked = m.track("lb-0001")
+    m.mirror.set_status(tracked, OrderStatus.SUBMITTED)
+    m.mirror.set_status(tracked, OrderStatus.REJECTED, "never placed", provisional=True)
+    tracked.given_up = True
+    m.mirror.on_execution(execution_from_venue(items("ws_execution.json")[0]))
+    assert m.status("lb-0001") in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED)
+    assert m.ledger.errors == []
+
+
+def test_a_rejection_by_the_venue_is_final() -> None:
+    """Only lorabot's own provisional conclusion can be overruled, never the venue's answer."""
+    from bot.orders import IllegalTransition
+
+    order = make_order("lb-0002", Side.BUY, "0.100", price="42000.0")
+    order.transition(OrderStatus.SUBMITTED)
+    order.transition(OrderStatus.REJECTED, reason="110007 insufficient balance")
+    with pytest.raises(IllegalTransition, match="rejected -> accepted"):
+        order.transition(OrderStatus.ACCEPTED)
 
 
 def test_position_and_wallet_messages_are_kept(m: Mirrored) -> None:

@@ -13,7 +13,16 @@ from structlog.testing import capture_logs
 
 from bot.bus import Bus
 from bot.config import Settings
-from bot.events import Fill, Label, OrderRequest, OrderStatus, OrderUpdate, Side, Signal
+from bot.events import (
+    Fill,
+    Label,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    Signal,
+)
 from bot.orders import Order, OrderError
 from bot.protocols import VenueState
 from bot.symbols import SymbolTable
@@ -155,3 +164,23 @@ def test_an_order_on_the_venue_that_lorabot_did_not_place_is_named_once(tmp_path
         parts.engine.apply_venue_state(VenueState((foreign,), {}, None))
     warned = [e for e in logs if e["event"] == "an order on the venue that lorabot did not place"]
     assert len(warned) == 1 and warned[0]["venue_order_id"] == "v-9"
+
+
+def test_the_engine_revives_an_order_it_had_settled_as_never_placed(tmp_path: Path) -> None:
+    """Issue 11.2: a venue report for an order given up as never placed is followed, not
+    dropped as stale: the order ends as the venue says, with its fills."""
+    parts = replay_parts(tmp_path, {}, settings())
+    engine = parts.engine
+    parts.clock.advance_to(T)  # type: ignore[attr-defined]
+    order = Order("lb-1", "BTCUSDT", Side.BUY, D("0.1"), T, order_type=OrderType.LIMIT)
+    order.price = D("40000")
+    engine.orders[order.client_order_id] = order
+    engine.open_orders["BTCUSDT"][order.client_order_id] = order
+    order.transition(OrderStatus.SUBMITTED, T)
+    publish = parts.bus.publish
+    publish(OrderUpdate(T, "lb-1", OrderStatus.REJECTED, reason="never placed", provisional=True))
+    assert order.status is OrderStatus.REJECTED and "lb-1" not in engine.open_orders["BTCUSDT"]
+    publish(OrderUpdate(T, "lb-1", OrderStatus.ACCEPTED, venue_order_id="v-1"))
+    assert order.status is OrderStatus.ACCEPTED and "lb-1" in engine.open_orders["BTCUSDT"]
+    publish(Fill(T, "lb-1", "e-1", "BTCUSDT", Side.BUY, D("0.1"), D("40000"), D("0")))
+    assert order.status is OrderStatus.FILLED and engine.portfolio.qty("BTCUSDT") == D("0.1")
