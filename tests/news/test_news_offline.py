@@ -86,23 +86,30 @@ def test_a_daemon_without_network_leaves_no_client_session_open(tmp_path: Path) 
         + "\n",
         encoding="utf-8",
     )
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--mode", "paper", "--config", str(config)],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(6)  # start-up, the failed instrument query, a failed poll, reconnects
-        daemon.send_signal(signal.SIGINT)
-        out, err = daemon.communicate(timeout=30)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate()
-    log = out + err
+    stderr = tmp_path / "daemon.log"
+    with stderr.open("w") as sink:
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--mode", "paper", "--config", str(config)],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=sink,
+            stderr=sink,
+            text=True,
+        )
+        try:
+            # start-up, the failed instrument query, a failed poll: however long a loaded
+            # machine takes, then a little more for the reconnects
+            deadline = time.monotonic() + 90
+            while "news feed failed" not in stderr.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(1.0)
+            daemon.send_signal(signal.SIGINT)
+            daemon.wait(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    log = stderr.read_text()
     assert "news polling started" in log, log[-2000:]
     assert "news feed failed" in log, log[-2000:]  # it did try the feed, offline
     assert "daemon stopped" in log, log[-2000:]

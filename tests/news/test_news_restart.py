@@ -181,6 +181,7 @@ async def test_items_an_earlier_run_recorded_are_counted_once_not_dropped_silent
 
     feed.insert(0, {"title": "Ether story 4", "guid": "x4", "published": START})
     restarted = make_poller(url)
+    structlog.reset_defaults()  # another test may have set a level filter (setup_logging)
     with structlog.testing.capture_logs() as logs:
         again = await restarted.poll(url)
         feed.insert(0, {"title": "Ether story 5", "guid": "x5", "published": START})
