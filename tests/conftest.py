@@ -15,6 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import structlog
+
+import bot.log  # noqa: F401  (configures the stderr logger factory once)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -76,3 +79,14 @@ def _no_default_feeds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
             f"the test polled the default news feeds ({', '.join(sorted(set(reached)))}): "
             "pin its own with [[news.feeds]] or feeds = []"
         )
+
+
+_STRUCTLOG_DEFAULTS = structlog.get_config()
+
+
+@pytest.fixture(autouse=True)
+def structlog_as_at_start() -> Iterator[None]:
+    """Every test starts with the logging configuration a fresh process has: a command test that
+    called `setup_logging("warning")` must not hide another test's info lines (capture_logs)."""
+    structlog.configure(**_STRUCTLOG_DEFAULTS)
+    yield
