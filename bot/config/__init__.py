@@ -21,6 +21,7 @@ from bot.config.loader import (
     settings_from_dict,
 )
 from bot.config.sections import (
+    AnnouncementsConfig,
     BybitConfig,
     EngineConfig,
     FeedConfig,
@@ -49,6 +50,7 @@ from bot.config.values import (
 )
 
 __all__ = [
+    "AnnouncementsConfig",
     "APP_NAME",
     "DEFAULT_CONFIG_NAME",
     "MAX_SECONDS",
