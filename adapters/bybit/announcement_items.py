@@ -4,8 +4,8 @@ A record of `/v5/announcements/index` has `title`, `description`, `type` (`title
 `tags`, `url`, `dateTimestamp`, `publishTime` and, for activities, `startDataTimestamp` and
 `endDataTimestamp`. The url is the item's id (Bybit gives each announcement one page), so the
 same announcement is one item across polls, types and restarts. `published` is `publishTime`
-(when the item went out, as the issue and Bybit's docs have it), `received` the caller's clock. The whole record is kept as the item's raw entry in the news log,
-so the type key stays with the item for grouping by type later.
+(when the item went out), `received` the caller's clock. The whole record is kept as the item's
+raw entry in the news log, with its type key, so items can be grouped by type later.
 """
 
 from __future__ import annotations
@@ -115,9 +115,7 @@ def announcement_candidate(
         link=announcement.url,
         published=published,
         received=received,
-        symbols=announcement_symbols(
-            announcement.title, announcement.tags, symbols, default_quote
-        ),
+        symbols=announcement_symbols(announcement.title, announcement.tags, symbols, default_quote),
         stale=staleness.is_stale(published, received, undated=False, first=first_fetch),
     )
     raw = {**announcement.raw, "type_key": announcement.type_key}

@@ -50,10 +50,10 @@ from bot.config.values import (
 )
 
 __all__ = [
-    "AnnouncementsConfig",
     "APP_NAME",
     "DEFAULT_CONFIG_NAME",
     "MAX_SECONDS",
+    "AnnouncementsConfig",
     "BybitConfig",
     "ConfigError",
     "Dec",
