@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from pybit.unified_trading import HTTP
+from structlog.testing import capture_logs
 
 from adapters.bybit.announcements import PATH, SOURCE, BybitAnnouncements
 from adapters.bybit.sim import Simulator
@@ -155,7 +156,7 @@ async def test_the_daemon_loop_retries_after_the_backoff(sim: Simulator, store: 
 
 
 async def test_a_malformed_item_is_skipped_with_its_reason_and_the_page_kept(
-    sim: Simulator, store: Store, caplog: pytest.LogCaptureFixture
+    sim: Simulator, store: Store
 ) -> None:
     settings = _settings(sim)
     _script(sim, 3)
@@ -163,13 +164,39 @@ async def test_a_malformed_item_is_skipped_with_its_reason_and_the_page_kept(
     sim.announcements.add("Bybit will list BADUSDT", "new_crypto", publish_ms=5)
     source = _source(settings, store)
     try:
-        result = await source.poll()
+        with capture_logs() as logged:
+            result = await source.poll()
     finally:
         await source.rest.close()
     assert result.error == "" and len(result.items) == 3
-    assert len(result.invalid) == 2
-    assert "page 1 item 1: title is empty" in result.invalid[0]
-    assert "publishTime 5 is not a time in milliseconds" in result.invalid[1]
+    assert result.invalid == [
+        "page 1 item 1: title is empty",
+        "page 1 item 5: publishTime 5 is not a time in milliseconds since 1970",
+    ]
+    skipped = [entry for entry in logged if entry["event"] == "bybit announcement skipped"]
+    assert [(entry["where"], entry["reason"]) for entry in skipped] == [
+        ("page 1 item 1", "title is empty"),
+        ("page 1 item 5", "publishTime 5 is not a time in milliseconds since 1970"),
+    ]
+
+
+async def test_paging_stops_at_items_older_than_max_age_and_at_max_pages(
+    sim: Simulator, store: Store
+) -> None:
+    _script(sim, 25)  # 2 to 26 minutes old
+    old = _settings(sim).with_overrides(news={"max_age": "10m"})
+    source = _source(old, store)
+    try:
+        result = await source.poll(record=False)
+    finally:
+        await source.rest.close()
+    assert len(result.items) == 10 and source.rest.calls == 1  # page 1 reaches 11 minutes
+    capped = _source(_settings(sim, max_pages=2), store)
+    try:
+        result = await capped.poll(record=False)
+    finally:
+        await capped.rest.close()
+    assert len(result.items) == 20 and capped.rest.calls == 2
 
 
 async def test_pybit_reads_the_page_the_source_read(sim: Simulator, store: Store) -> None:
