@@ -45,13 +45,27 @@ from bot.log import get_logger
 from bot.protocols import Publish
 from bot.symbols import SymbolTable
 
-__all__ = ["PATH", "SOURCE", "BybitAnnouncements"]
+__all__ = ["PATH", "SOURCE", "BybitAnnouncements", "announcements_host"]
 
 log = get_logger("adapters.bybit.announcements")
 
 PATH = "/v5/announcements/index"
+MAINNET_REST = "https://api.bybit.com"
 Sink = Callable[[Sequence[NewsItem]], object]
 OnResult = Callable[[PollResult], Awaitable[None]]
+
+
+def announcements_host(settings: Settings) -> str:
+    """Where the announcements are read: `[bybit] rest_url` when set (the simulator), else
+    mainnet's public REST host whatever the network.
+
+    They are the exchange's own texts and need no keys, so nothing is signed and no account is
+    involved; demo trading's host lists only market, trade and account endpoints (Bybit's "Demo
+    Trading Service" page), and demo trading runs on mainnet's public data anyway.
+    """
+    if settings.bybit.rest_url:
+        return endpoints(settings).rest
+    return MAINNET_REST
 
 
 class BybitAnnouncements:
@@ -108,10 +122,9 @@ class BybitAnnouncements:
         clock: Clock,
         **kwargs: Any,
     ) -> BybitAnnouncements:
-        """On the configured Bybit REST endpoint (the simulator's when `rest_url` points there),
-        with the news section's staleness, body cap and backoff."""
+        """On `announcements_host`, with the news section's staleness, body cap and backoff."""
         news = settings.news
-        rest = BybitRest(settings.bybit, endpoints(settings).rest, clock)
+        rest = BybitRest(settings.bybit, announcements_host(settings), clock)
         quote = settings.engine.quote_currency
         return cls(
             settings.bybit.announcements,

@@ -18,7 +18,7 @@ import pytest
 from pybit.unified_trading import HTTP
 from structlog.testing import capture_logs
 
-from adapters.bybit.announcements import PATH, SOURCE, BybitAnnouncements
+from adapters.bybit.announcements import PATH, SOURCE, BybitAnnouncements, announcements_host
 from adapters.bybit.sim import Simulator
 from bot.clock import LiveClock
 from bot.config import Settings
@@ -231,3 +231,11 @@ async def test_types_are_queried_one_by_one(sim: Simulator, store: Store) -> Non
     finally:
         await source.rest.close()
     assert [item.title for item in result.items] == ["Bybit will delist OLDUSDT perpetual"]
+
+
+def test_announcements_are_read_from_mainnets_public_host_unless_rest_url_is_set() -> None:
+    for network in ("demo", "testnet", "mainnet"):
+        settings = Settings().with_overrides(bybit={"network": network})
+        assert announcements_host(settings) == "https://api.bybit.com"
+    local = Settings().with_overrides(bybit={"rest_url": "http://127.0.0.1:8765"})
+    assert announcements_host(local) == "http://127.0.0.1:8765"
