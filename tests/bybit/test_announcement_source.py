@@ -239,3 +239,21 @@ def test_announcements_are_read_from_mainnets_public_host_unless_rest_url_is_set
         assert announcements_host(settings) == "https://api.bybit.com"
     local = Settings().with_overrides(bybit={"rest_url": "http://127.0.0.1:8765"})
     assert announcements_host(local) == "http://127.0.0.1:8765"
+
+
+def test_the_daemon_reads_them_beside_venue_prices_only(tmp_path: Path) -> None:
+    from bot.assemble import ReplayFiles, _news_sources
+
+    store = Store(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    settings = Settings().with_overrides(news={"feeds": []})
+    symbols = SymbolTable.from_settings(settings)
+    clock = LiveClock()
+    try:
+        sources = _news_sources(settings, symbols, store, clock, None, True)
+        assert [source.name for source in sources] == [SOURCE]
+        bars = ReplayFiles(bars=tmp_path / "bars.csv")
+        assert _news_sources(settings, symbols, store, clock, bars, True) == []
+        off = settings.with_overrides(bybit={"announcements": {"enabled": False}})
+        assert _news_sources(off, symbols, store, clock, None, True) == []
+    finally:
+        store.close()
