@@ -336,6 +336,11 @@ def _news_sources(
         from adapters.news.factory import feed_poller
 
         sources.append(feed_poller(settings, symbols, store, clock))  # it writes its own
+    on_venue_prices = replay is None or replay.bars is None  # not beside a bar file's prices
+    if settings.bybit.announcements.enabled and live_feeds and on_venue_prices:
+        from adapters.bybit.announcements import BybitAnnouncements
+
+        sources.append(BybitAnnouncements.from_settings(settings, store, symbols, clock=clock))
     return sources
 
 

@@ -178,6 +178,11 @@ class SignalService:
         ]
         if known:
             targets = [(symbol, 1.0) for symbol in known]
+        elif item.symbols:
+            # Only symbols the table does not know (Bybit delisting a coin lorabot never
+            # trades): their own signals, which the engine records as not traded. Taken for
+            # market-wide news, they would move every target.
+            targets = [(symbol, 1.0) for symbol in item.symbols]
         elif self.market_wide_weight > 0:
             targets = [(None, self.market_wide_weight)]
         else:

@@ -1,5 +1,9 @@
 """`lorabot news`: look at the configured feeds once, or record them to a JSONL news file.
 
+Besides the `[[news.feeds]]`, both include Bybit's own announcements (`[bybit.announcements]`,
+read from the configured Bybit REST endpoint) unless that section is disabled or `--feed` picks
+feeds by URL.
+
 `lorabot news --once` only looks: it prints the items its store has not seen and writes nothing,
 so it never takes an item away from a recorder (or a daemon) that uses the same store.
 `lorabot news --record FILE` polls like the daemon does and appends each new item to FILE, the
@@ -43,6 +47,14 @@ class FeedOutcome(Protocol):
 
 
 OnOutcome = Callable[[FeedOutcome], Awaitable[None]]
+
+
+class AnnouncementSource(Protocol):
+    """What this command uses of `adapters.bybit.announcements.BybitAnnouncements`."""
+
+    async def run(self, publish: Publish) -> None: ...
+
+    async def fetch_once(self, *, record: bool, on_result: OnOutcome | None) -> object: ...
 
 
 def news_store_url(settings: Settings, override: str | None = None) -> str:
@@ -188,10 +200,12 @@ def news(
     continuous = record_path is not None and not once
     level = "debug" if verbose else (settings.log.level if continuous else "error")
     setup_logging(level, settings.log.format, file=settings.log.file)
-    if not feeds and not any(feed.enabled for feed in settings.news.feeds):
+    with_feeds = bool(feeds) or any(feed.enabled for feed in settings.news.feeds)
+    with_announcements = not feeds and settings.bybit.announcements.enabled
+    if not with_feeds and not with_announcements:
         raise UserError(
-            "no news feeds: add [[news.feeds]] tables to the config (see config.toml) "
-            "or pass --feed URL"
+            "no news feeds: add [[news.feeds]] tables to the config (see config.toml), "
+            "enable [bybit.announcements] or pass --feed URL"
         )
     from adapters.news.poller import NewsPoller
     from adapters.news.recorder import NewsRecorder
@@ -201,25 +215,32 @@ def news(
     try:
         if recorder is not None:
             recorder.open()
-        poller = NewsPoller.from_settings(
-            settings,
-            store,
-            clock=LiveClock(),
-            sink=recorder.append_many if recorder is not None else None,
-            for_engine=False,
-        )
+        clock = LiveClock()
+        sink = recorder.append_many if recorder is not None else None
+        poller = NewsPoller.from_settings(settings, store, clock=clock, sink=sink, for_engine=False)
+        announcements = _announcements(settings, store, clock, sink) if with_announcements else None
         printer = _Printer(_model(settings, use_model), as_json)
         if continuous:
             if feeds:
                 poller.feeds = tuple(poller.state(url).config for url in feeds)
-            asyncio.run(_record(poller.run, printer))
+            runs = [poller.run] if with_feeds else []
+            if announcements is not None:
+                runs.append(announcements.run)
+            asyncio.run(_record(_together(runs), printer))
             assert recorder is not None
             _warn(f"recorded {recorder.written} new items to {recorder.path}")
             return
         record = recorder is not None
 
-        def look(on_result: OnOutcome) -> Awaitable[object]:
-            return poller.fetch_once(list(feeds) or None, record=record, on_result=on_result)
+        async def look(on_result: OnOutcome) -> None:
+            looks: list[Awaitable[object]] = []
+            if with_feeds:
+                looks.append(
+                    poller.fetch_once(list(feeds) or None, record=record, on_result=on_result)
+                )
+            if announcements is not None:
+                looks.append(announcements.fetch_once(record=record, on_result=on_result))
+            await asyncio.gather(*looks)
 
         asyncio.run(_once(look, printer))
     finally:
@@ -239,6 +260,34 @@ def news(
     _warn(summary)
     if printer.feeds and printer.failed == printer.feeds:
         sys.exit(1)
+
+
+def _announcements(
+    settings: Settings, store: Store, clock: LiveClock, sink: Callable[..., object] | None
+) -> AnnouncementSource:
+    """Bybit's announcements, recorded for history only (never queued for a daemon's model)."""
+    from adapters.bybit.announcements import BybitAnnouncements
+    from bot.symbols import SymbolTable
+
+    return BybitAnnouncements.from_settings(
+        settings,
+        store,
+        SymbolTable.from_settings(settings),
+        clock=clock,
+        sink=sink,
+        for_engine=False,
+    )
+
+
+def _together(
+    runs: Sequence[Callable[[Publish], Coroutine[Any, Any, None]]],
+) -> Callable[[Publish], Coroutine[Any, Any, None]]:
+    """Several sources' `run` as one: all until cancelled, each cancelled with the others."""
+
+    async def run(publish: Publish) -> None:
+        await asyncio.gather(*(one(publish) for one in runs))
+
+    return run
 
 
 async def _once(look: Callable[[OnOutcome], Awaitable[object]], printer: _Printer) -> None:

@@ -21,6 +21,7 @@ from bot.config.loader import (
     settings_from_dict,
 )
 from bot.config.sections import (
+    AnnouncementsConfig,
     BybitConfig,
     EngineConfig,
     FeedConfig,
@@ -52,6 +53,7 @@ __all__ = [
     "APP_NAME",
     "DEFAULT_CONFIG_NAME",
     "MAX_SECONDS",
+    "AnnouncementsConfig",
     "BybitConfig",
     "ConfigError",
     "Dec",

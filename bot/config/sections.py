@@ -203,6 +203,35 @@ class NewsConfig(Section):
         return self
 
 
+class AnnouncementsConfig(Section):
+    """`[bybit.announcements]`: Bybit's own announcements as a news source
+    (`adapters/bybit/announcements.py`), polled from `/v5/announcements/index`."""
+
+    enabled: bool = True
+    interval: PositiveDuration = 60.0
+    types: tuple[str, ...] = ()
+    locale: str = "en-US"
+    page_size: int = Field(default=20, ge=1, le=100)
+    max_pages: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("types")
+    @classmethod
+    def _type_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for key in value:
+            if not key or not key.replace("_", "").isalnum() or key != key.lower():
+                raise ValueError(
+                    f"{key!r} is not a Bybit announcement type key (e.g. new_crypto, delistings)"
+                )
+        return value
+
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must name a locale, e.g. en-US")
+        return value.strip()
+
+
 class BybitConfig(Section):
     """Bybit v5 connection, stream and broker settings (`adapters/bybit/`)."""
 
@@ -234,6 +263,7 @@ class BybitConfig(Section):
     download_rate: float = Field(default=10.0, gt=0, le=10_000)
     api_key_env: str = "BYBIT_API_KEY"
     api_secret_env: str = "BYBIT_API_SECRET"
+    announcements: AnnouncementsConfig = AnnouncementsConfig()
 
     @field_validator("kline_interval")
     @classmethod

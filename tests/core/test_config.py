@@ -45,7 +45,11 @@ def test_every_setting_is_documented_in_config_toml() -> None:
         if section == "news" and name == "feeds":
             assert "[[news.feeds]]" in text
             continue
-        assert name in data.get(section, {}), f"[{section}] {name} is missing from config.toml"
+        table = data.get(section, {})
+        *tables, last = name.split(".")  # a nested table: [bybit.announcements] interval
+        for inner in tables:
+            table = table.get(inner, {})
+        assert last in table, f"[{section}] {name} is missing from config.toml"
     for line in text.splitlines():
         if re.match(r"^[a-z_]+ = ", line):
             assert "#" in line, f"undocumented setting: {line}"

@@ -14,7 +14,7 @@ from bot.config import ConfigError, Settings, parse_duration, settings_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 _RANGE = re.compile(r"\(range ([\[(])([^,]+), ([^\])]+)([\])])\)\s*$")
-_SECTION = re.compile(r"^\[([a-z_]+)(?:\.([A-Z0-9]+))?\]")
+_SECTION = re.compile(r"^\[([a-z_]+)(?:\.([A-Za-z0-9_]+))?\]")
 _KEY = re.compile(r"^([a-z_]+) = ([^#]+?)\s+#")
 
 

@@ -48,6 +48,8 @@ def feeds() -> Iterator[FeedServer]:
 
 
 def _config(tmp_path: Path, *urls: str, extra: str = "") -> Path:
+    """Only the local feeds: Bybit's announcements (on by default) are off here, they would be
+    read from Bybit itself; tests/bybit/test_announcement_cli.py runs them on the simulator."""
     lines = [
         "[news]",
         'poll_interval = "100ms"',
@@ -60,6 +62,7 @@ def _config(tmp_path: Path, *urls: str, extra: str = "") -> Path:
     ]
     for url in urls:
         lines += ["[[news.feeds]]", f'url = "{url}"', 'name = "wire"']
+    lines += ["[bybit.announcements]", "enabled = false"]
     path = tmp_path / "config.toml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -37,6 +37,7 @@ def _settings(tmp_path: Path, url: str) -> Settings:
             "jitter": 0,
         },
         engine={"snapshot_interval": "1h", "heartbeat_interval": "1h"},
+        bybit={"announcements": {"enabled": False}},  # read from Bybit itself: not in a test
     )
 
 
