@@ -2,12 +2,20 @@
 
 Everything goes to stderr so that a command's stdout carries only its results. Secrets never reach
 a log line: the config keeps them as `SecretStr`, and `redact` drops any key that looks like one.
+
+Libraries log through the standard library (asyncio's "Executing <Task ...> took 0.2 seconds",
+aiohttp, alembic) and Python reports `warnings` on stderr. Both are rendered by the same structlog
+processors as lorabot's own events, so a JSON log has no line a JSON reader cannot parse: the
+stdlib handlers get a `ProcessorFormatter`; each warning, each "Exception ignored in ..." and each
+thread that dies of an exception becomes a log record too.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import threading
+import warnings
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -78,6 +86,18 @@ def setup_logging(
         else structlog.dev.ConsoleRenderer(colors=_isatty(out))
     )
     processors = [*shared, structlog.processors.format_exc_info, renderer]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            *shared,
+            structlog.stdlib.add_logger_name,
+            structlog.stdlib.ExtraAdder(),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
@@ -91,7 +111,47 @@ def setup_logging(
     ]
     if file:
         handlers.append(_file_handler(file))
+    for handler in handlers:
+        handler.setFormatter(formatter)
     logging.basicConfig(level=max(numeric, logging.WARNING), handlers=handlers, force=True)
+    warnings.showwarning = _log_warning
+    sys.unraisablehook = _log_unraisable
+    threading.excepthook = _log_thread_exception
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """What `warnings.warn` would print raw, as one `py.warnings` event with its fields."""
+    logging.getLogger("py.warnings").warning(
+        str(message), extra={"category": category.__name__, "where": f"{filename}:{lineno}"}
+    )
+
+
+def _log_unraisable(unraisable: Any) -> None:
+    """Python's "Exception ignored in ..." (a failing `__del__`, say) as a log event."""
+    error = unraisable.exc_value
+    logging.getLogger("python").error(
+        "exception ignored",
+        exc_info=(unraisable.exc_type, error, unraisable.exc_traceback) if error else None,
+        extra={"where": repr(unraisable.object)[:200], "why": unraisable.err_msg or ""},
+    )
+
+
+def _log_thread_exception(args: Any) -> None:
+    """An exception that ends a thread, logged as an event rather than printed raw."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    logging.getLogger("python").error(
+        f"thread {name} crashed",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 def _file_handler(file: str) -> logging.Handler:
