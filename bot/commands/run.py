@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from bot.cli import config_option, settings_for
+from bot.commands.paths import readable_file
 from bot.errors import UserError
 from bot.log import setup_logging
 
@@ -18,6 +19,19 @@ def _finite_speed(value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise click.BadParameter(f"must be a finite number above 0 (got {value})")
     return value
+
+
+def _check_replay_files(news: Path | None, bars: Path | None, symbol: str) -> None:
+    """Read the --replay-* files through before anything starts: a missing, unreadable or bad
+    file is then one line, not an error after the store, the model and Bybit's instrument query
+    (whose warnings, offline, came first). The daemon reads them again when it plays them."""
+    from bot.replay import iter_bars, read_news
+
+    if news is not None:
+        read_news(readable_file(news, "--replay-news"))
+    if bars is not None:
+        for _ in iter_bars(readable_file(bars, "--replay-bars"), symbol):
+            pass
 
 
 @click.command()
@@ -100,6 +114,7 @@ def run(
                 "--replay-bars is for paper mode only: live mode trades on the venue's prices "
                 "(--replay-news works in live mode against the simulator, testnet or demo)"
             )
+        _check_replay_files(replay_news, replay_bars, settings.default_symbol)
         replay = ReplayFiles(replay_news, replay_bars, speed, rebase=not keep_times)
     feeds = [feed for feed in settings.news.feeds if feed.enabled]
     if not feeds and replay_news is None and not no_news:
