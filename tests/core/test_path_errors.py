@@ -36,6 +36,8 @@ WRITE_FILE_KINDS = (FOLDER, UNDER_FILE)
 
 CASES: list[tuple[str, ...]] = [
     *(("train", "--data", kind, "--out", "out", "--limit", "5") for kind in READ_KINDS),
+    *(("train", "--data", GOOD_DATA, "--valid", kind, "--out", "out") for kind in READ_KINDS),
+    *(("train", "--data", GARBAGE, "--format", fmt, "--out", "out") for fmt in ("csv", "jsonl")),
     *(("train", "--data", GOOD_DATA, "--out", kind) for kind in WRITE_KINDS),
     *(("compare", "--data", GOOD_DATA, "--out", kind) for kind in WRITE_KINDS),
     *(("eval", "--model", kind, "--data", GOOD_DATA) for kind in MODEL_KINDS),
