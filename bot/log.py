@@ -70,25 +70,54 @@ def setup_logging(
     stream: TextIO | None = None,
     file: str = "",
 ) -> None:
-    """Configure structlog and the stdlib root logger (libraries log through it) once."""
+    """Configure structlog and the stdlib root logger (libraries log through it) once.
+
+    `file` (`[log] file`) gets every line too, lorabot's events and the libraries' alike, always
+    as JSON whatever stderr gets."""
     out = stream or sys.stderr
     use_json = fmt == "json" or (fmt == "auto" and not _isatty(out))
     numeric = getattr(logging, level.upper(), logging.INFO)
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-        redact,
-    ]
+    json_renderer = structlog.processors.JSONRenderer(sort_keys=False)
     renderer: Any = (
-        structlog.processors.JSONRenderer(sort_keys=False)
-        if use_json
-        else structlog.dev.ConsoleRenderer(colors=_isatty(out))
+        json_renderer if use_json else structlog.dev.ConsoleRenderer(colors=_isatty(out))
     )
-    processors = [*shared, structlog.processors.format_exc_info, renderer]
-    formatter = structlog.stdlib.ProcessorFormatter(
+    handlers: list[logging.Handler] = [
+        _StderrHandler() if stream is None else logging.StreamHandler(out)
+    ]
+    handlers[0].setFormatter(_formatter(renderer))
+    processors = [*_SHARED, structlog.processors.format_exc_info]
+    if file:
+        to_file = _file_handler(file)
+        to_file.setFormatter(_formatter(json_renderer))
+        handlers.append(to_file)
+        processors.append(_FileTee(to_file, json_renderer))
+    structlog.configure(
+        processors=[*processors, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=(
+            _stderr_factory if stream is None else structlog.PrintLoggerFactory(file=out)
+        ),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=handlers, force=True)
+    warnings.showwarning = _log_warning
+    sys.unraisablehook = _log_unraisable
+    threading.excepthook = _log_thread_exception
+
+
+_SHARED: list[Any] = [
+    structlog.contextvars.merge_contextvars,
+    structlog.processors.add_log_level,
+    structlog.processors.TimeStamper(fmt="iso", utc=True),
+    redact,
+]
+
+
+def _formatter(renderer: Any) -> logging.Formatter:
+    """A stdlib record (a library's log line) through the same processors as lorabot's events."""
+    return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
-            *shared,
+            *_SHARED,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(),
         ],
@@ -98,25 +127,27 @@ def setup_logging(
             renderer,
         ],
     )
-    structlog.configure(
-        processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=(
-            _stderr_factory if stream is None else structlog.PrintLoggerFactory(file=out)
-        ),
-        cache_logger_on_first_use=False,
-    )
-    handlers: list[logging.Handler] = [
-        _StderrHandler() if stream is None else logging.StreamHandler(out)
-    ]
-    if file:
-        handlers.append(_file_handler(file))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-    logging.basicConfig(level=max(numeric, logging.WARNING), handlers=handlers, force=True)
-    warnings.showwarning = _log_warning
-    sys.unraisablehook = _log_unraisable
-    threading.excepthook = _log_thread_exception
+
+
+class _FileTee:
+    """A processor that writes each lorabot event to the `[log] file` as a JSON line, then lets
+    it go on to stderr's renderer (lorabot's events do not pass through the stdlib handlers)."""
+
+    def __init__(self, handler: logging.StreamHandler[Any], render: Any) -> None:
+        self.handler = handler
+        self.render = render
+
+    def __call__(self, logger: Any, name: str, event: dict[str, Any]) -> dict[str, Any]:
+        line = self.render(logger, name, dict(event))
+        self.handler.acquire()
+        try:
+            self.handler.stream.write(f"{line}\n")
+            self.handler.flush()
+        except (OSError, ValueError):  # a full disk or a closed file must not stop the daemon
+            pass
+        finally:
+            self.handler.release()
+        return event
 
 
 def _log_warning(
@@ -154,7 +185,7 @@ def _log_thread_exception(args: Any) -> None:
     )
 
 
-def _file_handler(file: str) -> logging.Handler:
+def _file_handler(file: str) -> logging.FileHandler:
     """`[log] file`, its folder made first: a fresh install names a log folder not made yet."""
     path = Path(file).expanduser()
     try:

@@ -125,3 +125,24 @@ def test_every_stderr_line_of_a_paper_daemon_is_json(tmp_path: Path) -> None:
     events = _lines(err)
     names = [event["event"] for event in events]
     assert "daemon starting" in names and "daemon stopped" in names, err[-2000:]
+
+
+def test_the_log_file_gets_every_line_as_json_whatever_stderr_gets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`[log] file` used to receive only the libraries' lines, in the stdlib's plain format."""
+    log_file = tmp_path / "logs" / "lorabot.log"
+    setup_logging("info", "console", file=str(log_file))
+    try:
+        get_logger("bot.test").info("ours", api_key="k-123")
+        logging.getLogger("aiohttp.client").warning("theirs")
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.warn("warned", UserWarning, stacklevel=1)
+    finally:
+        setup_logging("info", "auto")
+    events = _lines(log_file.read_text(encoding="utf-8"))
+    assert [event["event"] for event in events] == ["ours", "theirs", "warned"]
+    assert events[0]["api_key"] == "***" and events[1]["logger"] == "aiohttp.client"
+    err = capsys.readouterr().err
+    assert "ours" in err and "theirs" in err and not err.lstrip().startswith("{")

@@ -30,6 +30,7 @@ from bot.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_NAMES = [feed.name for feed in Settings().news.feeds if feed.enabled]
+assert DEFAULT_NAMES, "the built-in defaults should poll public feeds (issue 13.2)"
 
 
 def _closed_port() -> int:
