@@ -14,7 +14,7 @@ This is the only module of `bot/` that imports `adapters`; it does so inside fun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +24,7 @@ from bot.clock import Clock, LiveClock, ReplayClock
 from bot.config import Secrets, Settings
 from bot.engine import Engine
 from bot.errors import UserError
-from bot.events import NewsItem
+from bot.events import Bar, NewsItem
 from bot.journal import journal_to
 from bot.log import get_logger
 from bot.portfolio import Portfolio
@@ -318,7 +318,7 @@ def _news_sources(
 ) -> list[NewsSource]:
     sources: list[NewsSource] = []
     if replay is not None and replay.news is not None:
-        from bot.paced import PacedNews, common_origin
+        from adapters.files.paced import PacedNews, common_origin
 
         origin = common_origin(replay.news, replay.bars, settings.default_symbol)
         paced = PacedNews(
@@ -343,7 +343,7 @@ def _market_streams(
     settings: Settings, symbols: SymbolTable, clock: LiveClock, replay: ReplayFiles | None
 ) -> list[MarketStream]:
     if replay is not None and replay.bars is not None:
-        from bot.paced import PacedBars, common_origin
+        from adapters.files.paced import PacedBars, common_origin
 
         origin = common_origin(replay.news, replay.bars, settings.default_symbol)
         return [
@@ -421,3 +421,29 @@ def live_summary(settings: Settings, symbols: SymbolTable, account: str) -> tupl
         ]
     )
     return False, text
+
+
+# -- historical files (the backtest's sources; the readers live in adapters/files) ------------
+
+
+def read_news_file(
+    path: Path, symbols: SymbolTable, *, skip_bad_rows: bool = False
+) -> list[NewsItem]:
+    """A news file's items in release order, checked (`adapters.files.read_news`)."""
+    from adapters.files import read_news
+
+    return read_news(path, symbols, skip_bad_rows=skip_bad_rows)
+
+
+def bars_file(path: Path, symbol: str, *, skip_bad_rows: bool = False) -> Iterator[Bar]:
+    """A bars file's bars, checked as they stream (`adapters.files.iter_bars`)."""
+    from adapters.files import iter_bars
+
+    return iter_bars(path, symbol, skip_bad_rows=skip_bad_rows)
+
+
+def estimate_bars(path: Path) -> int:
+    """About how many bars a file holds, from its size (sizes a progress bar; no second read)."""
+    from adapters.files.bars import estimate_rows
+
+    return estimate_rows(path)

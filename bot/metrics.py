@@ -19,11 +19,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 import numpy as np
 
 SQRT_365 = math.sqrt(365.0)
+DAY_MICROS = 86_400_000_000
+EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass
@@ -56,14 +58,14 @@ class RoundTrips:
             self._open_pnl[symbol] = pnl
 
 
-def daily_closes(times: Sequence[datetime], equity: Sequence[float]) -> list[tuple[date, float]]:
-    """The last equity of each UTC day (times ascending)."""
-    if not len(times):
+def daily_closes(stamps: Sequence[int], equity: Sequence[float]) -> list[tuple[date, float]]:
+    """The last equity of each UTC day (`stamps`: ascending microseconds since the epoch)."""
+    if not len(stamps):
         return []
-    ordinals = np.fromiter((t.toordinal() for t in times), dtype=np.int64, count=len(times))
-    last = np.flatnonzero(np.diff(ordinals))
-    ends = [*last.tolist(), len(times) - 1]
-    return [(date.fromordinal(int(ordinals[i])), float(equity[i])) for i in ends]
+    days = np.asarray(stamps, dtype=np.int64) // DAY_MICROS
+    last = np.flatnonzero(np.diff(days))
+    ends = [*last.tolist(), len(stamps) - 1]
+    return [(date.fromordinal(EPOCH_ORDINAL + int(days[i])), float(equity[i])) for i in ends]
 
 
 def max_drawdown(equity: Sequence[float] | np.ndarray) -> float:
@@ -87,10 +89,10 @@ def drawdown_series(equity: Sequence[float] | np.ndarray) -> np.ndarray:
 
 def compute(
     *,
-    times: Sequence[datetime],
+    stamps: Sequence[int],
     equity: Sequence[float],
     closes: Sequence[float],
-    exposed: Sequence[bool],
+    exposed: Sequence[bool] | bytes | bytearray,
     initial_cash: float,
     round_trips: Sequence[float],
     n_fills: int,
@@ -109,7 +111,7 @@ def compute(
         metrics["buy_and_hold_return"] = 0.0
         notes.append("buy_and_hold_return: no bars")
 
-    days = daily_closes(times, equity)
+    days = daily_closes(stamps, equity)
     previous = initial_cash
     returns: list[float] = []
     for _, value in days:

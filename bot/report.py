@@ -20,8 +20,8 @@ from bot.config import Settings, dump_toml
 from bot.events import iso
 
 if TYPE_CHECKING:
-    from bot.backtest import BacktestResult, Recording
     from bot.engine import Engine
+    from bot.recording import BacktestResult, Recording
 
 MAX_EQUITY_ROWS = 20_000
 EIGHT = Decimal("0.00000001")
@@ -47,7 +47,7 @@ def build_metrics(recording: Recording, engine: Engine, settings: Settings) -> d
     }
     extra = {k: int(v) if k.startswith("n_") else v for k, v in extra.items()}
     return compute(
-        times=recording.times,
+        stamps=recording.stamps,
         equity=recording.equity,
         closes=recording.closes,
         exposed=recording.exposed,
@@ -129,7 +129,7 @@ def _write_trades(path: Path, recording: Recording) -> None:
 def _write_equity(path: Path, recording: Recording, initial: float) -> None:
     from bot.metrics import drawdown_series
 
-    n = len(recording.times)
+    n = len(recording.stamps)
     step = max(1, math.ceil(n / MAX_EQUITY_ROWS))
     drawdown = drawdown_series(recording.equity)
     first_close = recording.closes[0] if recording.closes else 0.0
@@ -143,7 +143,7 @@ def _write_equity(path: Path, recording: Recording, initial: float) -> None:
             hold = initial * recording.closes[i] / first_close if first_close else 0.0
             writer.writerow(
                 [
-                    iso(recording.times[i]),
+                    iso(recording.time_at(i)),
                     f"{recording.equity[i]:.8f}",
                     f"{drawdown[i]:.8f}",
                     f"{hold:.8f}",
@@ -162,11 +162,11 @@ def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None
 
     from bot.metrics import drawdown_series
 
-    n = len(recording.times)
-    step = max(1, math.ceil(n / 5000))
-    times = recording.times[::step]
-    equity = np.asarray(recording.equity[::step])
-    closes = np.asarray(recording.closes[::step])
+    n = len(recording.stamps)
+    step = max(1, math.ceil(n / 5000))  # a plot needs no more points than it has pixels
+    times = [recording.time_at(i) for i in range(0, n, step)]
+    equity = np.asarray(recording.equity)[::step]
+    closes = np.asarray(recording.closes)[::step]
     hold = initial * closes / closes[0] if len(closes) and closes[0] else closes
     figure, (top, bottom) = plt.subplots(
         2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}

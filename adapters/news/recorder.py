@@ -1,5 +1,5 @@
 """The news file: `NewsItem`s as JSON lines, appended by the recorder and replayed by backtests
-(`bot.replay.read_news`).
+(`adapters.files.read_news`).
 
 Appending is crash-tolerant. Each line is written whole, flushed and fsynced. The poller writes
 the file *before* it commits the same items to its store (the recorder is its `sink`), so a crash

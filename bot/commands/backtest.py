@@ -62,6 +62,12 @@ def _time(value: str | None, flag: str) -> datetime | None:
     default=None,
     help="Progress bar on stderr (default: when stderr is a terminal).",
 )
+@click.option(
+    "--skip-bad-rows",
+    is_flag=True,
+    help="Leave out bad rows of the news and bars files, each reported with its reason "
+    "(default: a bad row refuses the file).",
+)
 @config_option
 @click.pass_context
 def backtest(
@@ -74,6 +80,7 @@ def backtest(
     out_dir: Path | None,
     sample: bool,
     progress: bool | None,
+    skip_bad_rows: bool,
     config_path: Path | None,
 ) -> None:
     """Replay news and bars through the engine with a replay clock and the paper broker.
@@ -109,6 +116,7 @@ def backtest(
         end=_time(end, "--to"),
         out_dir=out_dir,
         progress=progress,
+        skip_bad_rows=skip_bad_rows,
     )
     paths = write_report(result)
     print_summary(result, paths)

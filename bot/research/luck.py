@@ -49,13 +49,14 @@ class Moments:
 
 
 def daily_returns(
-    times: Sequence[datetime], equity: Sequence[float], initial_cash: float
+    stamps: Sequence[int], equity: Sequence[float], initial_cash: float
 ) -> np.ndarray:
     """A run's daily returns as bot/metrics.py forms them: each UTC day's last equity against
-    the previous day's, the first day against the starting equity."""
+    the previous day's, the first day against the starting equity. `stamps` are the bars'
+    times in microseconds since the epoch, as a `Recording` keeps them."""
     previous = initial_cash
     returns = []
-    for _, value in daily_closes(times, equity):
+    for _, value in daily_closes(stamps, equity):
         returns.append(value / previous - 1.0 if previous else 0.0)
         previous = value
     return np.asarray(returns, dtype=float)

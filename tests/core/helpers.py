@@ -7,11 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from adapters.model.scripted import ScriptedModel
-from bot.assemble import Parts, build_engine, paper_broker
-from bot.bus import Bus
-from bot.clock import ReplayClock
+from bot.assemble import Parts
+from bot.assemble import replay_parts as assemble_replay_parts
 from bot.config import Settings
 from bot.events import Bar, Label, NewsItem
+from bot.replay import play, prefetch
 from bot.signals import SignalCache
 from bot.store import Store
 from bot.symbols import SymbolTable
@@ -73,39 +73,23 @@ def replay_parts(
     traded: tuple[str, ...] = ("BTCUSDT",),
 ) -> Parts:
     config = config or settings()
-    clock = ReplayClock()
-    bus = Bus(strict=True)
     store = Store(
         f"sqlite:///{tmp_path / 'store.sqlite'}", account="test", run_id="r1", durable=False
     )
-    symbols = SymbolTable.from_settings(config)
-    return build_engine(
+    return assemble_replay_parts(
         config,
-        clock=clock,
-        bus=bus,
         store=store,
-        symbols=symbols,
-        model=ScriptedModel(answers),
-        broker=paper_broker(config, symbols, clock),
+        symbols=SymbolTable.from_settings(config),
         traded=traded,
-        initial_cash=config.engine.initial_cash,
         id_prefix="t",
+        model=ScriptedModel(answers),
         cache=SignalCache(),
     )
 
 
 def drive(parts: Parts, events: list[object]) -> None:
-    """Replay events through the parts (prefetching the model's answers first)."""
-    import asyncio
-
+    """Replay events through the parts (prefetching the model's answers first), with the one
+    replay driver every backtest uses."""
     texts = [e.text for e in events if isinstance(e, NewsItem)]
-    asyncio.run(parts.signals.prefetch(texts))
-    clock = parts.clock
-    assert isinstance(clock, ReplayClock)
-    first = True
-    for event in events:
-        clock.advance_to(event.ts)  # type: ignore[attr-defined]
-        if first:
-            parts.engine.start_timers()
-            first = False
-        parts.bus.publish(event)
+    prefetch(parts, texts)
+    play(parts, events)  # type: ignore[arg-type]

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from adapters.files import iter_bars, read_news
 from bot.config import Settings
 from bot.errors import InputError
 from bot.events import Bar, NewsItem
-from bot.replay import iter_bars, merge, read_news
+from bot.streams import merge
 from bot.symbols import SymbolTable
 
-from .helpers import T0, bar, news
+from .helpers import T0, bar, news, settings
 
 SYMBOLS = SymbolTable.from_settings(Settings())
 
@@ -190,3 +191,88 @@ def test_naive_and_offset_times_in_the_fast_path(tmp_path: Path) -> None:
     path.write_text("\n".join(rows) + "\n")
     bars = list(iter_bars(path, "BTCUSDT"))
     assert [b.ts_open for b in bars] == [T0 + timedelta(minutes=i) for i in range(250)]
+
+
+# -- the one replay driver (issue 12 point 5) -------------------------------------------------
+
+BULL, BEAR = "Bitcoin rallies on huge inflows", "Bitcoin crashes after hack"
+
+
+def _trial_inputs() -> tuple[list[NewsItem], list[Bar]]:
+    bars = [bar(i, str(40000 + 10 * i)) for i in range(40)]
+    items = [
+        news("a", BULL, bars[5].ts + timedelta(minutes=1)),
+        news("b", BEAR, bars[20].ts + timedelta(minutes=1)),
+    ]
+    return items, bars
+
+
+def _trial(items: list[NewsItem], bars: list[Bar], model: object, signals: object) -> list[str]:
+    from bot.replay import replay
+    from bot.store import Store
+
+    result = replay(
+        settings(strategy={"window": "30m"}),
+        news=items,
+        bars=iter(bars),
+        symbol="BTCUSDT",
+        model=model,  # type: ignore[arg-type]
+        signals=signals,  # type: ignore[arg-type]
+        store=Store("sqlite://", account="trial", run_id="t", durable=False),
+        run_id="trial",
+    )
+    assert result.recording.n_bars == len(bars) and result.recording.n_news == 2
+    return [f"{t.side} {t.qty} {t.price}" for t in result.recording.trades]
+
+
+def test_trials_on_events_parsed_once_with_an_in_memory_store() -> None:
+    from adapters.model.scripted import ScriptedModel
+    from bot.events import Label
+    from bot.protocols import Prediction
+    from bot.replay import given_signals
+    from bot.signals import SignalCache
+
+    items, bars = _trial_inputs()
+    model = ScriptedModel({BULL: (Label.BULLISH, 0.9), BEAR: (Label.BEARISH, 0.9)})
+    cache = SignalCache()
+    first = _trial(items, bars, model, cache)
+    calls = model.calls
+    assert _trial(items, bars, model, cache) == first  # a second trial: same trades
+    assert model.calls == calls  # answered from the signal source, not the model
+    assert [t.split()[0] for t in first] == ["buy", "sell"]
+
+    # A null model: the answers swapped, given directly; the model is never asked.
+    swapped = given_signals(
+        model.model_id,
+        {
+            BULL: Prediction.from_probs((0.9, 0.05, 0.05), model.model_id),
+            BEAR: Prediction.from_probs((0.05, 0.05, 0.9), model.model_id),
+        },
+    )
+    null = _trial(items, bars, model, swapped)
+    assert model.calls == calls
+    assert [t.split()[0] for t in null] == ["sell", "buy"]
+
+
+def test_play_in_two_parts_records_like_one(tmp_path: Path) -> None:
+    from bot.events import Label
+    from bot.recording import Recording
+    from bot.replay import play, prefetch
+
+    from .helpers import replay_parts
+
+    items, bars = _trial_inputs()
+    events = list(merge(items, bars))
+    answers = {BULL: (Label.BULLISH, 0.9), BEAR: (Label.BEARISH, 0.9)}
+    config = settings(strategy={"window": "30m"})
+    whole = replay_parts(tmp_path / "a", answers, config)
+    prefetch(whole, [i.text for i in items])
+    once = play(whole, events)
+    split = replay_parts(tmp_path / "b", answers, config)
+    prefetch(split, [i.text for i in items])
+    twice = Recording()
+    play(split, events[:30], recording=twice)
+    play(split, events[30:], recording=twice)
+    assert twice.n_bars == once.n_bars == len(bars)
+    assert [t.side for t in twice.trades] == [t.side for t in once.trades] == ["buy", "sell"]
+    assert list(twice.equity) == list(once.equity)

@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from adapters.files import read_news
 from adapters.files.convert_news import NewsLayout, read_foreign_news
 from bot.cli import main
 from bot.errors import UserError
-from bot.replay import read_news
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path("/work/shared/data/news/cryptonews_2021_2022.csv")

@@ -19,11 +19,11 @@ import structlog
 from click.testing import CliRunner, Result
 from newsfeed_server import FeedServer, fixture_bytes, rss, threaded_server
 
+from adapters.files import read_news
 from bot.cli import cli
 from bot.commands.news import format_line
 from bot.events import Label, NewsItem
 from bot.protocols import Prediction
-from bot.replay import read_news
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from adapters.files import read_news
 from adapters.news.recorder import NewsRecorder
 from bot.events import NewsItem
-from bot.replay import read_news
 
 WHEN = datetime(2024, 5, 6, 10, 0, tzinfo=UTC)
 

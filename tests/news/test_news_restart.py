@@ -18,10 +18,10 @@ import pytest
 import structlog
 from newsfeed_server import START, Clock, FeedServer, rss
 
+from adapters.files import read_news
 from adapters.news.poller import NewsPoller
 from adapters.news.recorder import NewsRecorder
 from bot.events import NewsItem
-from bot.replay import read_news
 from bot.store import Store
 
 MakePoller = Callable[..., NewsPoller]

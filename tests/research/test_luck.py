@@ -153,12 +153,14 @@ def test_daily_returns_and_sharpe_are_the_backtest_metrics() -> None:
     from datetime import UTC, datetime, timedelta
 
     from bot.metrics import compute
+    from bot.recording import to_micros
 
     rng = np.random.default_rng(4)
     times = [datetime(2022, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(24 * 60)]
+    stamps = [to_micros(t) for t in times]
     equity = list(10_000 * np.exp(np.cumsum(rng.normal(0.0001, 0.003, len(times)))))
     metrics = compute(
-        times=times,
+        stamps=stamps,
         equity=equity,
         closes=equity,
         exposed=[True] * len(times),
@@ -167,7 +169,7 @@ def test_daily_returns_and_sharpe_are_the_backtest_metrics() -> None:
         n_fills=0,
         fees=0.0,
     )
-    returns = daily_returns(times, equity, 10_000.0)
+    returns = daily_returns(stamps, equity, 10_000.0)
     assert returns.size == metrics["n_days"] == 60
     assert annualised_sharpe(returns) == pytest.approx(metrics["sharpe"], rel=1e-12)
 

@@ -17,13 +17,14 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
+from adapters.files.bars import iter_bars
+from adapters.files.news import read_news
 from bot.clock import Clock
 from bot.log import get_logger
 from bot.protocols import Publish
-from bot.replay import iter_bars, read_news
 from bot.symbols import SymbolTable
 
-log = get_logger("bot.paced")
+log = get_logger("adapters.files.paced")
 
 
 class _Timeline:

@@ -1,0 +1,239 @@
+"""Bar files for replay, checked row by row and released in time order.
+
+A bar is released at its close, never its open. Layouts: the canonical CSV
+`timestamp,open,high,low,close,volume` (bar open time, ISO-8601, naive = UTC; epoch seconds or
+milliseconds also accepted; a UTF-8 byte order mark is fine), and the JSON layouts of
+`adapters/files/bars_json.py`. Every row is checked (finite numbers in range, consistent
+high/low, ascending times) and a file with a bad row is refused as a whole, naming its lines.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections import Counter
+from collections.abc import Generator, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from adapters.files.bars_json import ALIASES, FIELDS, Row, rows_json
+from adapters.files.problems import LIMIT, Problems, bad_values, not_utf8, open_text
+from adapters.files.timestamps import LATEST, read_iso_time
+from bot.events import Bar
+
+HEAD = 200  # rows read before the interval is inferred
+
+
+def infer_interval(stamps: Sequence[datetime]) -> timedelta | None:
+    gaps = Counter(b - a for a, b in itertools.pairwise(stamps) if b > a)
+    if not gaps:
+        return None
+    return gaps.most_common(1)[0][0]
+
+
+def iter_bars(
+    path: str | Path,
+    symbol: str,
+    interval: timedelta | None = None,
+    *,
+    skip_bad_rows: bool = False,
+) -> Iterator[Bar]:
+    """Bars of one symbol, checked row by row, in time order (bad rows refuse the file, or are
+    reported and left out with `skip_bad_rows`)."""
+    file = Path(path).expanduser()
+    problems = Problems(file, skip=skip_bad_rows)
+    is_json = file.suffix.lower() in (".json", ".jsonl")
+    with open_text(file) as handle:
+        try:
+            if not is_json:
+                head = handle.read(1)
+                handle.seek(0)
+                is_json = head in ("[", "{")
+            if is_json:
+                rows = rows_json(handle.read(), problems)
+                yield from _bars(rows, symbol, interval, problems)
+            else:
+                reader = csv.reader(handle)
+                try:
+                    yield from _csv_rows(reader, symbol, interval, problems)
+                except csv.Error as error:
+                    problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
+        except UnicodeDecodeError as error:
+            raise not_utf8(file, error) from None
+    problems.raise_if_any()
+
+
+class _CsvLayout:
+    """Where the columns are in a bars CSV, and the general (careful) row parser."""
+
+    def __init__(self, header: Sequence[str], problems: Problems) -> None:
+        lowered = [h.strip().lower() for h in header]
+        indices: list[int] = []
+        for name in FIELDS:
+            found = next((lowered.index(a) for a in ALIASES[name] if a in lowered), None)
+            if found is None:
+                problems.fatal(
+                    1,
+                    f"the header needs timestamp,open,high,low,close,volume "
+                    f"(no {name!r} column in {','.join(header)})",
+                )
+            indices.append(found)
+        self.indices = tuple(indices)
+        self.width = len(header)
+        self.problems = problems
+
+    def parse(self, row: list[str], number: int) -> Row | None:
+        """One row, or None after recording what is wrong with it."""
+        if len(row) != self.width:
+            if row:
+                self.problems.add(number, f"expected {self.width} fields, found {len(row)}")
+            return None
+        it, io, ih, il, ic, iv = self.indices
+        try:
+            ts = read_iso_time(row[it])
+        except ValueError as error:
+            self.problems.add(number, str(error))
+            return None
+        try:
+            values = tuple(Decimal(row[i]) for i in (io, ih, il, ic, iv))
+        except InvalidOperation:
+            self.problems.add(number, "a price or volume is not a number")
+            return None
+        return number, ts, values
+
+
+def _csv_rows(
+    reader: Any, symbol: str, interval: timedelta | None, problems: Problems
+) -> Iterator[Bar]:
+    """The CSV path. It runs once per bar — a million times in a big replay — so after the first
+    rows (which also give the interval) parsing and checking are fused into one tight loop that
+    falls back to the careful parser for any row it does not like."""
+    header = next(reader, None)
+    if header is None:
+        return
+    layout = _CsvLayout(header, problems)
+    number = 1
+    head: list[Row] = []
+    for row in reader:
+        number += 1
+        parsed = layout.parse(row, number)
+        if parsed is not None:
+            head.append(parsed)
+        if len(head) >= HEAD:
+            break
+    if interval is None:
+        interval = _head_interval(head, problems)
+        if interval is None:
+            return
+    last = yield from _bars(iter(head), symbol, interval, problems)
+    it, io, ih, il, ic, iv = layout.indices
+    width = layout.width
+    fromiso = datetime.fromisoformat
+    suffix = ""  # becomes "+00:00" once the file shows naive times (naive means UTC)
+    make = Bar
+    dec = Decimal
+    latest, limit, zero = LATEST, LIMIT, Decimal(0)  # Decimal with Decimal compares fastest
+    for row in reader:
+        number += 1
+        try:
+            if len(row) != width:
+                raise ValueError
+            ts_open = fromiso(row[it] + suffix) if suffix else fromiso(row[it])
+            if ts_open.tzinfo is not UTC:
+                if ts_open.tzinfo is not None or suffix:
+                    raise ValueError  # another offset: the careful parser converts it
+                suffix = "+00:00"
+                ts_open = ts_open.replace(tzinfo=UTC)
+            o, h, low, c, v = dec(row[io]), dec(row[ih]), dec(row[il]), dec(row[ic]), dec(row[iv])
+            # NaN compares by raising InvalidOperation; inf and 1e400 fail the limits.
+            if not (
+                zero < low <= o <= h < limit
+                and low <= c <= h
+                and zero <= v < limit
+                and ts_open < latest
+            ):
+                raise ValueError
+            checked = True
+        except (ValueError, InvalidOperation):
+            parsed = layout.parse(row, number)
+            if parsed is None:
+                continue
+            _, ts_open, (o, h, low, c, v) = parsed
+            checked = False
+        if last is not None and ts_open <= last:
+            problems.add(number, _order_message(ts_open, last))
+            continue
+        if not checked and (problem := bad_values(o, h, low, c, v)):
+            problems.add(number, problem)
+            continue
+        last = ts_open
+        if problems.refused:
+            continue  # keep checking, stop releasing: the file will be refused
+        yield make(symbol, ts_open, ts_open + interval, o, h, low, c, v)
+
+
+def _head_interval(head: list[Row], problems: Problems) -> timedelta | None:
+    """The bar interval from the first rows, or None after saying why there is none."""
+    interval = infer_interval([ts for _, ts, _ in head])
+    if interval is None:
+        if len(head) == 1:
+            problems.fatal(head[0][0], "one bar alone: its interval cannot be inferred")
+        if len(head) >= 2:
+            (_, before, _), (line, after, _) = head[0], head[1]
+            descending = " (the file is in descending time order)" if after < before else ""
+            problems.fatal(line, _order_message(after, before) + descending)
+        problems.raise_if_any()
+    return interval
+
+
+def _order_message(ts_open: datetime, last: datetime) -> str:
+    return (
+        f"bar at {ts_open.isoformat()} is not after the previous one ({last.isoformat()}): "
+        "bars must be in ascending time order"
+    )
+
+
+def _bars(
+    rows: Iterator[Row],
+    symbol: str,
+    interval: timedelta | None,
+    problems: Problems,
+    last: datetime | None = None,
+) -> Generator[Bar, None, datetime | None]:
+    """Checked bars from parsed rows; returns the last bar's open time."""
+    head: list[Row] = []
+    if interval is None:
+        head = list(itertools.islice(rows, HEAD))
+        interval = _head_interval(head, problems)
+        if interval is None:
+            problems.raise_if_any()
+            return last
+    for number, ts_open, (o, h, low, c, v) in itertools.chain(head, rows):
+        if last is not None and ts_open <= last:
+            problems.add(number, _order_message(ts_open, last))
+            continue
+        problem = bad_values(o, h, low, c, v)
+        if problem:
+            problems.add(number, problem)
+            continue
+        last = ts_open
+        if problems.refused:
+            continue  # keep checking, stop releasing: the file will be refused
+        yield Bar(symbol, ts_open, ts_open + interval, o, h, low, c, v)
+    return last
+
+
+def estimate_rows(path: Path, sample: int = 1 << 16) -> int:
+    """About how many rows a file has: its size over the mean line length of its first 64 KiB."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(sample)
+    except OSError:
+        return 0
+    lines = head.count(b"\n")
+    if not head or not lines:
+        return 1 if head else 0
+    return max(0, round(size * lines / len(head)) - 1)
