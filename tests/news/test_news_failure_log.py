@@ -6,10 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import structlog
 from newsfeed_server import NOW, Clock, FeedServer, rss
 from structlog.testing import capture_logs
 
 from adapters.news.poller import FAILURE_REPEAT, NewsPoller
+
+
+@pytest.fixture(autouse=True)
+def every_level() -> None:
+    """Another test may have set a level filter (setup_logging): the debug lines count here."""
+    structlog.reset_defaults()
 
 
 def _warnings(logs: list[dict[str, Any]]) -> list[str]:
