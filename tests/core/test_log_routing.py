@@ -100,27 +100,44 @@ def test_every_stderr_line_of_a_paper_daemon_is_json(tmp_path: Path) -> None:
         '[model]\nbackend = "lexicon"\n[news]\nfeeds = []\n[log]\nformat = "json"\n',
         encoding="utf-8",
     )
-    daemon = subprocess.Popen(
-        [
-            *(sys.executable, "-X", "dev", "-W", "always", "-m", "bot", "run", "--mode", "paper"),
-            *("--config", str(config), "--speed", "1000"),
-            *("--replay-news", str(SAMPLE / "news.jsonl")),
-            *("--replay-bars", str(SAMPLE / "bars_btcusdt_15m.csv")),
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(6)
-        daemon.send_signal(signal.SIGINT)
-        _, err = daemon.communicate(timeout=30)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate()
+    err_path = tmp_path / "stderr.txt"
+    with err_path.open("w", encoding="utf-8") as err_file:
+        daemon = subprocess.Popen(
+            [
+                *(
+                    sys.executable,
+                    "-X",
+                    "dev",
+                    "-W",
+                    "always",
+                    "-m",
+                    "bot",
+                    "run",
+                    "--mode",
+                    "paper",
+                ),
+                *("--config", str(config), "--speed", "1000"),
+                *("--replay-news", str(SAMPLE / "news.jsonl")),
+                *("--replay-bars", str(SAMPLE / "bars_btcusdt_15m.csv")),
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "XDG_DATA_HOME": str(tmp_path / "data")},
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "daemon starting" not in err_path.read_text(encoding="utf-8"):
+                assert daemon.poll() is None and time.monotonic() < deadline, err_path.read_text()
+                time.sleep(0.1)
+            time.sleep(3)  # bars and news played out at 1000x, the model answering
+            daemon.send_signal(signal.SIGINT)
+            daemon.wait(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    err = err_path.read_text(encoding="utf-8")
     assert daemon.returncode == 0, err[-2000:]
     events = _lines(err)
     names = [event["event"] for event in events]

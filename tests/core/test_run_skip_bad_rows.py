@@ -73,26 +73,40 @@ def test_by_default_a_bad_row_refuses_the_file_in_one_line(tmp_path: Path) -> No
 @pytest.mark.slow
 def test_skip_bad_rows_reports_each_one_and_plays_the_rest(tmp_path: Path) -> None:
     news, bars, config = _files(tmp_path)
-    daemon = subprocess.Popen(
-        _command(config, news, bars, "--skip-bad-rows"),
-        env=_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        time.sleep(7)  # 40 minutes of bars at 600x: 4 s of market, the news in the first second
-        daemon.send_signal(signal.SIGINT)
-        _, err = daemon.communicate(timeout=30)
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.communicate()
+    err_path = tmp_path / "stderr.txt"
+
+    def titles() -> list[str]:
+        if not (tmp_path / "store.sqlite").exists():
+            return []
+        with sqlite3.connect(tmp_path / "store.sqlite") as db:
+            try:
+                return sorted(row[0] for row in db.execute("SELECT title FROM news_items"))
+            except sqlite3.OperationalError:  # not migrated yet
+                return []
+
+    with err_path.open("w", encoding="utf-8") as err_file:
+        daemon = subprocess.Popen(
+            _command(config, news, bars, "--skip-bad-rows"),
+            env=_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            # 40 minutes of bars at 600x: 4 s of market, the news in its first second
+            while len(titles()) < 2 or f"{bars}:4" not in err_path.read_text(encoding="utf-8"):
+                assert daemon.poll() is None and time.monotonic() < deadline, err_path.read_text()
+                time.sleep(0.1)
+            daemon.send_signal(signal.SIGINT)
+            daemon.wait(timeout=30)
+        finally:
+            if daemon.poll() is None:
+                daemon.kill()
+                daemon.wait()
+    err = err_path.read_text(encoding="utf-8")
     events = [json.loads(line) for line in err.splitlines()]
     skipped = {(e["where"], e["reason"]) for e in events if e["event"] == "bad row skipped"}
     wheres = {where for where, _ in skipped}
     assert wheres == {f"{news}:3", f"{bars}:4"}, err[-3000:]
     assert all(reason for _, reason in skipped)
-    with sqlite3.connect(tmp_path / "store.sqlite") as db:
-        titles = sorted(row[0] for row in db.execute("SELECT title FROM news_items"))
-    assert titles == ["Bitcoin plunges after exchange hack", "Bitcoin surges as ETF inflows jump"]
+    assert titles() == ["Bitcoin plunges after exchange hack", "Bitcoin surges as ETF inflows jump"]
