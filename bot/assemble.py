@@ -72,6 +72,7 @@ class ReplayFiles:
     bars: Path | None = None
     speed: float = 1.0
     rebase: bool = True
+    skip_bad_rows: bool = False  # `--skip-bad-rows`: report each bad row and play the others
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -320,7 +321,9 @@ def _news_sources(
     if replay is not None and replay.news is not None:
         from adapters.files.paced import PacedNews, common_origin
 
-        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
+        origin = common_origin(
+            replay.news, replay.bars, settings.default_symbol, skip_bad_rows=replay.skip_bad_rows
+        )
         paced = PacedNews(
             replay.news,
             symbols,
@@ -329,6 +332,7 @@ def _news_sources(
             rebase=replay.rebase,
             known=store.news_ids,
             origin=origin,
+            skip_bad_rows=replay.skip_bad_rows,
         )
         sources.append(committing(paced, store))
     enabled = [feed for feed in settings.news.feeds if feed.enabled]
@@ -350,7 +354,9 @@ def _market_streams(
     if replay is not None and replay.bars is not None:
         from adapters.files.paced import PacedBars, common_origin
 
-        origin = common_origin(replay.news, replay.bars, settings.default_symbol)
+        origin = common_origin(
+            replay.news, replay.bars, settings.default_symbol, skip_bad_rows=replay.skip_bad_rows
+        )
         return [
             PacedBars(
                 replay.bars,
@@ -359,6 +365,7 @@ def _market_streams(
                 speed=replay.speed,
                 rebase=replay.rebase,
                 origin=origin,
+                skip_bad_rows=replay.skip_bad_rows,
             )
         ]
     from adapters.bybit.factory import public_stream

@@ -35,6 +35,8 @@ log = get_logger(__name__)
 
 HEADER = "timestamp,open,high,low,close,volume"
 PAGE = 1000
+LOG_EVERY = 5
+"""Pages between two progress log lines when there is no progress bar (not a terminal)."""
 
 
 @dataclass(frozen=True)
@@ -113,12 +115,15 @@ async def download_klines(
     *,
     category: str | None = None,
     progress: bool = True,
+    log_every: int = 0,
     clock: Clock,
 ) -> DownloadResult:
     """Download [start, end) into `out`, resuming if it already holds earlier bars.
 
     `clock` says when "now" is where Bybit's answer does not (a bar closing after it is still
-    forming and is not written)."""
+    forming and is not written). `progress` shows a bar (a terminal); `log_every` pages, where
+    no bar is shown, one `download progress` log line says how far it got (a pipe, a cron job, a
+    CI log would otherwise see nothing until the end)."""
     interval = intervals.normalise(interval)
     category = category or settings.bybit.category
     symbol = symbol.upper()
@@ -188,6 +193,16 @@ async def download_klines(
                     else:
                         empty += 1
                     bar_progress.update(max(len(rows), 0))
+                    if log_every and requests % log_every == 0:
+                        log.info(
+                            "download progress",
+                            symbol=symbol,
+                            interval=interval,
+                            pages=requests,
+                            written=written,
+                            expected=expected,
+                            through=iso(last_written) if last_written else None,
+                        )
                     if page_end + 1 > now_ms:
                         break  # reached the bar still forming
                     cursor = page_end + 1

@@ -59,9 +59,10 @@ class PacedNews:
         rebase: bool = True,
         known: Callable[[Sequence[str]], set[str]] | None = None,
         origin: datetime | None = None,
+        skip_bad_rows: bool = False,
     ) -> None:
         self.name = f"file:{path.name}"
-        self.items = read_news(path, symbols)
+        self.items = read_news(path, symbols, skip_bad_rows=skip_bad_rows)
         self.clock = clock
         self.speed = speed
         self.rebase = rebase
@@ -98,8 +99,10 @@ class PacedBars:
         speed: float = 1.0,
         rebase: bool = True,
         origin: datetime | None = None,
+        skip_bad_rows: bool = False,
     ) -> None:
         self.path = path
+        self.skip_bad_rows = skip_bad_rows
         self.symbol = symbol
         self.clock = clock
         self.speed = speed
@@ -107,7 +110,7 @@ class PacedBars:
         self.origin = origin
 
     async def run(self, publish: Publish) -> None:
-        bars = iter_bars(self.path, self.symbol)
+        bars = iter_bars(self.path, self.symbol, skip_bad_rows=self.skip_bad_rows)
         timeline: _Timeline | None = None
         count = 0
         for bar in bars:
@@ -124,15 +127,17 @@ class PacedBars:
         log.info("bars file played out", path=str(self.path), bars=count)
 
 
-def common_origin(news: Path | None, bars: Path | None, symbol: str) -> datetime | None:
+def common_origin(
+    news: Path | None, bars: Path | None, symbol: str, *, skip_bad_rows: bool = False
+) -> datetime | None:
     """The earliest time in either file, so that both are rebased by the same offset."""
     candidates: list[datetime] = []
     if bars is not None:
-        first = next(iter_bars(bars, symbol), None)
+        first = next(iter_bars(bars, symbol, skip_bad_rows=skip_bad_rows), None)
         if first is not None:
             candidates.append(first.ts_open)
     if news is not None:
-        items = read_news(news)
+        items = read_news(news, skip_bad_rows=skip_bad_rows)
         if items:
             candidates.append(items[0].received)
     return min(candidates) if candidates else None

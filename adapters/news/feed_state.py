@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.config import FeedConfig
 
@@ -33,6 +34,10 @@ class FeedState:
     fetched: bool = False  # a successful fetch in this process (undated items after it are fresh)
     loaded: bool = False
     body_digest: bytes = b""  # of the last body fully processed: the same bytes again are skipped
+    # The failure last logged at warning level (a feed that keeps failing is not logged on every
+    # retry): when, and why. None while the feed works.
+    failure_logged_at: datetime | None = None
+    failure_logged_reason: str = ""
 
     @property
     def url(self) -> str:

@@ -15,6 +15,9 @@ How it keeps its promises:
   the server's Retry-After); the others are not touched.
 - *One clock*: `received`, feed bookkeeping and every due time come from the injected `Clock`
   (monotonic timers measure only HTTP deadlines and elapsed times).
+- *Quiet when failing*: a feed that keeps failing (no network, an outlet down) is logged once at
+  warning level, then again only when the reason changes, every `FAILURE_REPEAT`, or at debug
+  level; it is logged when it recovers. Retrying never stops.
 - *Stale is data, not an error*: items published before start-up or older than `max_age` are
   recorded and published flagged stale (see `adapters.news.items`).
 """
@@ -49,6 +52,13 @@ from bot.symbols import SymbolTable
 __all__ = ["FeedState", "NewsPoller", "PollReport", "PollResult", "backoff_delay"]
 
 log = get_logger("adapters.news")
+
+FAILURE_REPEAT = timedelta(minutes=30)
+"""How often a feed that is still failing for the same reason is logged again at warning level."""
+_RETRYING = (
+    "retrying; logged again when it recovers, the reason changes, "
+    f"or in {int(FAILURE_REPEAT.total_seconds() // 60)} min"
+)
 
 OnResult = Callable[[PollResult], Awaitable[None]]
 Sink = Callable[[Sequence[NewsItem]], object]
@@ -235,10 +245,13 @@ class NewsPoller:
         self._succeeded(state, fetched, items, record)
         if record:
             state.body_digest = digest
-        log.debug(
+        # New items are what a trader wants to see arrive; a poll with nothing new is noise.
+        (log.info if items and record else log.debug)(
             "news feed polled",
             url=state.url,
+            source=state.source,
             new=len(items),
+            stale=sum(1 for item in items if item.stale),
             known=result.known,
             elapsed=round(fetched.elapsed, 3),
         )
@@ -248,8 +261,10 @@ class NewsPoller:
     ) -> None:
         if not record:
             return
-        if state.failures:
+        if state.failures or state.failure_logged_at is not None:
             log.info("news feed recovered", url=state.url, after_failures=state.failures)
+        state.failure_logged_at = None
+        state.failure_logged_reason = ""
         state.fetched = True
         state.failures = 0
         state.items_seen += len(items)
@@ -294,13 +309,28 @@ class NewsPoller:
         if record:
             state.failures = failures
             self._save_state(state.url, last_error=reason[:500], error_count=failures)
-        log.warning(
-            "news feed failed",
-            url=state.url,
-            reason=reason,
-            failures=failures,
-            retry_in=round(delay, 3),
-        )
+        now = self.clock.now()
+        last = state.failure_logged_at
+        if last is None or reason != state.failure_logged_reason or now - last >= FAILURE_REPEAT:
+            state.failure_logged_at = now
+            state.failure_logged_reason = reason
+            log.warning(
+                "news feed failed",
+                url=state.url,
+                source=state.source,
+                reason=reason,
+                failures=failures,
+                retry_in=round(delay, 3),
+                retrying=_RETRYING,
+            )
+        else:
+            log.debug(
+                "news feed still failing",
+                url=state.url,
+                reason=reason,
+                failures=failures,
+                retry_in=round(delay, 3),
+            )
 
     # -- one-shot ---------------------------------------------------------------------------
 
@@ -350,7 +380,11 @@ class NewsPoller:
                     jitter=state.interval * self.config.jitter,
                     on_due=functools.partial(self._due, state, publish),
                 )
-            log.info("news polling started", feeds=len(feeds))
+            log.info(
+                "news polling started",
+                feeds=len(feeds),
+                polling=[f"{self.state(feed).source} {feed.url}" for feed in feeds],
+            )
             await asyncio.Event().wait()
         finally:
             timers.stop()

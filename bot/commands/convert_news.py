@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from bot.commands.paths import writable_file
 from bot.events import iso
 
 
@@ -74,6 +75,7 @@ def convert_news(
         --columns timestamp=date,title=title,body=text,source=source,link=url
         --time-format '%d-%m-%Y %H:%M' --timezone UTC --skip-bad-rows
     """
+    writable_file(target, "OUT")
     from adapters.files.convert_news import (
         NewsLayout,
         parse_columns,

@@ -14,6 +14,7 @@ import click
 
 from bot.cli import config_option, settings_for
 from bot.clock import LiveClock
+from bot.commands.paths import writable_file
 from bot.events import iso, parse_time
 from bot.log import setup_logging
 
@@ -54,7 +55,12 @@ def _date(value: str, option: str, *, end: bool = False) -> datetime:
     default=None,
     help="Bars CSV to write or resume (default: <data_dir>/bars/bybit/...).",
 )
-@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option(
+    "--no-progress",
+    is_flag=True,
+    help="No progress bar on stderr (there is none off a terminal): a progress log line every "
+    "few pages instead.",
+)
 @config_option
 @click.pass_context
 def download_data(
@@ -74,7 +80,7 @@ def download_data(
     download: run the same command again. Prints the file, the bars written and the range.
     """
     from adapters.bybit import intervals
-    from adapters.bybit.download import download_klines
+    from adapters.bybit.download import LOG_EVERY, download_klines
 
     settings = settings_for(ctx, config_path)
     setup_logging(settings.log.level, settings.log.format, file=settings.log.file)
@@ -85,7 +91,9 @@ def download_data(
     begin = _date(start, "--from")
     finish = _date(end, "--to", end=True) if end else datetime.now(UTC)
     category = category or settings.bybit.category
+    bar = not no_progress and sys.stderr.isatty()
     path = out or settings.data_dir / "bars" / "bybit" / category / f"{symbol.upper()}-{code}.csv"
+    writable_file(path, "--out")
     result = asyncio.run(
         download_klines(
             settings,
@@ -95,7 +103,8 @@ def download_data(
             finish,
             path,
             category=category,
-            progress=not no_progress and sys.stderr.isatty(),
+            progress=bar,
+            log_every=0 if bar else LOG_EVERY,
             clock=LiveClock(),
         )
     )

@@ -26,6 +26,7 @@ import click
 
 from bot.cli import config_option, settings_for
 from bot.clock import LiveClock
+from bot.commands.paths import writable_file
 from bot.config import Settings
 from bot.errors import UserError
 from bot.events import NewsItem, iso
@@ -210,6 +211,8 @@ def news(
     from adapters.news.poller import NewsPoller
     from adapters.news.recorder import NewsRecorder
 
+    if record_path is not None:
+        writable_file(record_path, "--record")
     store = Store(news_store_url(settings, store_url))
     recorder = NewsRecorder(record_path) if record_path is not None else None
     try:

@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 
 from bot.cli import config_option, settings_for
+from bot.commands.paths import readable_file
+from bot.config import Settings
 from bot.errors import UserError
 from bot.log import setup_logging
 
@@ -18,6 +20,29 @@ def _finite_speed(value: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise click.BadParameter(f"must be a finite number above 0 (got {value})")
     return value
+
+
+def _check_replay_files(
+    settings: Settings, news: Path | None, bars: Path | None, skip_bad_rows: bool
+) -> None:
+    """Read the --replay-* files through before anything starts: a missing, unreadable or bad
+    file is then one line, not an error after the store, the model and Bybit's instrument query
+    (whose warnings, offline, came first). The daemon reads them again when it plays them.
+
+    With `--skip-bad-rows` only the files themselves are checked here: the daemon's own reading
+    reports each bad row (reading here too would report each one twice)."""
+    from bot.assemble import bars_file, read_news_file
+    from bot.symbols import SymbolTable
+
+    if news is not None:
+        readable_file(news, "--replay-news")
+        if not skip_bad_rows:
+            read_news_file(news, SymbolTable.from_settings(settings))
+    if bars is not None:
+        readable_file(bars, "--replay-bars")
+        if not skip_bad_rows:
+            for _ in bars_file(bars, settings.default_symbol):
+                pass
 
 
 @click.command()
@@ -67,6 +92,12 @@ def _finite_speed(value: float) -> float:
     help="Run with no news source on purpose (no enabled [[news.feeds]] and no --replay-news): "
     "the daemon then trades on nothing but its stops and re-votes.",
 )
+@click.option(
+    "--skip-bad-rows",
+    is_flag=True,
+    help="Skip the --replay-* files' bad rows, each reported with its reason as a warning "
+    "(default: a file with a bad row is refused, its rows named).",
+)
 @config_option
 @click.pass_context
 def run(
@@ -79,6 +110,7 @@ def run(
     speed: float,
     keep_times: bool,
     no_news: bool,
+    skip_bad_rows: bool,
     config_path: Path | None,
 ) -> None:
     """Run the trading daemon until SIGINT/SIGTERM.
@@ -100,7 +132,12 @@ def run(
                 "--replay-bars is for paper mode only: live mode trades on the venue's prices "
                 "(--replay-news works in live mode against the simulator, testnet or demo)"
             )
-        replay = ReplayFiles(replay_news, replay_bars, speed, rebase=not keep_times)
+        _check_replay_files(settings, replay_news, replay_bars, skip_bad_rows)
+        replay = ReplayFiles(
+            replay_news, replay_bars, speed, rebase=not keep_times, skip_bad_rows=skip_bad_rows
+        )
+    elif skip_bad_rows:
+        raise UserError("--skip-bad-rows is for --replay-news and --replay-bars files")
     feeds = [feed for feed in settings.news.feeds if feed.enabled]
     if not feeds and replay_news is None and not no_news:
         raise UserError(

@@ -16,6 +16,7 @@ from urllib.parse import urlparse
 import click
 
 from bot.cli import config_option, settings_for
+from bot.commands.paths import writable_file
 
 
 @click.command()
@@ -72,6 +73,8 @@ def serve(
     )
 
     settings = settings_for(ctx, config_path)
+    if log_path is not None:
+        writable_file(log_path, "--log")
     config = settings.model
     url = urlparse(config.vllm_url)
     chosen_host = host or url.hostname or "127.0.0.1"

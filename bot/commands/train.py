@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from bot.cli import config_option
+from bot.commands.paths import writable_file, writable_folder
 from bot.commands.training_options import (
     METHOD_CHOICE,
     command_line,
@@ -56,6 +57,7 @@ def train(ctx: click.Context, **params: Any) -> None:
     from training.metrics import headline
     from training.pipeline import train_model
 
+    writable_folder(params["out"], "--out")
     fixed = {"method": params["method"]} if params["method"] else {}
     cfg = training_config(settings, params, **fixed)
     request = data_request(params)
@@ -121,6 +123,8 @@ def eval_command(
 ) -> None:
     """Score a model: accuracy, macro/weighted F1, per-class precision/recall, confusion matrix."""
     settings = setup_command(ctx, config_path)
+    if json_path is not None:
+        writable_file(json_path, "--json")
     from training.classifier import load_model
     from training.data import load_examples, sample
     from training.metrics import evaluate_predictions, render_report
@@ -174,6 +178,7 @@ def compare(ctx: click.Context, **params: Any) -> None:
     settings = setup_command(ctx, params["config_path"])
     from training.compare import compare_methods, render_table
 
+    writable_folder(params["out"], "--out")
     methods = csv_values(params["methods"]) or ()
     cfg = training_config(settings, params)
     request = data_request(params)
@@ -242,6 +247,7 @@ def export(
     For vLLM an encoder adapter is merged (vLLM serves encoders as complete models only).
     """
     setup_command(ctx, config_path)
+    writable_folder(out, "--out")
     from training.export import export_model
 
     manifest = export_model(
