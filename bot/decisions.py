@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from bot.events import Decision, Outcome, Signal
 from strategies.vote import Composite
@@ -33,6 +31,32 @@ def outcome_of_risk(reason: str) -> Outcome:
     return Outcome.KILL_SWITCH if "kill switch" in reason else Outcome.RISK_CAP
 
 
+class Draft:
+    """A decision record being made: what is known when the evaluation starts. Mutable and
+    cheap (the engine opens one per news item and per re-vote); `DecisionLog.finish` turns it
+    into the frozen `Decision` once, with its outcome."""
+
+    __slots__ = ("cause", "composite", "id", "symbol", "target_before", "trigger", "ts")
+
+    def __init__(
+        self,
+        id: str,
+        ts: datetime,
+        trigger: str,
+        symbol: str | None,
+        cause: Signal | None,
+        composite: Composite | None,
+        target_before: Decimal | None,
+    ) -> None:
+        self.id = id
+        self.ts = ts
+        self.trigger = trigger
+        self.symbol = symbol
+        self.cause = cause
+        self.composite = composite
+        self.target_before = target_before
+
+
 class DecisionLog:
     """Opens, completes and publishes decision records; ids are `<prefix>-d<n>`, in order."""
 
@@ -40,7 +64,7 @@ class DecisionLog:
         self._prefix = prefix
         self._ids = itertools.count(1)
         self._publish = publish
-        self._open: dict[str, Decision] = {}
+        self._open: dict[str, Draft] = {}
         self.published = 0
 
     def start(
@@ -52,34 +76,56 @@ class DecisionLog:
         trigger: str = "",
         composite: Composite | None = None,
         target_before: Decimal | None = None,
-    ) -> Decision:
-        decision = Decision(
-            id=f"{self._prefix}-d{next(self._ids):07d}",
-            ts=now,
-            trigger=trigger or ("news" if cause is not None else "revote"),
-            symbol=symbol,
-            outcome=Outcome.HOLD,
-            reason="",
-            news_id=cause.news_id if cause is not None else "",
-            received=cause.received if cause is not None else None,
-            label=cause.label if cause is not None else None,
-            confidence=cause.confidence if cause is not None else 0.0,
-            composite_label=composite.label if composite is not None else None,
-            composite_confidence=composite.confidence if composite is not None else 0.0,
-            target_before=target_before,
-            source=cause.source if cause is not None else "",
+    ) -> Draft:
+        return Draft(
+            f"{self._prefix}-d{next(self._ids):07d}",
+            now,
+            trigger or ("news" if cause is not None else "revote"),
+            symbol,
+            cause,
+            composite,
+            target_before,
         )
-        return decision
 
-    def finish(self, decision: Decision, outcome: Outcome, reason: str, **fields: Any) -> None:
+    def finish(
+        self,
+        draft: Draft,
+        outcome: Outcome,
+        reason: str,
+        *,
+        risk: str = "",
+        target_after: Decimal | None = None,
+        order_id: str = "",
+    ) -> None:
         """Close a record with its outcome and publish it."""
-        self._open.pop(decision.id, None)
+        self._open.pop(draft.id, None)
         self.published += 1
-        self._publish(replace(decision, outcome=outcome, reason=reason, **fields))
+        cause, composite = draft.cause, draft.composite
+        self._publish(
+            Decision(
+                id=draft.id,
+                ts=draft.ts,
+                trigger=draft.trigger,
+                symbol=draft.symbol,
+                outcome=outcome,
+                reason=reason,
+                news_id=cause.news_id if cause is not None else "",
+                received=cause.received if cause is not None else None,
+                label=cause.label if cause is not None else None,
+                confidence=cause.confidence if cause is not None else 0.0,
+                composite_label=composite.label if composite is not None else None,
+                composite_confidence=composite.confidence if composite is not None else 0.0,
+                target_before=draft.target_before,
+                target_after=target_after,
+                risk=risk,
+                order_id=order_id,
+                source=cause.source if cause is not None else "",
+            )
+        )
 
-    def hold_open(self, decision: Decision) -> None:
+    def hold_open(self, draft: Draft) -> None:
         """Keep a record open until the target it published reaches the risk gate."""
-        self._open[decision.id] = decision
+        self._open[draft.id] = draft
 
-    def take(self, decision_id: str) -> Decision | None:
+    def take(self, decision_id: str) -> Draft | None:
         return self._open.pop(decision_id, None)

@@ -14,6 +14,7 @@ portfolio -> store.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -98,9 +99,12 @@ class Engine:
         self.risk = risk
         self.exits = exits
         self.margins = dict(margins or {})
+        # symbol -> (fills counted when worked out, liquidation level): see bot/protection.py
+        self.liquidation_levels: dict[str, tuple[int, Decimal | None]] = {}
         # symbols closed by a protective exit: a timer re-vote does not re-enter them; the next
         # news about them does
         self.exited: set[str] = set()
+        self._last_revote: dict[str, tuple[str, Label | None]] = {}
         self.traded = tuple(traded)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
@@ -190,10 +194,21 @@ class Engine:
             equity=self.portfolio.equity,
             current=current,
         )
+        target = evaluation.target
+        if cause is None and target is None:
+            # A re-vote that ends as the symbol's last re-vote did (same outcome, same winning
+            # class) is not a new decision: it is not recorded again. Every news item is.
+            again = (evaluation.outcome, evaluation.composite.label)
+            if self._last_revote.get(symbol) == again:
+                if evaluation.outcome == "no price":
+                    self._refuse(symbol, evaluation.reason)
+                return
+            self._last_revote[symbol] = again
+        else:
+            self._last_revote.pop(symbol, None)
         record = self.decisions.start(
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )
-        target = evaluation.target
         if target is not None and symbol in self.exited:
             if cause is None and target.qty != 0:
                 reason = "closed by a protective exit: waiting for news before re-entering"
@@ -225,8 +240,10 @@ class Engine:
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)
-        if self.exits is not None or self.margins:
+        if self.exits is not None:
             protection.on_bar(self, bar)
+        elif self._has_positions and self.margins:
+            protection.check_liquidation(self, bar)
 
     def _on_trade(self, trade: Trade) -> None:
         self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
@@ -323,9 +340,9 @@ class Engine:
         for order in list(self.open_orders.get(symbol, {}).values()):
             self.broker.cancel(order)
         delta = instrument.round_qty(wanted - current)
-        after = {"risk": risk, "target_after": wanted}
+        finish = functools.partial(self.decisions.finish, record, risk=risk, target_after=wanted)
         if delta == 0:
-            self.decisions.finish(record, Outcome.UNCHANGED, "the position is the target", **after)
+            finish(Outcome.UNCHANGED, "the position is the target")
             return
         side = Side.BUY if delta > 0 else Side.SELL
         size = abs(delta)
@@ -333,14 +350,14 @@ class Engine:
         problem = instrument.check(size, price.price)
         if problem:
             self._refuse(symbol, problem)
-            self.decisions.finish(record, Outcome.REJECTED, problem, **after)
+            finish(Outcome.REJECTED, problem)
             return
         if not self.risk.allow_order(now):
             self._refuse(symbol, "order rate limit")
-            self.decisions.finish(record, Outcome.RISK_CAP, "order rate limit", **after)
+            finish(Outcome.RISK_CAP, "order rate limit")
             return
         order_id = self.place(symbol, side, size, price.price, target.reason, reducing, record.id)
-        self.decisions.finish(record, Outcome.ORDER, target.reason, order_id=order_id, **after)
+        finish(Outcome.ORDER, target.reason, order_id=order_id)
 
     def _next_id(self) -> str:
         return f"{self._id_prefix}-{next(self._ids):06d}"
@@ -479,6 +496,6 @@ class Engine:
 
     def snapshot(self, now: datetime | None = None, source: str = "fills") -> None:
         ts = now or self.clock.now()
-        snapshot = replace(self.portfolio.snapshot(ts), source=source)
+        snapshot = self.portfolio.snapshot(ts, source)
         self.risk.on_equity(ts, snapshot.equity)
         self.bus.publish(snapshot)  # journalled by the store (bot/journal.py)

@@ -144,7 +144,7 @@ class Portfolio:
     def gross_exposure(self) -> Decimal:
         return sum((p.notional for p in self.positions.values() if p.qty), ZERO)
 
-    def snapshot(self, ts: datetime) -> EquitySnapshot:
+    def snapshot(self, ts: datetime, source: str = "fills") -> EquitySnapshot:
         positions = tuple(
             PositionSnapshot(
                 ts=ts,
@@ -165,4 +165,5 @@ class Portfolio:
             unrealised_pnl=self.unrealised_pnl,
             fees=self.fees,
             positions=positions,
+            source=source,
         )

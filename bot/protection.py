@@ -33,16 +33,36 @@ def on_bar(engine: Engine, bar: Bar) -> None:
         if exit_ is not None:
             close(engine, symbol, exit_.price, exit_.reason)
             return
+    check_liquidation(engine, bar)
+
+
+def check_liquidation(engine: Engine, bar: Bar) -> None:
+    """Close a leveraged position whose liquidation level the bar reached."""
+    symbol = bar.symbol
     rules = engine.margins.get(symbol)
     if rules is None:
         return
-    position = engine.portfolio.positions.get(symbol)
+    portfolio = engine.portfolio
+    position = portfolio.positions.get(symbol)
     if position is None or not position.qty:
         return
     qty = position.qty
-    mark = position.mark if position.mark is not None else position.avg_price
-    rest = engine.portfolio.equity - qty * mark
-    level = liquidation_price(qty, position.avg_price, rules, rest_of_account=rest)
+    # The level moves only with this position's fills and cash, unless other positions share
+    # the (cross) margin: then it is worked out again on every bar.
+    positions = portfolio.positions
+    others = (
+        len(positions) > 1
+        and rules.mode == "cross"
+        and any(p.qty for s, p in positions.items() if s != symbol)
+    )
+    cached = engine.liquidation_levels.get(symbol)
+    if cached is not None and cached[0] == portfolio.n_fills and not others:
+        level = cached[1]
+    else:
+        mark = position.mark if position.mark is not None else position.avg_price
+        rest = portfolio.equity - qty * mark
+        level = liquidation_price(qty, position.avg_price, rules, rest_of_account=rest)
+        engine.liquidation_levels[symbol] = (portfolio.n_fills, level)
     if level is None or not reaches(qty, level, bar.high, bar.low):
         return
     gapped = bar.open <= level if qty > 0 else bar.open >= level
