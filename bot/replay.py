@@ -24,7 +24,7 @@ from datetime import datetime
 from bot.assemble import Parts, replay_parts
 from bot.clock import ReplayClock
 from bot.config import Settings
-from bot.events import Bar, NewsItem
+from bot.events import Bar, Decision, NewsItem
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import EPOCH, MICROSECOND, Recording, trade_recorder
 from bot.signals import SignalCache, normalise
@@ -104,6 +104,7 @@ def play(
     recording = recording if recording is not None else Recording()
     if id(engine) not in recording.listening:  # a second `play` on the same parts continues
         engine.fill_listeners.append(trade_recorder(recording, engine))
+        parts.bus.subscribe(Decision, recording.decisions.append)
         recording.listening.add(id(engine))
     portfolio = engine.portfolio
     advance, publish = clock.advance_to, parts.bus.publish

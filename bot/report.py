@@ -1,4 +1,5 @@
-"""The backtest's run folder: metrics.json, trades.csv, equity.csv, equity.png and config.toml.
+"""The backtest's run folder: metrics.json, trades.csv, decisions.csv, equity.csv, equity.png,
+report.html and config.toml.
 
 Everything written is a function of the inputs and the config: no run id, order id or wall-clock
 column, numbers written with fixed formatting, so two runs of the same input are byte-identical
@@ -12,12 +13,16 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import astuple, fields
+from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings, dump_toml
-from bot.events import iso
+from bot.events import Decision, Label, iso
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -73,6 +78,7 @@ def write_report(result: BacktestResult) -> dict[str, Path]:
     paths = {
         "metrics": out / "metrics.json",
         "trades": out / "trades.csv",
+        "decisions": out / "decisions.csv",
         "equity": out / "equity.csv",
         "plot": out / "equity.png",
         "config": out / "config.toml",
@@ -80,6 +86,7 @@ def write_report(result: BacktestResult) -> dict[str, Path]:
     metrics = {k: _number(v) for k, v in result.metrics.items()}
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     _write_trades(paths["trades"], result.recording)
+    write_decisions(paths["decisions"], result.recording.decisions)
     _write_equity(paths["equity"], result.recording, float(result.settings.engine.initial_cash))
     _plot(
         paths["plot"], result.recording, float(result.settings.engine.initial_cash), result.symbol
@@ -124,6 +131,32 @@ def _write_trades(path: Path, recording: Recording) -> None:
                     t.reason,
                 ]
             )
+
+
+def _cell(value: object) -> str:
+    """A decision field as CSV text: times ISO-8601, enums by name, nothing as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Label):
+        return value.name.lower()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, Decimal):
+        return _plain(value)
+    return str(value)
+
+
+def write_decisions(path: Path, decisions: Sequence[Decision]) -> None:
+    """Every decision record of the run, in the order the engine published them: the answer to
+    "why did this headline not trade?" for each item."""
+    columns = [f.name for f in fields(Decision)]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for decision in decisions:
+            writer.writerow([_cell(value) for value in astuple(decision)])
 
 
 def _write_equity(path: Path, recording: Recording, initial: float) -> None:

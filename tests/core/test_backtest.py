@@ -112,3 +112,23 @@ def test_window_and_other_formats(
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_bars"] == 2  # bars are released at their close: 00:30 and 00:45
     assert metrics["n_news"] == 3
+
+
+def test_sample_writes_every_decision_record(sample_runs: tuple[Path, Path]) -> None:
+    """decisions.csv: one row per decision the engine published, columns the record's fields."""
+    from dataclasses import fields
+
+    from bot.events import Decision, parse_time
+
+    out = sample_runs[0]
+    with (out / "decisions.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == [f.name for f in fields(Decision)]
+    metrics = json.loads((out / "metrics.json").read_text())
+    news_rows = [r for r in rows if r["trigger"] == "news"]
+    assert len({r["news_id"] for r in news_rows}) == metrics["n_news"]
+    assert sum(r["outcome"] == "order" for r in rows) == metrics["n_orders"]
+    times = [parse_time(r["ts"]) for r in rows]
+    assert times == sorted(times) and all(r["ts"].endswith("Z") for r in rows)
+    assert all(r["label"] in ("bearish", "neutral", "bullish") for r in news_rows)
+    assert {r["trigger"] for r in rows} >= {"news", "revote"}
