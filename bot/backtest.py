@@ -21,6 +21,8 @@ from bot.config import Settings
 from bot.errors import InputError, UserError
 from bot.events import NewsItem, iso
 from bot.log import get_logger
+from bot.luck_replays import ReplayInputs
+from bot.luck_wiring import LuckOptions, add_luck_figures
 from bot.protocols import ModelUnavailable
 from bot.recording import BacktestResult, Recording, TradeRow
 from bot.replay import Progress, replay
@@ -29,7 +31,7 @@ from bot.symbols import SymbolTable
 
 log = get_logger("bot.backtest")
 
-__all__ = ["BacktestResult", "Progress", "Recording", "TradeRow", "run_backtest"]
+__all__ = ["BacktestResult", "LuckOptions", "Progress", "Recording", "TradeRow", "run_backtest"]
 
 
 def run_backtest(
@@ -44,6 +46,7 @@ def run_backtest(
     progress: bool | None = None,
     run_id: str | None = None,
     skip_bad_rows: bool = False,
+    luck: LuckOptions | None = None,
 ) -> BacktestResult:
     began = time.perf_counter()
     symbols = SymbolTable.from_settings(settings)
@@ -107,6 +110,28 @@ def run_backtest(
         notes = metrics["notes"]
         assert isinstance(notes, list)
         notes.append(apart)
+    inputs = ReplayInputs(
+        settings=settings,
+        news=news,
+        bars=lambda: assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows),
+        symbol=symbol,
+        model=model,
+        signals=parts.signals.cache,
+        symbols=symbols,
+        start=start,
+        end=end,
+    )
+    files = [bars_path, *([news_path] if news_path else [])]
+    add_luck_figures(
+        metrics,
+        replayed.recording,
+        inputs,
+        luck or LuckOptions(),
+        files=files,
+        recorded_at=parts.clock.now(),
+        run=run_id,
+        fees=float(parts.engine.portfolio.fees),
+    )
     result = BacktestResult(run_id, symbol, out_dir, settings, replayed.recording, metrics, parts)
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s

@@ -14,10 +14,11 @@ import csv
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import astuple, fields
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,11 +153,12 @@ def write_decisions(path: Path, decisions: Sequence[Decision]) -> None:
     """Every decision record of the run, in the order the engine published them: the answer to
     "why did this headline not trade?" for each item."""
     columns = [f.name for f in fields(Decision)]
+    values = attrgetter(*columns)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
         for decision in decisions:
-            writer.writerow([_cell(value) for value in astuple(decision)])
+            writer.writerow([_cell(value) for value in values(decision)])
 
 
 def _write_equity(path: Path, recording: Recording, initial: float) -> None:
@@ -242,6 +244,19 @@ SUMMARY_KEYS = [
     ("n_news", "News items", "int"),
     ("n_signals", "Signals", "int"),
     ("n_bars", "Bars", "int"),
+    ("gross_return", "Gross return (before costs)", "signed"),
+    ("sharpe_ci_low", "Sharpe 95% CI low", "num"),
+    ("sharpe_ci_high", "Sharpe 95% CI high", "num"),
+    ("total_return_ci_low", "Total return 95% CI low", "signed"),
+    ("total_return_ci_high", "Total return 95% CI high", "signed"),
+    ("psr", "PSR (P[Sharpe > 0])", "num"),
+    ("dsr", "DSR (deflated)", "num"),
+    ("dsr_trials", "Trials on this data (N)", "int"),
+    ("lag_sharpe", "Sharpe, decisions a bar later", "num"),
+    ("lag_minutes_sharpe", "Sharpe, decisions --lag min later", "num"),
+    ("null_p_value", "Null p-value (permuted labels)", "num"),
+    ("coin_flip_p_value", "Null p-value (coin flips)", "num"),
+    ("null_trials", "Null trials", "int"),
 ]
 
 

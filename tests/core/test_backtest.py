@@ -36,7 +36,8 @@ def sample_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("sample")
     outs = (base / "a", base / "b")
     for out in outs:
-        run_cli(["backtest", "--sample", "--out", str(out), "--no-progress"])
+        ledger = f"sqlite:///{base / 'ledger.sqlite'}"
+        run_cli(["backtest", "--sample", "--out", str(out), "--no-progress", "--ledger", ledger])
     return outs
 
 
