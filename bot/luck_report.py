@@ -99,3 +99,45 @@ def gross_return(
     if not initial_cash:
         return 0.0
     return (final_equity + fees + slippage + funding) / initial_cash - 1.0
+
+
+def training_span(settings: Settings) -> tuple[datetime, datetime] | None:
+    """The span of the model's training data, from its manifest's `data.span` (`{"start":
+    ISO-8601, "end": ISO-8601}`, written by `lorabot train` where the data has dates); None
+    where the backend has no manifest or the manifest no span."""
+    from bot.events import parse_time
+    from bot.manifest import ManifestError, default_model_dir, read_manifest
+
+    if settings.model.backend not in ("embedded", "vllm"):
+        return None
+    folder = Path(settings.model.path) if settings.model.path else default_model_dir()
+    try:
+        span = read_manifest(folder).data.get("span")
+    except ManifestError:
+        return None
+    if not isinstance(span, dict):
+        return None
+    try:
+        return parse_time(str(span["start"])), parse_time(str(span["end"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def training_overlap(
+    span: tuple[datetime, datetime] | None, first: datetime, last: datetime
+) -> tuple[float, str]:
+    """1.0 when the replay [first, last] overlaps the training span, with the note that says so
+    (the model's accuracy is inflated there); 0.0 and why otherwise."""
+    if span is None:
+        return (
+            0.0,
+            "training_overlap: the model's training span is unknown (no span in its manifest)",
+        )
+    start, end = span
+    if first <= end and start <= last:
+        return 1.0, (
+            f"TRAINING OVERLAP: the replay ({first.isoformat()} to {last.isoformat()}) overlaps "
+            f"the model's training data ({start.isoformat()} to {end.isoformat()}): its accuracy "
+            "is inflated there"
+        )
+    return 0.0, ""

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from bot.log import get_logger
 from bot.luck_replays import ReplayInputs, bar_interval, lag_sharpe, lag_warning, null_figures
-from bot.luck_report import gross_return, ledger_figures, run_sharpe, slippage_paid
+from bot.luck_report import (
+    gross_return,
+    ledger_figures,
+    run_sharpe,
+    slippage_paid,
+    training_overlap,
+    training_span,
+)
 from bot.recording import Recording
 
 log = get_logger("bot.luck")
@@ -63,6 +70,13 @@ def add_luck_figures(
     final = recording.equity[-1] if recording.n_bars else initial
     metrics["slippage_paid"] = slippage
     metrics["gross_return"] = gross_return(final, initial, fees, slippage)
+    if recording.n_bars:
+        overlap, note = training_overlap(
+            training_span(settings), recording.time_at(0), recording.time_at(recording.n_bars - 1)
+        )
+        metrics["training_overlap"] = overlap
+        if note:
+            notes.append(note)
     sharpe = run_sharpe(recording, initial)
     if options.lag:
         delay = bar_interval(recording)

@@ -286,6 +286,8 @@ def print_summary(result: BacktestResult, paths: dict[str, Path]) -> None:
         if key in result.metrics:
             table.add_row(label, format_value(result.metrics[key], kind))
     console.print(table)
+    if result.metrics.get("training_overlap"):
+        console.print("[bold]the replay overlaps the model's training data: see the note[/bold]")
     notes = result.metrics.get("notes") or []
     for note in notes:  # type: ignore[attr-defined]
         console.print(f"[dim]note: {note}[/dim]")

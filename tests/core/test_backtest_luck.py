@@ -107,3 +107,39 @@ def test_null_p_values_tell_informative_labels_from_random_ones(
         assert m["coin_flip_p_value"] == pytest.approx(0.05)
     else:
         assert m["null_p_value"] > 0.2 and m["coin_flip_p_value"] > 0.2  # type: ignore[operator]
+
+
+def test_training_overlap_comes_from_the_manifest_span(tmp_path: Path) -> None:
+    import json
+    import shutil
+    from datetime import UTC, datetime
+
+    from bot.luck_report import training_overlap, training_span
+    from bot.manifest import MANIFEST_NAME, default_model_dir
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    manifest = json.loads((default_model_dir() / MANIFEST_NAME).read_text())
+    manifest.setdefault("data", {})["span"] = {"start": "2024-01-05", "end": "2024-02-01T12:00Z"}
+    (folder / MANIFEST_NAME).write_text(json.dumps(manifest))
+    settings = lexicon_settings(tmp_path).with_overrides(
+        model={"backend": "embedded", "path": str(folder)}
+    )
+    span = training_span(settings)
+    assert span == (datetime(2024, 1, 5, tzinfo=UTC), datetime(2024, 2, 1, 12, tzinfo=UTC))
+    inside, note = training_overlap(span, datetime(2024, 1, 1, tzinfo=UTC), span[0])
+    assert inside == 1.0 and note.startswith("TRAINING OVERLAP")
+    after = training_overlap(
+        span, datetime(2024, 2, 2, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    )
+    assert after == (0.0, "")
+    shutil.rmtree(folder)  # no manifest at all: unknown
+    assert training_span(settings) is None
+
+
+def test_an_unknown_training_span_is_zero_and_noted(tmp_path: Path) -> None:
+    news, bars = write_scenario(tmp_path / "in", informative=True, days=5)
+    options = LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False)
+    m = backtest(tmp_path, news, bars, "out", options, fast_settings(tmp_path)).metrics
+    assert m["training_overlap"] == 0.0
+    assert any("training span is unknown" in n for n in m["notes"])  # type: ignore[union-attr]
