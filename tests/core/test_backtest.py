@@ -133,3 +133,47 @@ def test_sample_writes_every_decision_record(sample_runs: tuple[Path, Path]) -> 
     assert times == sorted(times) and all(r["ts"].endswith("Z") for r in rows)
     assert all(r["label"] in ("bearish", "neutral", "bullish") for r in news_rows)
     assert {r["trigger"] for r in rows} >= {"news", "revote"}
+
+
+def test_sample_writes_a_self_contained_report_page(sample_runs: tuple[Path, Path]) -> None:
+    import re
+
+    page = (sample_runs[0] / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "data:image/png;base64," in page
+    assert not re.search(r"""(src|href)=["']?https?:""", page)  # nothing fetched
+    for label in ("PSR (P[Sharpe &gt; 0])", "DSR (deflated)", "Sharpe 95% CI low", "Fills"):
+        assert label in page, label
+    metrics = json.loads((sample_runs[0] / "metrics.json").read_text())
+    for key in ("psr", "dsr", "dsr_trials", "gross_return", "lag_sharpe", "training_overlap"):
+        assert isinstance(metrics[key], float), key
+
+
+def test_the_chart_marks_entries_and_exits_and_shows_the_composite(tmp_path: Path) -> None:
+    """The equity chart's artists, drawn from a real replay's recording."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bot.backtest import LuckOptions
+    from bot.report import _confidence_panel, _mark_trades
+    from tests.core.luck_scenarios import backtest, lexicon_settings, write_scenario
+
+    news, bars = write_scenario(tmp_path / "in", informative=True, days=5)
+    options = LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False)
+    recording = backtest(tmp_path, news, bars, "out", options, lexicon_settings(tmp_path)).recording
+    figure, (top, panel) = plt.subplots(2, 1)
+    _mark_trades(top, recording)
+    _confidence_panel(panel, recording)
+    marked = {c.get_label(): len(c.get_offsets()) for c in top.collections}
+    exits = sum(t.position == 0 for t in recording.trades)
+    longs = sum(t.position > 0 for t in recording.trades)  # each fill here opens or flips
+    assert marked.get("exit", 0) == exits
+    assert marked["entry long"] == longs > 0
+    assert marked["entry short"] == len(recording.trades) - longs - exits > 0
+    (line,) = panel.get_lines()[:1]
+    assert len(line.get_xdata()) == len(recording.decisions) > 0
+    assert set(line.get_ydata()) <= {-1.0, 0.0, 1.0} | {
+        s * d.composite_confidence for d in recording.decisions for s in (-1, 1)
+    }
+    plt.close(figure)
