@@ -23,6 +23,7 @@ import numpy as np
 
 from bot.config import Settings
 from bot.events import Bar, Label, NewsItem
+from bot.funding import FundingSchedule, attach
 from bot.luck_report import run_sharpe
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import Recording
@@ -49,6 +50,7 @@ class ReplayInputs:
     symbols: SymbolTable
     start: datetime | None = None
     end: datetime | None = None
+    funding: FundingSchedule | None = None
 
     def play(self, news: Sequence[NewsItem], signals: SignalCache, run_id: str) -> Recording:
         """One replay on a throw-away in-memory store; the recording of the traded symbol."""
@@ -59,6 +61,7 @@ class ReplayInputs:
             durable=False,
             commit_every=1 << 20,
         )
+        hook, _ = attach(self.funding, self.symbol)
         try:
             replayed = replay(
                 self.settings,
@@ -74,6 +77,7 @@ class ReplayInputs:
                 progress=False,
                 symbols=self.symbols,
                 record_news=False,
+                on_parts=hook,
             )
         finally:
             store.close()

@@ -48,6 +48,7 @@ def add_luck_figures(
     recorded_at: datetime,
     run: str,
     fees: float,
+    funding_paid: float = 0.0,
 ) -> None:
     """Add the luck figures to `metrics` (numbers; any warning also goes to `notes`)."""
     settings = inputs.settings
@@ -69,7 +70,7 @@ def add_luck_figures(
     slippage = float(slippage_paid(recording.trades, settings.paper.slippage_bps))
     final = recording.equity[-1] if recording.n_bars else initial
     metrics["slippage_paid"] = slippage
-    metrics["gross_return"] = gross_return(final, initial, fees, slippage)
+    metrics["gross_return"] = gross_return(final, initial, fees, slippage, funding_paid)
     if recording.n_bars:
         overlap, note = training_overlap(
             training_span(settings), recording.time_at(0), recording.time_at(recording.n_bars - 1)

@@ -164,10 +164,12 @@ def replay(
     expected_events: int | None = None,
     symbols: SymbolTable | None = None,
     record_news: bool = True,
+    on_parts: Callable[[Parts], None] | None = None,
 ) -> Replayed:
     """One whole replay of `symbol` on parsed events: build the engine graph on a replay clock
     and the paper broker, ask the model what the signal source does not know, play the events
-    released within [start, end], and close the run in the store (a final snapshot)."""
+    released within [start, end], and close the run in the store (a final snapshot).
+    `on_parts` sees the graph before the first event (e.g. to subscribe funding to the bars)."""
     symbols = symbols or SymbolTable.from_settings(settings)
     parts = replay_parts(
         settings,
@@ -178,6 +180,8 @@ def replay(
         model=model,
         cache=signals,
     )
+    if on_parts is not None:
+        on_parts(parts)
     prefetch(parts, [i.text for i in news if start is None or i.received >= start], progress)
 
     def open_run(ts: datetime) -> None:

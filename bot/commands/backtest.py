@@ -75,6 +75,13 @@ def _time(value: str | None, flag: str) -> datetime | None:
     help="Trial ledger database (SQLAlchemy URL; default: the main store's [store] url).",
 )
 @click.option(
+    "--funding",
+    "funding_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Funding rates of the perpetual: CSV timestamp,symbol,rate or Bybit's funding history "
+    "JSON (`lorabot download-data --funding`); default: the flat [paper] funding_rate.",
+)
+@click.option(
     "--no-lag",
     is_flag=True,
     help="Skip the lag test (by default the run is replayed once more with every decision a "
@@ -108,6 +115,7 @@ def backtest(
     sample: bool,
     progress: bool | None,
     skip_bad_rows: bool,
+    funding_path: Path | None,
     ledger_url: str | None,
     no_lag: bool,
     lag_minutes: float | None,
@@ -148,6 +156,7 @@ def backtest(
         out_dir=out_dir,
         progress=progress,
         skip_bad_rows=skip_bad_rows,
+        funding_path=funding_path,
         luck=LuckOptions(
             ledger_url=ledger_url, lag=not no_lag, lag_minutes=lag_minutes, null_trials=null_trials
         ),
