@@ -54,6 +54,12 @@ def _date(value: str, option: str, *, end: bool = False) -> datetime:
     default=None,
     help="Bars CSV to write or resume (default: <data_dir>/bars/bybit/...).",
 )
+@click.option(
+    "--funding",
+    is_flag=True,
+    help="Download the funding-rate history instead of klines, as the JSON that "
+    "`lorabot backtest --funding` reads (default --out: <data_dir>/funding/bybit/SYMBOL.json).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
 @config_option
 @click.pass_context
@@ -65,6 +71,7 @@ def download_data(
     end: str | None,
     category: str | None,
     out: Path | None,
+    funding: bool,
     no_progress: bool,
     config_path: Path | None,
 ) -> None:
@@ -85,6 +92,17 @@ def download_data(
     begin = _date(start, "--from")
     finish = _date(end, "--to", end=True) if end else datetime.now(UTC)
     category = category or settings.bybit.category
+    if funding:
+        from adapters.bybit.funding_download import download_funding
+
+        target = out or settings.data_dir / "funding" / "bybit" / f"{symbol.upper()}.json"
+        got = asyncio.run(
+            download_funding(
+                settings, symbol, begin, finish, target, category=category, clock=LiveClock()
+            )
+        )
+        click.echo(f"{got.path}\t{got.written} funding rates written")
+        return
     path = out or settings.data_dir / "bars" / "bybit" / category / f"{symbol.upper()}-{code}.csv"
     result = asyncio.run(
         download_klines(
