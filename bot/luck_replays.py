@@ -14,8 +14,11 @@ of anything. Both questions are answered by replaying the same run again through
 from __future__ import annotations
 
 import itertools
+import multiprocessing
+import os
 import statistics
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -28,6 +31,7 @@ from bot.luck_report import run_sharpe
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import Recording
 from bot.replay import given_signals, replay
+from bot.research.nulls import NullLabels
 from bot.signals import SignalCache, normalise
 from bot.store import Store
 from bot.symbols import SymbolTable
@@ -165,16 +169,54 @@ class Answers:
 
 
 def null_figures(
-    inputs: ReplayInputs, real_sharpe: float, trials: int, seed: int = 0
+    inputs: ReplayInputs, real_sharpe: float, trials: int, seed: int = 0, workers: int = 0
 ) -> dict[str, float]:
-    """`null_p_value`, `null_trials` and `coin_flip_p_value` for the run (see the module text)."""
+    """`null_p_value`, `null_trials` and `coin_flip_p_value` for the run (see the module text).
+
+    The 2N replays are independent, so they run on `workers` forked processes (0: one per CPU
+    this process may use). `bot.research.nulls.null_figures` draws the label sets and computes
+    the p-values; it is asked twice, first to collect the label sets (answering 0), then with
+    the Sharpes the processes replayed, in the same order, so the result does not depend on how
+    many processes ran.
+    """
     from bot.research import nulls
 
     answers = Answers.of(inputs)
-    counter = iter(range(1 << 30))
+    drawn: list[nulls.NullLabels] = []
 
-    def sharpe_with(labels: nulls.NullLabels) -> float:
-        source = answers.source(labels.label, labels.probs)
-        return inputs.sharpe(answers.news, source, f"null{next(counter)}")
+    def collect(labels: nulls.NullLabels) -> float:
+        drawn.append(labels)
+        return 0.0
 
-    return nulls.null_figures(real_sharpe, sharpe_with, answers.label, answers.probs, trials, seed)
+    nulls.null_figures(real_sharpe, collect, answers.label, answers.probs, trials, seed)
+    sharpes = iter(_replay_all(inputs, answers, drawn, workers))
+    return nulls.null_figures(
+        real_sharpe, lambda _: next(sharpes), answers.label, answers.probs, trials, seed
+    )
+
+
+_JOB: tuple[ReplayInputs, Answers, list[NullLabels]] | None = None  # what forked workers replay
+
+
+def _null_sharpe(index: int) -> float:
+    assert _JOB is not None
+    inputs, answers, drawn = _JOB
+    source = answers.source(drawn[index].label, drawn[index].probs)
+    return inputs.sharpe(answers.news, source, f"null{index}")
+
+
+def _replay_all(
+    inputs: ReplayInputs, answers: Answers, drawn: list[NullLabels], workers: int
+) -> list[float]:
+    """The Sharpe of each label set, in order: in this process, or on forked workers."""
+    global _JOB
+    workers = min(workers or len(os.sched_getaffinity(0)), len(drawn))
+    _JOB = (inputs, answers, drawn)
+    try:
+        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            return [_null_sharpe(i) for i in range(len(drawn))]
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            return list(pool.map(_null_sharpe, range(len(drawn)), chunksize=1))
+    finally:
+        _JOB = None

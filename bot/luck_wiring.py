@@ -36,6 +36,7 @@ class LuckOptions:
     lag_minutes: float | None = None
     null_trials: int = 0
     seed: int = 0
+    null_workers: int = 0  # processes for the null replays; 0: one per usable CPU
 
 
 def add_luck_figures(
@@ -91,7 +92,9 @@ def add_luck_figures(
     else:
         notes.append("lag test skipped (--no-lag)")
     if options.null_trials:
-        metrics.update(null_figures(inputs, sharpe, options.null_trials, options.seed))
+        metrics.update(
+            null_figures(inputs, sharpe, options.null_trials, options.seed, options.null_workers)
+        )
 
 
 def _warn(notes: list[object], warning: str | None) -> None:

@@ -143,3 +143,19 @@ def test_an_unknown_training_span_is_zero_and_noted(tmp_path: Path) -> None:
     m = backtest(tmp_path, news, bars, "out", options, fast_settings(tmp_path)).metrics
     assert m["training_overlap"] == 0.0
     assert any("training span is unknown" in n for n in m["notes"])  # type: ignore[union-attr]
+
+
+def test_null_figures_do_not_depend_on_the_number_of_processes(tmp_path: Path) -> None:
+    news, bars = write_scenario(tmp_path / "in", informative=False, days=8)
+
+    def nulls(workers: int) -> dict[str, object]:
+        options = LuckOptions(
+            ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}",
+            lag=False,
+            null_trials=3,
+            null_workers=workers,
+        )
+        m = backtest(tmp_path, news, bars, f"o{workers}", options, fast_settings(tmp_path)).metrics
+        return {k: m[k] for k in ("null_p_value", "coin_flip_p_value", "null_trials")}
+
+    assert nulls(1) == nulls(2)
