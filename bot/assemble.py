@@ -447,6 +447,13 @@ def read_news_file(
     return read_news(path, symbols, skip_bad_rows=skip_bad_rows)
 
 
+def funding_file(path: Path) -> dict[str, dict[int, Decimal]]:
+    """A funding file's rates per symbol and settlement time (`adapters.files.funding`)."""
+    from adapters.files.funding import read_funding
+
+    return read_funding(path)
+
+
 def bars_file(path: Path, symbol: str, *, skip_bad_rows: bool = False) -> Iterator[Bar]:
     """A bars file's bars, checked as they stream (`adapters.files.iter_bars`)."""
     from adapters.files import iter_bars

@@ -13,14 +13,18 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
-from bot import assemble
+from bot import assemble, funding
 from bot.assemble import build_model
 from bot.config import Settings
 from bot.errors import InputError, UserError
 from bot.events import NewsItem, iso
+from bot.funding import FundingSchedule
 from bot.log import get_logger
+from bot.luck_replays import ReplayInputs
+from bot.luck_wiring import LuckOptions, add_luck_figures
 from bot.protocols import ModelUnavailable
 from bot.recording import BacktestResult, Recording, TradeRow
 from bot.replay import Progress, replay
@@ -29,7 +33,7 @@ from bot.symbols import SymbolTable
 
 log = get_logger("bot.backtest")
 
-__all__ = ["BacktestResult", "Progress", "Recording", "TradeRow", "run_backtest"]
+__all__ = ["BacktestResult", "LuckOptions", "Progress", "Recording", "TradeRow", "run_backtest"]
 
 
 def run_backtest(
@@ -44,6 +48,8 @@ def run_backtest(
     progress: bool | None = None,
     run_id: str | None = None,
     skip_bad_rows: bool = False,
+    luck: LuckOptions | None = None,
+    funding_path: Path | None = None,
 ) -> BacktestResult:
     began = time.perf_counter()
     symbols = SymbolTable.from_settings(settings)
@@ -76,6 +82,8 @@ def run_backtest(
         durable=False,
         commit_every=max(settings.store.commit_every, 4096),
     )
+    schedule = funding_schedule(settings, funding_path, symbols.instruments[symbol].can_short)
+    hook, chargers = funding.attach(schedule, symbol)
     model = build_model(settings)
     try:
         replayed = replay(
@@ -92,6 +100,7 @@ def run_backtest(
             progress=progress,
             expected_events=assemble.estimate_bars(bars_path),
             symbols=symbols,
+            on_parts=hook,
         )
     except ModelUnavailable as error:
         raise UserError(f"the model could not classify the news: {error}") from None
@@ -107,6 +116,43 @@ def run_backtest(
         notes = metrics["notes"]
         assert isinstance(notes, list)
         notes.append(apart)
+    inputs = ReplayInputs(
+        settings=settings,
+        news=news,
+        bars=lambda: assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows),
+        symbol=symbol,
+        model=model,
+        signals=parts.signals.cache,
+        symbols=symbols,
+        start=start,
+        end=end,
+        funding=schedule,
+    )
+    paid = sum((c.paid for c in chargers), Decimal(0))
+    metrics["funding_paid"] = float(paid)
+    if chargers and chargers[0].missing:
+        notes = metrics["notes"]
+        assert isinstance(notes, list)
+        notes.append(
+            f"--funding {funding_path}: no rate for {chargers[0].missing} settlement times "
+            "with a position open (nothing charged then)"
+        )
+    files = [bars_path, *([news_path] if news_path else [])]
+    add_luck_figures(
+        metrics,
+        replayed.recording,
+        inputs,
+        luck or LuckOptions(),
+        files=files,
+        recorded_at=parts.clock.now(),
+        run=run_id,
+        fees=float(parts.engine.portfolio.fees),
+        funding_paid=float(paid),
+    )
+    for charger in chargers:  # funding rows join the fills in time order (after the metrics)
+        replayed.recording.trades = sorted(
+            [*replayed.recording.trades, *charger.rows], key=lambda row: row.ts
+        )
     result = BacktestResult(run_id, symbol, out_dir, settings, replayed.recording, metrics, parts)
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s
@@ -114,6 +160,18 @@ def run_backtest(
     store.close()
     parts.signals.cache.close()
     return result
+
+
+def funding_schedule(
+    settings: Settings, path: Path | None, perpetual: bool
+) -> FundingSchedule | None:
+    """What funding the run pays: the file's rates, else the flat `[paper] funding_rate`;
+    none on spot."""
+    if not perpetual:
+        return None
+    if path is not None:
+        return FundingSchedule(table=assemble.funding_file(path))
+    return FundingSchedule(flat=settings.paper.funding_rate)
 
 
 def news_outside_bars(news: Sequence[NewsItem], recording: Recording) -> str | None:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.assemble import Parts
     from bot.config import Settings
     from bot.engine import Engine
-    from bot.events import Fill
+    from bot.events import Decision, Fill
     from bot.portfolio import FillEffect
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,6 +65,7 @@ class Recording:
     closes: array[float] = field(default_factory=lambda: array("d"))
     exposed: bytearray = field(default_factory=bytearray)
     trades: list[TradeRow] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)  # one per news item and re-vote
     round_trips: RoundTrips = field(default_factory=RoundTrips)
     n_news: int = 0
     n_bars: int = 0

@@ -24,7 +24,7 @@ from datetime import datetime
 from bot.assemble import Parts, replay_parts
 from bot.clock import ReplayClock
 from bot.config import Settings
-from bot.events import Bar, NewsItem
+from bot.events import Bar, Decision, NewsItem
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import EPOCH, MICROSECOND, Recording, trade_recorder
 from bot.signals import SignalCache, normalise
@@ -104,6 +104,7 @@ def play(
     recording = recording if recording is not None else Recording()
     if id(engine) not in recording.listening:  # a second `play` on the same parts continues
         engine.fill_listeners.append(trade_recorder(recording, engine))
+        parts.bus.subscribe(Decision, recording.decisions.append)
         recording.listening.add(id(engine))
     portfolio = engine.portfolio
     advance, publish = clock.advance_to, parts.bus.publish
@@ -163,10 +164,12 @@ def replay(
     expected_events: int | None = None,
     symbols: SymbolTable | None = None,
     record_news: bool = True,
+    on_parts: Callable[[Parts], None] | None = None,
 ) -> Replayed:
     """One whole replay of `symbol` on parsed events: build the engine graph on a replay clock
     and the paper broker, ask the model what the signal source does not know, play the events
-    released within [start, end], and close the run in the store (a final snapshot)."""
+    released within [start, end], and close the run in the store (a final snapshot).
+    `on_parts` sees the graph before the first event (e.g. to subscribe funding to the bars)."""
     symbols = symbols or SymbolTable.from_settings(settings)
     parts = replay_parts(
         settings,
@@ -177,6 +180,8 @@ def replay(
         model=model,
         cache=signals,
     )
+    if on_parts is not None:
+        on_parts(parts)
     prefetch(parts, [i.text for i in news if start is None or i.received >= start], progress)
 
     def open_run(ts: datetime) -> None:

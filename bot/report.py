@@ -1,4 +1,5 @@
-"""The backtest's run folder: metrics.json, trades.csv, equity.csv, equity.png and config.toml.
+"""The backtest's run folder: metrics.json, trades.csv, decisions.csv, equity.csv, equity.png,
+report.html and config.toml.
 
 Everything written is a function of the inputs and the config: no run id, order id or wall-clock
 column, numbers written with fixed formatting, so two runs of the same input are byte-identical
@@ -12,12 +13,18 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import fields
+from datetime import datetime
 from decimal import Decimal
+from enum import Enum
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings, dump_toml
-from bot.events import iso
+from bot.events import Decision, Label, iso
+from bot.recording import to_micros
 
 if TYPE_CHECKING:
     from bot.engine import Engine
@@ -73,18 +80,24 @@ def write_report(result: BacktestResult) -> dict[str, Path]:
     paths = {
         "metrics": out / "metrics.json",
         "trades": out / "trades.csv",
+        "decisions": out / "decisions.csv",
         "equity": out / "equity.csv",
         "plot": out / "equity.png",
         "config": out / "config.toml",
+        "html": out / "report.html",
     }
     metrics = {k: _number(v) for k, v in result.metrics.items()}
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     _write_trades(paths["trades"], result.recording)
+    write_decisions(paths["decisions"], result.recording.decisions)
     _write_equity(paths["equity"], result.recording, float(result.settings.engine.initial_cash))
     _plot(
         paths["plot"], result.recording, float(result.settings.engine.initial_cash), result.symbol
     )
     paths["config"].write_text(dump_toml(result.settings.to_toml_dict()), encoding="utf-8")
+    from bot.report_page import write_page
+
+    write_page(result, paths["html"], paths["plot"], summary_rows(result.metrics))
     return paths
 
 
@@ -124,6 +137,33 @@ def _write_trades(path: Path, recording: Recording) -> None:
                     t.reason,
                 ]
             )
+
+
+def _cell(value: object) -> str:
+    """A decision field as CSV text: times ISO-8601, enums by name, nothing as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, Label):
+        return value.name.lower()
+    if isinstance(value, Enum):
+        return str(value.value)
+    if isinstance(value, Decimal):
+        return _plain(value)
+    return str(value)
+
+
+def write_decisions(path: Path, decisions: Sequence[Decision]) -> None:
+    """Every decision record of the run, in the order the engine published them: the answer to
+    "why did this headline not trade?" for each item."""
+    columns = [f.name for f in fields(Decision)]
+    values = attrgetter(*columns)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        for decision in decisions:
+            writer.writerow([_cell(value) for value in values(decision)])
 
 
 def _write_equity(path: Path, recording: Recording, initial: float) -> None:
@@ -168,11 +208,12 @@ def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None
     equity = np.asarray(recording.equity)[::step]
     closes = np.asarray(recording.closes)[::step]
     hold = initial * closes / closes[0] if len(closes) and closes[0] else closes
-    figure, (top, bottom) = plt.subplots(
-        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    figure, (top, bottom, panel) = plt.subplots(
+        3, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1, 1]}
     )
     top.plot(times, equity, label="strategy", color="#1f77b4", linewidth=1.2)
     top.plot(times, hold, label=f"buy and hold {symbol}", color="#999999", linewidth=1.0)
+    _mark_trades(top, recording)
     top.set_ylabel("equity")
     top.legend(loc="upper left")
     top.grid(alpha=0.3)
@@ -186,10 +227,64 @@ def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None
     bottom.set_ylabel("drawdown %")
     bottom.grid(alpha=0.3)
     bottom.legend(loc="lower left")
+    _confidence_panel(panel, recording)
     figure.autofmt_xdate()
     figure.tight_layout()
     figure.savefig(path, dpi=100, metadata={"Software": None, "Creation Time": None})
     plt.close(figure)
+
+
+def _mark_trades(axes: Any, recording: Recording) -> None:
+    """Entries (a position opened, grown or flipped: ▲ long, ▼ short) and exits (✕, back to
+    flat) on the equity line, at the equity of the bar each fill happened in."""
+    import bisect
+
+    entries: dict[str, tuple[list[datetime], list[float]]] = {
+        "long": ([], []),
+        "short": ([], []),
+        "exit": ([], []),
+    }
+    previous: dict[str, Decimal] = {}
+    for trade in recording.trades:
+        if trade.reason == "funding":
+            continue
+        before = previous.get(trade.symbol, Decimal(0))
+        previous[trade.symbol] = trade.position
+        if trade.position == 0:
+            kind = "exit"
+        elif abs(trade.position) > abs(before) or trade.position * before < 0:  # grown or flipped
+            kind = "long" if trade.position > 0 else "short"
+        else:
+            continue  # a partial reduction: neither an entry nor an exit
+        index = min(bisect.bisect_left(recording.stamps, to_micros(trade.ts)), recording.n_bars - 1)
+        if index < 0:
+            continue
+        entries[kind][0].append(trade.ts)
+        entries[kind][1].append(recording.equity[index])
+    styles = {
+        "long": ("^", "#2ca02c", "entry long"),
+        "short": ("v", "#d62728", "entry short"),
+        "exit": ("x", "#333333", "exit"),
+    }
+    for kind, (when, where) in entries.items():
+        if when:
+            marker, color, label = styles[kind]
+            axes.scatter(when, where, marker=marker, color=color, s=28, zorder=3, label=label)
+
+
+def _confidence_panel(axes: Any, recording: Recording) -> None:
+    """The composite confidence the strategy acted on, signed: + bullish, − bearish."""
+    signs: dict[Label | None, float] = {Label.BULLISH: 1.0, Label.BEARISH: -1.0}
+    when = [d.ts for d in recording.decisions]
+    value = [
+        signs.get(d.composite_label, 0.0) * d.composite_confidence for d in recording.decisions
+    ]
+    if when:
+        axes.step(when, value, where="post", color="#9467bd", linewidth=0.8)
+    axes.axhline(0, color="#999999", linewidth=0.5)
+    axes.set_ylim(-1.05, 1.05)
+    axes.set_ylabel("composite")
+    axes.grid(alpha=0.3)
 
 
 SUMMARY_KEYS = [
@@ -209,6 +304,19 @@ SUMMARY_KEYS = [
     ("n_news", "News items", "int"),
     ("n_signals", "Signals", "int"),
     ("n_bars", "Bars", "int"),
+    ("gross_return", "Gross return (before costs)", "signed"),
+    ("sharpe_ci_low", "Sharpe 95% CI low", "num"),
+    ("sharpe_ci_high", "Sharpe 95% CI high", "num"),
+    ("total_return_ci_low", "Total return 95% CI low", "signed"),
+    ("total_return_ci_high", "Total return 95% CI high", "signed"),
+    ("psr", "PSR (P[Sharpe > 0])", "num"),
+    ("dsr", "DSR (deflated)", "num"),
+    ("dsr_trials", "Trials on this data (N)", "int"),
+    ("lag_sharpe", "Sharpe, decisions a bar later", "num"),
+    ("lag_minutes_sharpe", "Sharpe, decisions --lag min later", "num"),
+    ("null_p_value", "Null p-value (permuted labels)", "num"),
+    ("coin_flip_p_value", "Null p-value (coin flips)", "num"),
+    ("null_trials", "Null trials", "int"),
 ]
 
 
@@ -225,6 +333,15 @@ def format_value(value: object, kind: str) -> str:
     return f"{number:.2f}"
 
 
+def summary_rows(metrics: dict[str, object]) -> list[tuple[str, str]]:
+    """The summary's (label, formatted value) rows, for the terminal table and report.html."""
+    return [
+        (label, format_value(metrics[key], kind))
+        for key, label, kind in SUMMARY_KEYS
+        if key in metrics
+    ]
+
+
 def print_summary(result: BacktestResult, paths: dict[str, Path]) -> None:
     """The summary table and the report's path, on stdout (the command's result)."""
     from rich.console import Console
@@ -234,10 +351,11 @@ def print_summary(result: BacktestResult, paths: dict[str, Path]) -> None:
     table = Table(title=f"Backtest {result.symbol}", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, label, kind in SUMMARY_KEYS:
-        if key in result.metrics:
-            table.add_row(label, format_value(result.metrics[key], kind))
+    for label, value in summary_rows(result.metrics):
+        table.add_row(label, value)
     console.print(table)
+    if result.metrics.get("training_overlap"):
+        console.print("[bold]the replay overlaps the model's training data: see the note[/bold]")
     notes = result.metrics.get("notes") or []
     for note in notes:  # type: ignore[attr-defined]
         console.print(f"[dim]note: {note}[/dim]")

@@ -68,6 +68,40 @@ def _time(value: str | None, flag: str) -> datetime | None:
     help="Leave out bad rows of the news and bars files, each reported with its reason "
     "(default: a bad row refuses the file).",
 )
+@click.option(
+    "--ledger",
+    "ledger_url",
+    metavar="URL",
+    help="Trial ledger database (SQLAlchemy URL; default: the main store's [store] url).",
+)
+@click.option(
+    "--funding",
+    "funding_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Funding rates of the perpetual: CSV timestamp,symbol,rate or Bybit's funding history "
+    "JSON (`lorabot download-data --funding`); default: the flat [paper] funding_rate.",
+)
+@click.option(
+    "--no-lag",
+    is_flag=True,
+    help="Skip the lag test (by default the run is replayed once more with every decision a "
+    "bar later: lag_sharpe).",
+)
+@click.option(
+    "--lag",
+    "lag_minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="M",
+    help="Also replay with every decision M minutes later (lag_minutes_sharpe).",
+)
+@click.option(
+    "--null",
+    "null_trials",
+    type=click.IntRange(min=0),
+    default=0,
+    metavar="N",
+    help="Replay N times with the labels permuted and N with coin-flip labels (null_p_value).",
+)
 @config_option
 @click.pass_context
 def backtest(
@@ -81,6 +115,11 @@ def backtest(
     sample: bool,
     progress: bool | None,
     skip_bad_rows: bool,
+    funding_path: Path | None,
+    ledger_url: str | None,
+    no_lag: bool,
+    lag_minutes: float | None,
+    null_trials: int,
     config_path: Path | None,
 ) -> None:
     """Replay news and bars through the engine with a replay clock and the paper broker.
@@ -104,7 +143,7 @@ def backtest(
         stamp = LiveClock().now().strftime("%Y%m%d-%H%M%S")
         name = f"{'sample' if sample else (symbol or settings.default_symbol)}-{stamp}"
         out_dir = settings.data_dir / "backtests" / name
-    from bot.backtest import run_backtest
+    from bot.backtest import LuckOptions, run_backtest
     from bot.report import print_summary, write_report
 
     result = run_backtest(
@@ -117,6 +156,10 @@ def backtest(
         out_dir=out_dir,
         progress=progress,
         skip_bad_rows=skip_bad_rows,
+        funding_path=funding_path,
+        luck=LuckOptions(
+            ledger_url=ledger_url, lag=not no_lag, lag_minutes=lag_minutes, null_trials=null_trials
+        ),
     )
     paths = write_report(result)
     print_summary(result, paths)

@@ -56,6 +56,12 @@ def _date(value: str, option: str, *, end: bool = False) -> datetime:
     help="Bars CSV to write or resume (default: <data_dir>/bars/bybit/...).",
 )
 @click.option(
+    "--funding",
+    is_flag=True,
+    help="Download the funding-rate history instead of klines, as the JSON that "
+    "`lorabot backtest --funding` reads (default --out: <data_dir>/funding/bybit/SYMBOL.json).",
+)
+@click.option(
     "--no-progress",
     is_flag=True,
     help="No progress bar on stderr (there is none off a terminal): a progress log line every "
@@ -71,6 +77,7 @@ def download_data(
     end: str | None,
     category: str | None,
     out: Path | None,
+    funding: bool,
     no_progress: bool,
     config_path: Path | None,
 ) -> None:
@@ -92,6 +99,18 @@ def download_data(
     finish = _date(end, "--to", end=True) if end else datetime.now(UTC)
     category = category or settings.bybit.category
     bar = not no_progress and sys.stderr.isatty()
+    if funding:
+        from adapters.bybit.funding_download import download_funding
+
+        target = out or settings.data_dir / "funding" / "bybit" / f"{symbol.upper()}.json"
+        writable_file(target, "--out")
+        got = asyncio.run(
+            download_funding(
+                settings, symbol, begin, finish, target, category=category, clock=LiveClock()
+            )
+        )
+        click.echo(f"{got.path}\t{got.written} funding rates written")
+        return
     path = out or settings.data_dir / "bars" / "bybit" / category / f"{symbol.upper()}-{code}.csv"
     writable_file(path, "--out")
     result = asyncio.run(

@@ -327,6 +327,7 @@ class PaperConfig(Section):
     linear_taker_fee: Fee = Decimal("0.00055")
     spot_maker_fee: Fee = Decimal("0.001")
     spot_taker_fee: Fee = Decimal("0.001")
+    funding_rate: Annotated[Dec, Field(ge=Decimal("-0.01"), le=Decimal("0.01"))] = Decimal("0")
 
 
 class LogConfig(Section):

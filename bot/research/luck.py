@@ -27,15 +27,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from statistics import NormalDist
 
 import numpy as np
-from scipy.stats import norm
 
 from bot.metrics import SQRT_365, daily_closes
 from bot.research.bootstrap import percentile_interval, stationary_indices
 from bot.research.ledger import TrialLedger
 
 EULER_GAMMA = 0.5772156649015329
+norm = NormalDist()  # Phi and its inverse; the stdlib's, as importing scipy.stats costs seconds
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,8 @@ def expected_max_sharpe(trials: int, variance: float) -> float:
     if trials == 1 or variance <= 0:
         return 0.0
     return math.sqrt(variance) * (
-        (1.0 - EULER_GAMMA) * float(norm.ppf(1.0 - 1.0 / trials))
-        + EULER_GAMMA * float(norm.ppf(1.0 - 1.0 / (trials * math.e)))
+        (1.0 - EULER_GAMMA) * float(norm.inv_cdf(1.0 - 1.0 / trials))
+        + EULER_GAMMA * float(norm.inv_cdf(1.0 - 1.0 / (trials * math.e)))
     )
 
 

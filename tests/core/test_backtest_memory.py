@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest import run_backtest
+from bot.backtest import LuckOptions, run_backtest
 from bot.config import Settings
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -34,7 +34,12 @@ def peak_bytes(tmp_path: Path, count: int) -> int:
     tracemalloc.start()
     try:
         result = run_backtest(
-            settings, bars_path=bars, news_path=None, out_dir=tmp_path / f"o{count}", progress=False
+            settings,
+            bars_path=bars,
+            news_path=None,
+            out_dir=tmp_path / f"o{count}",
+            progress=False,
+            luck=LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}", lag=False),
         )
         assert result.recording.n_bars == count
         return tracemalloc.get_traced_memory()[1]

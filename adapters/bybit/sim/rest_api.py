@@ -33,6 +33,9 @@ log = get_logger(__name__)
 ORDER_PATHS = ("/v5/order/create", "/v5/order/amend", "/v5/order/cancel", "/v5/order/cancel-all")
 
 
+FUNDING_RATE = "0.0001"  # the flat rate the tickers report and the funding history answers
+
+
 def ticker_record(
     markets: Market, depth_lots: int, market: SymbolMarket, delta: bool
 ) -> dict[str, Any]:
@@ -81,7 +84,7 @@ def ticker_record(
                 "turnover24h": "1000000000",
                 "volume24h": "20000",
                 "nextFundingTime": str((now // 28_800_000 + 1) * 28_800_000),
-                "fundingRate": "0.0001",
+                "fundingRate": FUNDING_RATE,
                 "fundingIntervalHour": "8",
             }
         )
@@ -122,6 +125,7 @@ class RestApi:
         return [
             get("/v5/market/time", self._time),
             get("/v5/market/kline", self._public(self._kline)),
+            get("/v5/market/funding/history", self._public(self._funding_history)),
             get("/v5/market/instruments-info", self._public(self._instruments)),
             get("/v5/market/tickers", self._public(self._tickers)),
             get("/v5/market/recent-trade", self._public(self._recent_trades)),
@@ -290,6 +294,24 @@ class RestApi:
             cursor = cursor - step if step else intervals.open_ms(interval, cursor - 1)
         rows = [market.path.kline(interval, o, now).rest() for o in opens]  # newest first
         return {"category": category, "symbol": market.instrument.symbol, "list": rows}
+
+    def _funding_history(self, query: dict[str, str]) -> dict[str, Any]:
+        """Settlements every 8 hours (00:00, 08:00, 16:00 UTC) in [startTime, endTime], newest
+        first, at most `limit` (200), each at the simulator's flat rate."""
+        category, market = self._symbol_market(query)
+        if category == "spot":
+            raise SimError(10001, "Illegal category")
+        limit = max(1, min(200, int(query.get("limit") or 200)))
+        end = min(int(query.get("endTime") or 2**62), self.sim.market.now_ms())
+        start = int(query.get("startTime") or 0)
+        step = 8 * 3_600_000
+        cursor = end - end % step
+        rows: list[dict[str, str]] = []
+        while cursor >= start and len(rows) < limit:
+            rows.append({"symbol": market.instrument.symbol, "fundingRate": FUNDING_RATE,
+                         "fundingRateTimestamp": str(cursor)})  # fmt: skip
+            cursor -= step
+        return {"category": category, "list": rows}
 
     def _instruments(self, query: dict[str, str]) -> dict[str, Any]:
         category = query.get("category", "")
