@@ -120,7 +120,7 @@ def analyze(
         raise UserError(f"--out {out_dir}: cannot write the analysis ({error.strerror})") from None
     click.echo(
         f"{run.n_news} news items, {run.n_signals} signals "
-        f"({run.model_calls} model calls; the rest from the cache)"
+        f"({run.model_calls} model calls; 0: every answer came from the signal cache)"
     )
     for document in run.document["symbols"].values():
         click.echo("")

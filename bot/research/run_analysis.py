@@ -1,11 +1,11 @@
 """`lorabot analyze`'s run: a news file's signals and the bars files, through the event study.
 
-Why it replays instead of calling the model itself: the signals must be the very ones a backtest
-trades on. The news goes through the one replay driver (`bot.replay.prefetch` and `play`) on an
-engine graph from `bot.assemble.replay_parts`, with an in-memory store and no traded symbol, and
-the `Signal` events the signal service publishes are collected off the bus. So the model, the
-signal cache (the model runs once per headline however many analyses follow), the symbol tagging
-of the news reader and the market-wide weighting are the backtest's by construction, not by copy.
+Why the signals come from the signal service and not from the model directly: they must be the
+very ones a backtest trades on. `bot.assemble.signal_service` configures the one `SignalService`
+the engine also gets (the same model, the signal cache, so the model runs once per headline
+however many analyses follow, and the market-wide weighting), the news reader tags the symbols
+as for a backtest, and the items are released in order on a `ReplayClock`; only the engine,
+which would trade on them, is left out, and the service's signals are collected instead.
 
 What cannot be studied is counted, never dropped: news before or after a symbol's bars, windows
 across gaps or past the end (in the document's `counts` and `warnings`, from the event study),
@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 
 from bot import assemble
+from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.errors import InputError, UserError
 from bot.events import NewsItem, Signal
 from bot.protocols import ModelUnavailable
-from bot.replay import play, prefetch
+from bot.replay import Progress
 from bot.research.event_study import StudyOptions, analyze
 from bot.research.signals import SignalArrays
 from bot.research.timeline import Bars, parse_horizon
-from bot.store import Store
 from bot.symbols import SymbolTable
 
 
@@ -153,33 +153,29 @@ def news_signals(
     *,
     progress: bool | None = False,
 ) -> tuple[list[Signal], int]:
-    """Every `Signal` the signal service publishes for `news`, replayed through the engine graph
-    a backtest builds (in-memory store, nothing traded), and how many model calls it took."""
+    """Every `Signal` the signal service emits for `news` in release order, on a replay clock,
+    and how many model calls it took. The service is the one `bot.assemble` configures for the
+    engine, so the tagging, market-wide weighting, model and cache are the backtest's."""
     model = assemble.build_model(settings)
     cache = assemble.signal_cache(settings)
-    store = Store("sqlite://", account="analyze", run_id="analyze", durable=False)
+    clock = ReplayClock()
+    emitted: list[object] = []
+    service = assemble.signal_service(settings, model, symbols, clock, emitted.append, cache)
     try:
-        parts = assemble.replay_parts(
-            settings,
-            store=store,
-            symbols=symbols,
-            traded=[],
-            id_prefix="analyze",
-            model=model,
-            cache=cache,
-        )
-        collected: list[Signal] = []
-        parts.bus.subscribe(Signal, collected.append)
+        meter = Progress(len(news), "model", progress)
         try:
-            prefetch(parts, [item.text for item in news], progress)
+            asyncio.run(service.prefetch([item.text for item in news], meter.update))
         except ModelUnavailable as error:
             raise UserError(f"the model could not classify the news: {error}") from None
-        play(parts, news)
-        return collected, parts.signals.model_calls
+        finally:
+            meter.close()
+        for item in news:
+            clock.advance_to(item.ts)
+            service.on_news(item)
     finally:
-        store.close()
         cache.close()
         asyncio.run(model.close())
+    return [event for event in emitted if isinstance(event, Signal)], service.model_calls
 
 
 def read_bars(
