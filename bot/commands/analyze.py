@@ -118,10 +118,8 @@ def analyze(
         written = write_analysis(run.document, out_dir)
     except OSError as error:
         raise UserError(f"--out {out_dir}: cannot write the analysis ({error.strerror})") from None
-    click.echo(
-        f"{run.n_news} news items, {run.n_signals} signals "
-        f"({run.model_calls} model calls; 0: every answer came from the signal cache)"
-    )
+    source = f"{run.model_calls} model calls" if run.model_calls else "every answer from the cache"
+    click.echo(f"{run.n_news} news items, {run.n_signals} signals ({source})")
     for document in run.document["symbols"].values():
         click.echo("")
         click.echo(document["summary"])
