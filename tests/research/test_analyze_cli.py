@@ -265,3 +265,22 @@ def test_a_warm_cache_never_loads_the_model(tmp_path: Path) -> None:
         asyncio.run(service.prefetch(texts))
         cache.close()
         assert model.loads == expected_loads
+
+
+def test_a_bad_news_row_is_refused_or_skipped_and_reported(tmp_path: Path) -> None:
+    times, opens = small_market(tmp_path)
+    bars = write_bars(tmp_path / "bars.csv", times, opens)
+    news, answers = write_news(tmp_path, np.array([START + 35 * DAY]), np.array([2]))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(news.read_text(encoding="utf-8") + '{"id": "x", "title": ""}\n', "utf-8")
+    config = write_config(tmp_path, answers)
+    refused = analyze(config, "--news", str(bad), "--bars", str(bars), "--out", str(tmp_path / "a"))
+    assert refused.returncode != 0
+    assert f"{bad}:2: bad news item: 'title' is missing or empty" in refused.stderr
+    out = tmp_path / "b"
+    skipped = analyze(
+        config, "--news", str(bad), "--bars", str(bars), "--out", str(out), "--skip-bad-rows"
+    )
+    assert skipped.returncode == 0, skipped.stderr
+    assert f"{bad}:2" in skipped.stderr and "bad row skipped" in skipped.stderr
+    assert document(out)["inputs"]["news_items"] == 1
