@@ -74,7 +74,7 @@ def parse_bars_options(
     chosen: dict[str, Path] = {}
     for value in values:
         symbol, sep, path = value.partition("=")
-        if not sep:
+        if not sep or "/" in symbol or "\\" in symbol:  # a lone path that holds an "="
             symbol, path = default, value
         symbol = symbol.strip().upper()
         if not path.strip():
@@ -105,6 +105,16 @@ def parse_horizons(text: str) -> tuple[str, ...]:
     return names
 
 
+def check_horizons(bars: Mapping[str, Bars], horizons: Sequence[str]) -> None:
+    """Every horizon a whole number of every symbol's bar interval; the error names both."""
+    for symbol, symbol_bars in bars.items():
+        for name in horizons:
+            try:
+                symbol_bars.check_horizon(name, parse_horizon(name))
+            except ValueError as error:
+                raise UserError(f"--horizons: {symbol}: {error}") from None
+
+
 def run_analysis(
     settings: Settings, request: AnalysisRequest, options: StudyOptions | None = None
 ) -> AnalysisRun:
@@ -121,6 +131,7 @@ def run_analysis(
         symbol: read_bars(path, symbol, request.start, request.end, request.skip_bad_rows)
         for symbol, path in request.bars.items()
     }
+    check_horizons(bars, request.horizons)  # before the model reads a single headline
     timings["read_s"] = time.perf_counter() - began
     began = time.perf_counter()
     signals, model_calls = news_signals(settings, news, symbols, progress=request.progress)
@@ -129,10 +140,7 @@ def run_analysis(
     arrays = SignalArrays.from_signals(signals, titles)
     chosen = replace(options or StudyOptions(), horizons=request.horizons)
     began = time.perf_counter()
-    try:
-        document = analyze(arrays, bars, chosen)
-    except ValueError as error:  # a horizon the bars cannot measure: it names both
-        raise UserError(str(error)) from None
+    document = analyze(arrays, bars, chosen)
     timings["study_s"] = time.perf_counter() - began
     document["inputs"] = {
         "news": str(request.news_path),

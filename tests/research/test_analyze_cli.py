@@ -223,10 +223,11 @@ def test_bad_input_is_counted_and_reported(tmp_path: Path) -> None:
     ],
 )
 def test_bad_horizon_is_one_clear_line(tmp_path: Path, horizons: str, expected: str) -> None:
+    """Found before any model is built: here the scripted model's file does not even exist."""
     times, opens = small_market(tmp_path)
     bars = write_bars(tmp_path / "bars.csv", times, opens)
-    news, answers = write_news(tmp_path, np.array([START + 35 * DAY]), np.array([2]))
-    config = write_config(tmp_path, answers)
+    news, _ = write_news(tmp_path, np.array([START + 35 * DAY]), np.array([2]))
+    config = write_config(tmp_path, tmp_path / "absent.jsonl")
     done = analyze(config, "--news", str(news), "--bars", str(bars), "--horizons", horizons)
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
