@@ -144,6 +144,7 @@ def small_market(folder: Path, n_bars: int = 24 * 40) -> tuple[np.ndarray, np.nd
     return times, opens
 
 
+@pytest.mark.slow
 def test_signals_are_the_backtests_tagging_and_market_wide_weighting(tmp_path: Path) -> None:
     """Items naming a symbol count for it alone; market-wide ones for every symbol, and none at
     all when `[strategy] market_wide_weight = 0`, exactly as the backtest's signal service."""
@@ -268,6 +269,7 @@ def test_a_warm_cache_never_loads_the_model(tmp_path: Path) -> None:
         assert model.loads == expected_loads
 
 
+@pytest.mark.slow
 def test_a_bad_news_row_is_refused_or_skipped_and_reported(tmp_path: Path) -> None:
     times, opens = small_market(tmp_path)
     bars = write_bars(tmp_path / "bars.csv", times, opens)
