@@ -14,7 +14,7 @@ This is the only module of `bot/` that imports `adapters`; it does so inside fun
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -131,6 +131,33 @@ def feed_weights(settings: Settings) -> dict[str, float]:
     return weights(settings.news.feeds)
 
 
+def signal_service(
+    settings: Settings,
+    model: SentimentModel,
+    symbols: SymbolTable,
+    clock: Clock,
+    emit: Callable[[object], None],
+    cache: SignalCache | None = None,
+    store: Store | None = None,
+) -> SignalService:
+    """The signal service as every mode configures it (tagging, market-wide weight, batching):
+    the engine's, and `lorabot analyze`'s, which collects the signals instead of trading."""
+    model_config = settings.model
+    return SignalService(
+        model,
+        symbols,
+        clock,
+        emit,
+        cache=cache if cache is not None else signal_cache(settings),
+        store=store,
+        market_wide_weight=settings.strategy.market_wide_weight,
+        batch_size=model_config.batch_size,
+        max_wait=model_config.max_wait,
+        max_pending=model_config.max_pending,
+        timeout=model_config.timeout,
+    )
+
+
 def build_engine(
     settings: Settings,
     *,
@@ -145,20 +172,7 @@ def build_engine(
     id_prefix: str,
     cache: SignalCache | None = None,
 ) -> Parts:
-    model_config = settings.model
-    signals = SignalService(
-        model,
-        symbols,
-        clock,
-        bus.publish,
-        cache=cache if cache is not None else signal_cache(settings),
-        store=store,
-        market_wide_weight=settings.strategy.market_wide_weight,
-        batch_size=model_config.batch_size,
-        max_wait=model_config.max_wait,
-        max_pending=model_config.max_pending,
-        timeout=model_config.timeout,
-    )
+    signals = signal_service(settings, model, symbols, clock, bus.publish, cache, store)
     engine = Engine(
         settings=settings,
         clock=clock,

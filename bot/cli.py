@@ -26,6 +26,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # have to import every command's dependencies.
 COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("bot.commands.backtest:backtest", "Replay news and bars through the engine."),
+    "analyze": (
+        "bot.commands.analyze:analyze",
+        "Does the news move the price? Event study of a news file's signals.",
+    ),
     "run": ("bot.commands.run:run", "Run the trading daemon (paper or live)."),
     "status": ("bot.commands.status:status", "Show positions, equity and recent signals."),
     "kill": ("bot.commands.status:kill", "Flip the kill switch: flatten and halt the daemon."),

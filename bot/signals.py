@@ -234,11 +234,14 @@ class SignalService:
         """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
         # A replay has no deadline: it waits for the model however long loading and answering
         # take (the per-call timeout is for the daemon, where a stuck call must not stall it).
-        await self.model.load()
+        # The weights load only when the cache lacks an answer: a warm analysis or backtest
+        # never pays the model's start-up (the model id is known before loading).
         model_id = self.model.model_id
         keys = list(dict.fromkeys(normalise(t) for t in texts))
         known = self.cache.get_many(model_id, keys)
         missing = [k for k in keys if k not in known]
+        if missing:
+            await self.model.load()
         # Large calls: a backend batches inside a call (the embedded model sorts by length).
         step = max(self.batch_size, PREFETCH_CHUNK)
         for start in range(0, len(missing), step):
