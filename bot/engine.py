@@ -1,15 +1,12 @@
-"""The engine: one object graph for the paper daemon, live trading and the replay backtest.
+"""The engine: routes events between the strategy, the risk gate, the broker and the portfolio.
 
-It wires the bus to the signal service, the vote, sizing, the risk gate, the broker, the
-portfolio and the store, and owns the order book (the `Order` state machines). Nothing in here
-knows whether it is replaying or live: time comes from the injected clock, market data and news
-arrive as events, and the broker reports back through events. The only difference between modes
-is which clock, sources and broker `bot/assemble.py` plugs in.
-
-Order of work for one decision: Signal -> vote (strategies.vote) -> target size
-(strategies.sizing) -> TargetPosition -> risk gate (strategies.risk) -> OrderRequest stored with
-its client order id -> broker.submit -> OrderUpdate/Fill events -> order state machine ->
-portfolio -> store.
+It owns the order book (the `Order` state machines) and decides nothing itself: the strategy
+(strategies/vote_strategy.py) turns signals into targets, the risk gate clips or refuses them.
+Nothing here knows whether it is replaying or live: time comes from the injected clock, market
+data and news arrive as events, and the broker reports back through events; `bot/assemble.py`
+plugs in the clock, sources and broker of each mode. Per decision: Signal -> strategy ->
+TargetPosition -> risk gate -> OrderRequest stored with its client order id -> broker.submit ->
+OrderUpdate/Fill -> order state machine -> portfolio; the store journals from the bus.
 """
 
 from __future__ import annotations
