@@ -171,6 +171,7 @@ def build_engine(
     initial_cash: Decimal,
     id_prefix: str,
     cache: SignalCache | None = None,
+    journal_decisions: bool = True,
 ) -> Parts:
     signals = signal_service(settings, model, symbols, clock, bus.publish, cache, store)
     engine = Engine(
@@ -189,7 +190,8 @@ def build_engine(
         exits=_exit_book(settings),
         margins=margin_rules(settings, symbols),
     )
-    journal_to(store, bus)  # after the engine: what it rejected is never journalled
+    # after the engine: what it rejected is never journalled
+    journal_to(store, bus, decisions=journal_decisions)
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
 
 
@@ -243,6 +245,7 @@ def replay_parts(
         initial_cash=settings.engine.initial_cash if initial_cash is None else initial_cash,
         id_prefix=id_prefix,
         cache=cache,
+        journal_decisions=False,  # a replay writes its decisions to decisions.csv
     )
 
 

@@ -96,10 +96,10 @@ class Engine:
         self.risk = risk
         self.exits = exits
         self.margins = dict(margins or {})
-        # symbol -> (fills counted when worked out, liquidation level): see bot/protection.py
-        self.liquidation_levels: dict[str, tuple[int, Decimal | None]] = {}
-        # symbols closed by a protective exit: a timer re-vote does not re-enter them; the next
-        # news about them does
+        # symbol -> where the venue would liquidate it (bot/protection.py, kept after each fill)
+        self.liquidation_levels: dict[str, Decimal] = {}
+        self.shared_margin = False
+        # closed by a protective exit: re-entered on news about them, never by a re-vote
         self.exited: set[str] = set()
         self._last_revote: dict[str, tuple[str, Label | None]] = {}
         self.traded = tuple(traded)
@@ -150,8 +150,11 @@ class Engine:
         venue_sync.apply_venue_state(self, state)
 
     def note_positions(self) -> None:
-        """Re-read whether any position is open (marking to market is skipped while none is)."""
+        """Re-read the positions after a resume or a reconciliation: whether any is open
+        (marking to market is skipped while none is) and where each would be liquidated."""
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
+        for symbol in self.margins:
+            protection.refresh_level(self, symbol)
 
     # -- news and signals ----------------------------------------------------------------------
 
@@ -239,23 +242,21 @@ class Engine:
             self._mark(symbol, bar.close)
         if self.exits is not None:
             protection.on_bar(self, bar)
-        elif self._has_positions and self.margins:
+        elif self.shared_margin or bar.symbol in self.liquidation_levels:
             protection.check_liquidation(self, bar)
 
     def _on_trade(self, trade: Trade) -> None:
-        self.prices[trade.symbol] = _Price(trade.price, trade.ts, None)
-        self.broker.on_market(trade)
-        if self._has_positions:
-            self._mark(trade.symbol, trade.price)
+        self._on_price(trade, trade.symbol, trade.price)
 
     def _on_ticker(self, ticker: Ticker) -> None:
-        price = ticker.last or ticker.mark
-        if price is None:
-            return
-        self.prices[ticker.symbol] = _Price(price, ticker.ts, None)
-        self.broker.on_market(ticker)
+        if (price := ticker.last or ticker.mark) is not None:
+            self._on_price(ticker, ticker.symbol, price)
+
+    def _on_price(self, event: Trade | Ticker, symbol: str, price: Decimal) -> None:
+        self.prices[symbol] = _Price(price, event.ts, None)
+        self.broker.on_market(event)
         if self._has_positions:
-            self._mark(ticker.symbol, price)
+            self._mark(symbol, price)
 
     def _mark(self, symbol: str, price: Decimal) -> None:
         position = self.portfolio.positions.get(symbol)
@@ -331,9 +332,8 @@ class Engine:
         risk = reason or "ok"
         if reason:
             log.info("target adjusted by the risk gate", symbol=symbol, reason=reason)
-        # Orders still working for this symbol are replaced by the new decision: the delta is
-        # taken against the position alone. (If a cancel loses the race with a fill, the next
-        # decision sees the larger position and corrects it.)
+        # Working orders are replaced: the delta is taken against the position alone (a cancel
+        # that loses the race with a fill leaves a position the next decision corrects).
         for order in list(self.open_orders.get(symbol, {}).values()):
             self.broker.cancel(order)
         delta = instrument.round_qty(wanted - current)
@@ -437,8 +437,7 @@ class Engine:
                 client_order_id=order.client_order_id,
                 status=order.status.value,
             )
-            if order.is_open:
-                self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
+            self._settle(order)
         try:
             amended = order.amend(
                 update.ts, qty=update.qty, price=update.price, venue_order_id=update.venue_order_id
@@ -457,8 +456,11 @@ class Engine:
         self.store.record_order(order)
 
     def _settle(self, order: Order) -> None:
+        """Keep `open_orders` in step with the order's state (a revived order comes back)."""
         if order.status.is_terminal:
             self.open_orders.get(order.symbol, {}).pop(order.client_order_id, None)
+        else:
+            self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
 
     def _on_fill(self, fill: Fill) -> None:
         if fill.exec_id in self.exec_ids:
@@ -467,8 +469,6 @@ class Engine:
         if order is not None:
             if not order.apply_fill(fill):
                 return
-            if order.is_open:  # a fill can revive an order settled as never placed
-                self.open_orders.setdefault(order.symbol, {})[order.client_order_id] = order
             self._settle(order)
             self.store.record_order(order)
         else:
@@ -484,6 +484,8 @@ class Engine:
             self.portfolio.mark(fill.symbol, price.price)
         if self.exits is not None:
             self.exits.on_position(fill.symbol, effect.position_qty, effect.avg_price, fill.ts)
+        if self.margins:
+            protection.refresh_level(self, fill.symbol)
         self._has_positions = any(p.qty for p in self.portfolio.positions.values())
         for listener in self.fill_listeners:
             listener(fill, effect)

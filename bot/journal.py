@@ -16,9 +16,14 @@ from bot.events import Decision, EquitySnapshot, Fill, Signal
 from bot.store import Store
 
 
-def journal_to(store: Store, bus: Bus) -> None:
-    """Subscribe `store` to every event it keeps. Call after the engine has subscribed."""
+def journal_to(store: Store, bus: Bus, *, decisions: bool = True) -> None:
+    """Subscribe `store` to every event it keeps. Call after the engine has subscribed.
+
+    `decisions=False` for a replay: its decision records go to the run's `decisions.csv` (the
+    recording subscribes to them), so the run's store does not keep a second copy.
+    """
     bus.subscribe(Signal, store.record_signal)
     bus.subscribe(Fill, store.record_fill)
     bus.subscribe(EquitySnapshot, store.record_equity)
-    bus.subscribe(Decision, store.record_decision)
+    if decisions:
+        bus.subscribe(Decision, store.record_decision)

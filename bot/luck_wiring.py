@@ -80,7 +80,14 @@ def add_luck_figures(
         if note:
             notes.append(note)
     sharpe = run_sharpe(recording, initial)
-    if options.lag:
+    if options.lag and not inputs.news:
+        # nothing to delay: the lagged run is this run (and one replay of the bars cheaper)
+        metrics["lag_sharpe"] = sharpe
+        if options.lag_minutes is not None:
+            metrics["lag_minutes"] = float(options.lag_minutes)
+            metrics["lag_minutes_sharpe"] = sharpe
+        notes.append("lag test: no news, so a delay changes nothing (lag_sharpe = sharpe)")
+    elif options.lag:
         delay = bar_interval(recording)
         metrics["lag_sharpe"] = lag_sharpe(inputs, delay)
         _warn(notes, lag_warning(sharpe, float(metrics["lag_sharpe"]), delay))  # type: ignore[arg-type]

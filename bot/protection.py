@@ -36,35 +36,43 @@ def on_bar(engine: Engine, bar: Bar) -> None:
     check_liquidation(engine, bar)
 
 
+def refresh_level(engine: Engine, symbol: str) -> None:
+    """Work out `symbol`'s liquidation level again (after a fill or a reconciliation: cross
+    margin's level moves with the cash too). Cheap enough per fill, too dear per bar."""
+    portfolio = engine.portfolio
+    rules = engine.margins.get(symbol)
+    position = portfolio.positions.get(symbol)
+    if rules is None or position is None or not position.qty:
+        engine.liquidation_levels.pop(symbol, None)
+    else:
+        mark = position.mark if position.mark is not None else position.avg_price
+        rest = portfolio.equity - position.qty * mark
+        level = liquidation_price(position.qty, position.avg_price, rules, rest_of_account=rest)
+        if level is None:
+            engine.liquidation_levels.pop(symbol, None)
+        else:
+            engine.liquidation_levels[symbol] = level
+    # Several open positions on one cross margin move each other's levels bar by bar.
+    shared = [
+        s
+        for s, p in portfolio.positions.items()
+        if p.qty and s in engine.margins and engine.margins[s].mode == "cross"
+    ]
+    engine.shared_margin = len(shared) > 1
+
+
 def check_liquidation(engine: Engine, bar: Bar) -> None:
     """Close a leveraged position whose liquidation level the bar reached."""
     symbol = bar.symbol
-    rules = engine.margins.get(symbol)
-    if rules is None:
+    if engine.shared_margin:
+        refresh_level(engine, symbol)
+    level = engine.liquidation_levels.get(symbol)
+    if level is None:
         return
-    portfolio = engine.portfolio
-    position = portfolio.positions.get(symbol)
-    if position is None or not position.qty:
+    qty = engine.portfolio.qty(symbol)
+    if qty == 0 or not reaches(qty, level, bar.high, bar.low):
         return
-    qty = position.qty
-    # The level moves only with this position's fills and cash, unless other positions share
-    # the (cross) margin: then it is worked out again on every bar.
-    positions = portfolio.positions
-    others = (
-        len(positions) > 1
-        and rules.mode == "cross"
-        and any(p.qty for s, p in positions.items() if s != symbol)
-    )
-    cached = engine.liquidation_levels.get(symbol)
-    if cached is not None and cached[0] == portfolio.n_fills and not others:
-        level = cached[1]
-    else:
-        mark = position.mark if position.mark is not None else position.avg_price
-        rest = portfolio.equity - qty * mark
-        level = liquidation_price(qty, position.avg_price, rules, rest_of_account=rest)
-        engine.liquidation_levels[symbol] = (portfolio.n_fills, level)
-    if level is None or not reaches(qty, level, bar.high, bar.low):
-        return
+    rules = engine.margins[symbol]
     gapped = bar.open <= level if qty > 0 else bar.open >= level
     price = bar.open if gapped else level
     log.warning(
