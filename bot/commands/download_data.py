@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -96,7 +96,7 @@ def download_data(
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--interval") from None
     begin = _date(start, "--from")
-    finish = _date(end, "--to", end=True) if end else datetime.now(UTC)
+    finish = _date(end, "--to", end=True) if end else LiveClock().now()
     category = category or settings.bybit.category
     bar = not no_progress and sys.stderr.isatty()
     if funding:
