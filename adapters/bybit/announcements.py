@@ -37,7 +37,7 @@ from adapters.news.feed_state import backoff_delay
 from adapters.news.items import Candidate, Staleness
 from adapters.news.news_log import NewsLog
 from adapters.news.results import PollResult
-from adapters.news.schedule import FeedTimers
+from adapters.news.schedule import FeedTimers, hand_over
 from bot.clock import Clock
 from bot.config import AnnouncementsConfig, Settings
 from bot.events import NewsItem
@@ -332,13 +332,4 @@ class BybitAnnouncements:
 
     async def _poll_and_publish(self, publish: Publish) -> None:
         result = await self.poll()
-        if result.retry_in is not None and self._timers is not None:
-            self._timers.retry_in(self.url, result.retry_in)
-        for item in result.items:
-            try:
-                await publish(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Already committed to the store as pending: the engine's retry picks it up.
-                log.exception("publishing a bybit announcement failed", id=item.id)
+        await hand_over(result, self._timers, self.url, publish, "a bybit announcement")

@@ -40,7 +40,7 @@ from adapters.news.items import Staleness, build_item
 from adapters.news.news_log import NewsLog
 from adapters.news.parse import ParsedFeed, parse_feed
 from adapters.news.results import PollReport, PollResult
-from adapters.news.schedule import FeedTimers
+from adapters.news.schedule import FeedTimers, hand_over
 from bot.clock import Clock
 from bot.config import FeedConfig, NewsConfig, Settings
 from bot.errors import UserError
@@ -413,13 +413,4 @@ class NewsPoller:
 
     async def _poll_and_publish(self, state: FeedState, publish: Publish) -> None:
         result = await self.poll(state.config)
-        if result.retry_in is not None and self._timers is not None:
-            self._timers.retry_in(state.url, result.retry_in)
-        for item in result.items:
-            try:
-                await publish(item)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                # Already committed to the store as pending: the engine's retry picks it up.
-                log.exception("publishing a news item failed", url=state.url, id=item.id)
+        await hand_over(result, self._timers, state.url, publish, "a news item")

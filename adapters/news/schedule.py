@@ -9,12 +9,18 @@ deterministically as it drives the engine; the poller alone decides what a due f
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from adapters.news.results import PollResult
 from bot.clock import Clock, Timer
+from bot.log import get_logger
+from bot.protocols import Publish
+
+log = get_logger("adapters.news")
 
 
 @dataclass(slots=True)
@@ -66,3 +72,20 @@ class FeedTimers:
                 self._due(key, feed)
 
         feed.timer = self.clock.schedule_at(when, fire, f"poll {key}")
+
+
+async def hand_over(
+    result: PollResult, timers: FeedTimers | None, key: str, publish: Publish, what: str
+) -> None:
+    """After one poll: move the source's next turn to the backoff the poll asked for, then
+    publish its items one by one. An item that fails to publish is already committed to the
+    store as pending (the engine's retry takes it up), so one failure never stops the rest."""
+    if result.retry_in is not None and timers is not None:
+        timers.retry_in(key, result.retry_in)
+    for item in result.items:
+        try:
+            await publish(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(f"publishing {what} failed", url=key, id=item.id)

@@ -9,21 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from bot.research.event_study import FIGURES
 from bot.research.report_html import Table, format_cell
 from bot.research.signals import LABELS
 
-_LABEL_COLUMNS = (
-    "n",
-    "n_raw",
-    "mean_bps",
-    "mean_abnormal_bps",
-    "ci_low_bps",
-    "ci_high_bps",
-    "hit_rate",
-    "p_value",
-    "p_value_holm",
-    "pre_event_bps",
-)
+_LABEL_COLUMNS = ("n", "n_raw", *FIGURES)
 
 
 def tables(document: Mapping[str, Any]) -> list[Table]:

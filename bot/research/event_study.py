@@ -250,7 +250,7 @@ def _group_stats(
         n = int(use.sum())
         n_raw = int(np.count_nonzero(group.mask & finite))
         entry: dict[str, float | int | None] = {"n": n, "n_raw": n_raw, "merged": n_raw - n}
-        entry |= dict.fromkeys(_FIGURES, None)
+        entry |= dict.fromkeys(FIGURES, None)
         if n >= options.min_items:
             mean = float(horizon.abnormal[use].mean())
             low, high = percentile_interval(resampled[:, column], options.level)
@@ -267,7 +267,8 @@ def _group_stats(
     return table
 
 
-_FIGURES = (
+# the numbers of one label x horizon entry of analysis.json, besides its counts
+FIGURES = (
     "mean_bps",
     "mean_abnormal_bps",
     "ci_low_bps",
