@@ -195,13 +195,13 @@ class Engine:
             current=current,
         )
         target = evaluation.target
+        if evaluation.outcome == "no price":
+            self._refuse(symbol, evaluation.reason)
         if cause is None and target is None:
             # A re-vote that ends as the symbol's last re-vote did (same outcome, same winning
             # class) is not a new decision: it is not recorded again. Every news item is.
             again = (evaluation.outcome, evaluation.composite.label)
             if self._last_revote.get(symbol) == again:
-                if evaluation.outcome == "no price":
-                    self._refuse(symbol, evaluation.reason)
                 return
             self._last_revote[symbol] = again
         else:
@@ -216,8 +216,6 @@ class Engine:
                 return
             self.exited.discard(symbol)
         if target is None:
-            if evaluation.outcome == "no price":
-                self._refuse(symbol, evaluation.reason)
             self.decisions.finish(
                 record, EVALUATION_OUTCOMES[evaluation.outcome], evaluation.reason
             )
