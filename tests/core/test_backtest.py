@@ -48,7 +48,9 @@ def test_sample_writes_the_whole_report(sample_runs: tuple[Path, Path]) -> None:
     metrics = json.loads((out / "metrics.json").read_text())
     for key in REQUIRED:
         assert isinstance(metrics[key], int | float) and not isinstance(metrics[key], bool), key
-    assert all(isinstance(v, int | float) for k, v in metrics.items() if k not in ("notes", "symbols"))
+    assert all(
+        isinstance(v, int | float) for k, v in metrics.items() if k not in ("notes", "symbols")
+    )
     assert isinstance(metrics["notes"], list)
     assert metrics["n_days"] >= 30 and metrics["n_trades"] >= 5
     assert 0 < metrics["exposure"] < 1 and metrics["fees_paid"] > 0
