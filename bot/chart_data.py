@@ -103,9 +103,11 @@ class Headline:
     symbol: str
     label: str
     confidence: float
-    composite: float
+    composite: float  # signed: + bullish, - bearish, 0 neutral
     title: str
     source: str
+    composite_label: str = ""
+    composite_confidence: float = 0.0
 
 
 @dataclass
@@ -214,6 +216,8 @@ def _headlines(path: Path) -> list[Headline]:
             _SIGN.get(row["composite_label"], 0.0) * float(row["composite_confidence"] or 0),
             row["title"],
             row["source"],
+            row["composite_label"],
+            float(row["composite_confidence"] or 0),
         )
         for row in _rows(path, HEADLINE_COLUMNS)
     ]

@@ -50,11 +50,12 @@ def price_png(data: ChartData, symbol: str, path: Path) -> Path:
     if not text_lines:
         text_lines = ["no headline moved the target in this window"]
     text_height = 0.125 * len(text_lines) + 0.3
-    figure = plt.figure(figsize=(11, 6.5 + text_height))
-    grid = figure.add_gridspec(3, 1, height_ratios=[3.2, 1.1, text_height], hspace=0.32)
+    figure = plt.figure(figsize=(11, 7.0 + text_height))
+    # the third row is a spacer for the dates under the composite panel
+    grid = figure.add_gridspec(4, 1, height_ratios=[3.2, 1.1, 0.55, text_height], hspace=0.1)
     top = figure.add_subplot(grid[0])
     middle = figure.add_subplot(grid[1], sharex=top)
-    bottom = figure.add_subplot(grid[2])
+    bottom = figure.add_subplot(grid[3])
     top.plot(prices.times, prices.values, color="#555555", linewidth=0.9, label=symbol)
     _mark(top, data.trades_of(symbol))
     window = ""
@@ -63,6 +64,11 @@ def price_png(data: ChartData, symbol: str, path: Path) -> Path:
         last = data.end.date() if data.end else "end"
         window = f" ({first} to {last})"
     top.set_title(f"{symbol}: fills and the news that moved the target{window}")
+    bottom.set_title(
+        "headlines that moved the target: signal label and confidence -> composite",
+        fontsize=8,
+        loc="left",
+    )
     top.set_ylabel("close")
     top.grid(alpha=0.3)
     top.legend(loc="upper left", fontsize=7, ncol=2)
@@ -133,8 +139,8 @@ def _mark(axes: Any, trades: list[TradeMark]) -> None:
 
 def _headline_line(h: Any) -> str:
     title = textwrap.shorten(h.title or "(no title)", width=110, placeholder="...")
-    scope = h.symbol or "market"
-    return f"{h.ts:%Y-%m-%d %H:%M}  {scope:<8} {h.label:<8} {h.composite:+.2f}  {title}"
+    vote = f"{h.composite_label} {h.composite_confidence:.2f}"
+    return f"{h.ts:%Y-%m-%d %H:%M}  {h.label:<7} {h.confidence:.2f} -> {vote:<12} {title}"
 
 
 def _pyplot() -> Any:
