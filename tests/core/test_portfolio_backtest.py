@@ -103,6 +103,7 @@ def read_trades(path: Path) -> list[TradeRow]:
         ]
 
 
+@pytest.mark.slow
 def test_one_account_trades_both_symbols(portfolio_run: tuple[BacktestResult, Path]) -> None:
     result, tmp = portfolio_run
     trades = read_trades(tmp / "out" / "trades.csv")
@@ -119,6 +120,7 @@ def test_one_account_trades_both_symbols(portfolio_run: tuple[BacktestResult, Pa
     assert pnl != 0
 
 
+@pytest.mark.slow
 def test_metrics_hold_the_portfolio_and_each_symbol(
     portfolio_run: tuple[BacktestResult, Path],
 ) -> None:
@@ -146,6 +148,7 @@ def test_metrics_hold_the_portfolio_and_each_symbol(
     assert float(last["buy_and_hold"]) == pytest.approx(initial * (1 + basket), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_the_equity_is_marked_on_every_symbol(portfolio_run: tuple[BacktestResult, Path]) -> None:
     """A bar where only ETH is held records the account's marked equity, not its cash."""
     result, _ = portfolio_run
@@ -154,6 +157,7 @@ def test_the_equity_is_marked_on_every_symbol(portfolio_run: tuple[BacktestResul
     assert sum(recording.exposed) > 0
 
 
+@pytest.mark.slow
 def test_price_charts_and_the_interactive_report(
     portfolio_run: tuple[BacktestResult, Path],
 ) -> None:
@@ -171,6 +175,7 @@ def test_price_charts_and_the_interactive_report(
     assert_self_contained(page)
 
 
+@pytest.mark.slow
 def test_plot_redraws_a_window_from_the_run_folder(
     portfolio_run: tuple[BacktestResult, Path],
 ) -> None:
@@ -207,6 +212,7 @@ def test_plot_names_what_is_missing(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert len(err) == 1 and "prices.csv: missing" in err[0]
 
 
+@pytest.mark.slow
 def test_the_command_line_takes_symbol_file_pairs(tmp_path: Path) -> None:
     btc, eth, news = write_market(tmp_path / "in")
     config = tmp_path / "config.toml"
