@@ -120,6 +120,35 @@ def test_one_account_trades_both_symbols(portfolio_run: tuple[BacktestResult, Pa
     assert pnl != 0
 
 
+def test_one_account_with_funding_on_both_symbols_adds_up(tmp_path: Path) -> None:
+    """The quick one (no report): funding charged on each perpetual's own position, and still
+    cash = start + every row's cash flow, sum of the symbols' PnL = the account's, exactly."""
+    btc, eth, news = write_market(tmp_path / "in")
+    settings = lexicon_settings(
+        tmp_path, strategy={"reevaluate_interval": 3600.0}, paper={"funding_rate": "0.0001"}
+    )
+    result = run_backtest(
+        settings,
+        bars={"BTCUSDT": btc, "ETHUSDT": eth},
+        news_path=news,
+        out_dir=tmp_path / "out",
+        progress=False,
+        luck=LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False),
+    )
+    trades, portfolio = result.recording.trades, result.parts.engine.portfolio
+    initial = settings.engine.initial_cash
+    funding = {t.symbol for t in trades if t.reason == "funding"}
+    assert funding == {"BTCUSDT", "ETHUSDT"}
+    assert initial + sum((cash_flow(t) for t in trades), Decimal(0)) == portfolio.cash
+    by_symbol = {s: exact_pnl(trades, portfolio, s) for s in ("BTCUSDT", "ETHUSDT")}
+    assert sum(by_symbol.values(), Decimal(0)) == portfolio.equity - initial
+    per = result.metrics["symbols"]
+    assert isinstance(per, dict)
+    paid = sum(per[s]["funding_paid"] for s in per)
+    assert paid == pytest.approx(result.metrics["funding_paid"])
+    assert per["BTCUSDT"]["funding_paid"] > 0 > per["ETHUSDT"]["funding_paid"]  # long pays
+
+
 @pytest.mark.slow
 def test_metrics_hold_the_portfolio_and_each_symbol(
     portfolio_run: tuple[BacktestResult, Path],
