@@ -113,6 +113,7 @@ def play(
     epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
     fills_seen = -1
     cash = float(portfolio.cash)
+    holding = False
     pending = 0
     started = False
     for event in events:
@@ -127,11 +128,12 @@ def play(
             if event.symbol == symbol:
                 stamps((event.ts - epoch) // microsecond)
                 closes(float(event.close))
-                if portfolio.n_fills != fills_seen:
+                if portfolio.n_fills != fills_seen:  # positions change only by fills
                     fills_seen = portfolio.n_fills
                     cash = float(portfolio.cash)
-                # any open position, of any traded symbol: a portfolio's equity is marked
-                if any(position.qty for position in portfolio.positions.values()):
+                    # any open position, of any traded symbol: a portfolio's equity is marked
+                    holding = any(p.qty for p in portfolio.positions.values())
+                if holding:
                     exposed(1)
                     equity(float(portfolio.equity))
                 else:
