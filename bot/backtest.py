@@ -95,7 +95,8 @@ def run_backtest(
     prices = SymbolPrices()
 
     def on_parts(parts: Parts) -> None:
-        parts.bus.subscribe(Bar, prices.on_bar)
+        if len(files) > 1:  # one symbol: the recording's own bars are its prices (below)
+            parts.bus.subscribe(Bar, prices.on_bar)
         if funding_hook is not None:
             funding_hook(parts)
 
@@ -122,6 +123,9 @@ def run_backtest(
         raise UserError(f"the model could not classify the news: {error}") from None
     if not replayed.recording.n_bars:
         raise InputError(f"{files[symbol]}: no bars between --from and --to")
+    if len(files) == 1:
+        prices.stamps[symbol] = replayed.recording.stamps
+        prices.closes[symbol] = replayed.recording.closes
     from bot.report import build_metrics
 
     parts = replayed.parts
