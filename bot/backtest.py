@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
 from bot import assemble, funding
-from bot.assemble import build_model
+from bot.assemble import Parts, build_model
 from bot.config import Settings
 from bot.errors import InputError, UserError
-from bot.events import NewsItem, iso
+from bot.events import Bar, NewsItem, iso
 from bot.funding import FundingSchedule
 from bot.log import get_logger
 from bot.luck_replays import ReplayInputs
 from bot.luck_wiring import LuckOptions, add_luck_figures
+from bot.portfolio_figures import SymbolPrices, basket_equity, merge_bars, symbol_figures
 from bot.protocols import ModelUnavailable
 from bot.recording import BacktestResult, Recording, TradeRow
 from bot.replay import Progress, replay
@@ -39,9 +40,10 @@ __all__ = ["BacktestResult", "LuckOptions", "Progress", "Recording", "TradeRow",
 def run_backtest(
     settings: Settings,
     *,
-    bars_path: Path,
+    bars_path: Path | None = None,
     news_path: Path | None,
     symbol: str | None = None,
+    bars: Mapping[str, Path] | None = None,
     start: datetime | None = None,
     end: datetime | None = None,
     out_dir: Path,
@@ -51,13 +53,12 @@ def run_backtest(
     luck: LuckOptions | None = None,
     funding_path: Path | None = None,
 ) -> BacktestResult:
+    """One backtest: `bars_path` of `symbol` (default: the first in [symbols]), or a portfolio,
+    `bars` (symbol -> file, the first symbol first) traded by one engine and one account."""
     began = time.perf_counter()
     symbols = SymbolTable.from_settings(settings)
-    symbol = symbol or settings.default_symbol
-    if symbol not in symbols.instruments:
-        raise UserError(
-            f"--symbol {symbol}: not in [symbols] (known: {', '.join(symbols.symbols)})"
-        )
+    files = bar_files(settings, symbols, bars_path, symbol, bars)
+    symbol = next(iter(files))
     news = (
         assemble.read_news_file(news_path, symbols, skip_bad_rows=skip_bad_rows)
         if news_path
@@ -65,7 +66,13 @@ def run_backtest(
     )
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
-    bars = assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows)
+
+    def bar_stream() -> Iterator[Bar]:
+        streams = {
+            s: assemble.bars_file(p, s, skip_bad_rows=skip_bad_rows) for s, p in files.items()
+        }
+        return merge_bars(streams, symbol)
+
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -82,14 +89,23 @@ def run_backtest(
         durable=False,
         commit_every=max(settings.store.commit_every, 4096),
     )
-    schedule = funding_schedule(settings, funding_path, symbols.instruments[symbol].can_short)
-    hook, chargers = funding.attach(schedule, symbol)
+    funded = [s for s in files if symbols.instruments[s].can_short]
+    schedule = funding_schedule(settings, funding_path, bool(funded))
+    funding_hook, chargers = funding.attach_each(schedule, funded)
+    prices = SymbolPrices()
+
+    def on_parts(parts: Parts) -> None:
+        if len(files) > 1:  # one symbol: the recording's own bars are its prices (below)
+            parts.bus.subscribe(Bar, prices.on_bar)
+        if funding_hook is not None:
+            funding_hook(parts)
+
     model = build_model(settings)
     try:
         replayed = replay(
             settings,
             news=news,
-            bars=bars,
+            bars=bar_stream(),
             symbol=symbol,
             model=model,
             signals=assemble.signal_cache(settings),
@@ -98,14 +114,18 @@ def run_backtest(
             start=start,
             end=end,
             progress=progress,
-            expected_events=assemble.estimate_bars(bars_path),
+            expected_events=sum(assemble.estimate_bars(p) for p in files.values()),
             symbols=symbols,
-            on_parts=hook,
+            on_parts=on_parts,
+            traded=list(files),
         )
     except ModelUnavailable as error:
         raise UserError(f"the model could not classify the news: {error}") from None
     if not replayed.recording.n_bars:
-        raise InputError(f"{bars_path}: no bars between --from and --to")
+        raise InputError(f"{files[symbol]}: no bars between --from and --to")
+    if len(files) == 1:
+        prices.stamps[symbol] = replayed.recording.stamps
+        prices.closes[symbol] = replayed.recording.closes
     from bot.report import build_metrics
 
     parts = replayed.parts
@@ -119,7 +139,7 @@ def run_backtest(
     inputs = ReplayInputs(
         settings=settings,
         news=news,
-        bars=lambda: assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows),
+        bars=bar_stream,
         symbol=symbol,
         model=model,
         signals=parts.signals.cache,
@@ -127,23 +147,25 @@ def run_backtest(
         start=start,
         end=end,
         funding=schedule,
+        traded=list(files),
+        funded=funded,
     )
     paid = sum((c.paid for c in chargers), Decimal(0))
     metrics["funding_paid"] = float(paid)
-    if chargers and chargers[0].missing:
+    missing = sum(c.missing for c in chargers)
+    if missing:
         notes = metrics["notes"]
         assert isinstance(notes, list)
         notes.append(
-            f"--funding {funding_path}: no rate for {chargers[0].missing} settlement times "
+            f"--funding {funding_path}: no rate for {missing} settlement times "
             "with a position open (nothing charged then)"
         )
-    files = [bars_path, *([news_path] if news_path else [])]
     add_luck_figures(
         metrics,
         replayed.recording,
         inputs,
         luck or LuckOptions(),
-        files=files,
+        files=[*files.values(), *([news_path] if news_path else [])],
         recorded_at=parts.clock.now(),
         run=run_id,
         fees=float(parts.engine.portfolio.fees),
@@ -153,13 +175,59 @@ def run_backtest(
         replayed.recording.trades = sorted(
             [*replayed.recording.trades, *charger.rows], key=lambda row: row.ts
         )
+    add_portfolio_figures(metrics, replayed.recording, parts, prices, list(files))
     result = BacktestResult(run_id, symbol, out_dir, settings, replayed.recording, metrics, parts)
+    result.symbols = list(files)
+    result.prices = prices
+    result.titles = {item.id: item.title for item in news}
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s
     asyncio.run(model.close())
     store.close()
     parts.signals.cache.close()
     return result
+
+
+def bar_files(
+    settings: Settings,
+    symbols: SymbolTable,
+    bars_path: Path | None,
+    symbol: str | None,
+    bars: Mapping[str, Path] | None,
+) -> dict[str, Path]:
+    """symbol -> bars file for the run, each symbol known to [symbols] (the error names it)."""
+    if bars:
+        if bars_path is not None or symbol is not None:
+            raise UserError("give the bars once: SYMBOL=FILE pairs, or one file and --symbol")
+        chosen = dict(bars)
+    elif bars_path is not None:
+        chosen = {symbol or settings.default_symbol: bars_path}
+    else:
+        raise UserError("--bars FILE is required (or --sample for the bundled data)")
+    for name in chosen:
+        if name not in symbols.instruments:
+            raise UserError(
+                f"--symbol {name}: not in [symbols] (known: {', '.join(symbols.symbols)})"
+            )
+    return chosen
+
+
+def add_portfolio_figures(
+    metrics: dict[str, object],
+    recording: Recording,
+    parts: Parts,
+    prices: SymbolPrices,
+    traded: Sequence[str],
+) -> None:
+    """Each symbol's figures under `symbols`, and buy-and-hold as the equal-weight basket of
+    the run's symbols (one symbol: that symbol's own)."""
+    initial = parts.settings.engine.initial_cash
+    metrics["symbols"] = symbol_figures(
+        recording.trades, parts.engine.portfolio, prices, traded, initial
+    )
+    if len(traded) > 1:
+        basket = basket_equity(prices, traded, recording.stamps[-1:], float(initial))
+        metrics["buy_and_hold_return"] = basket[0] / float(initial) - 1.0 if initial else 0.0
 
 
 def funding_schedule(

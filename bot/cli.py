@@ -26,6 +26,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # have to import every command's dependencies.
 COMMANDS: dict[str, tuple[str, str]] = {
     "backtest": ("bot.commands.backtest:backtest", "Replay news and bars through the engine."),
+    "plot": (
+        "bot.commands.plot:plot",
+        "Redraw a backtest's price charts (fills, composite, headlines) for a window.",
+    ),
     "analyze": (
         "bot.commands.analyze:analyze",
         "Does the news move the price? Event study of a news file's signals.",

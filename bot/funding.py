@@ -9,7 +9,7 @@ the equity record carries it) and becomes a row of trades.csv with reason `fundi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -106,5 +106,24 @@ def attach(
         charger = FundingCharger(parts.engine.portfolio, symbol, schedule)
         parts.bus.subscribe(Bar, charger.on_bar)
         chargers.append(charger)
+
+    return hook, chargers
+
+
+def attach_each(
+    schedule: FundingSchedule | None, symbols: Sequence[str]
+) -> tuple[Callable[[Parts], None] | None, list[FundingCharger]]:
+    """`attach` for every symbol of a portfolio: one hook, one charger per symbol (in the
+    list once the hook has run)."""
+    pairs = [attach(schedule, symbol) for symbol in symbols]
+    if all(hook is None for hook, _ in pairs):
+        return None, []
+    chargers: list[FundingCharger] = []
+
+    def hook(parts: Parts) -> None:
+        for one, own in pairs:
+            if one is not None:
+                one(parts)
+                chargers.extend(own[-1:])
 
     return hook, chargers

@@ -26,7 +26,7 @@ import numpy as np
 
 from bot.config import Settings
 from bot.events import Bar, Label, NewsItem
-from bot.funding import FundingSchedule, attach
+from bot.funding import FundingSchedule, attach_each
 from bot.luck_report import run_sharpe
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import Recording
@@ -55,6 +55,8 @@ class ReplayInputs:
     start: datetime | None = None
     end: datetime | None = None
     funding: FundingSchedule | None = None
+    traded: Sequence[str] = ()  # a portfolio's symbols (`bars` merges theirs); (): `symbol`
+    funded: Sequence[str] | None = None  # the symbols that pay funding; None: `symbol`
 
     def play(self, news: Sequence[NewsItem], signals: SignalCache, run_id: str) -> Recording:
         """One replay on a throw-away in-memory store; the recording of the traded symbol."""
@@ -65,7 +67,8 @@ class ReplayInputs:
             durable=False,
             commit_every=1 << 20,
         )
-        hook, _ = attach(self.funding, self.symbol)
+        funded = [self.symbol] if self.funded is None else self.funded
+        hook, _ = attach_each(self.funding, funded)
         try:
             replayed = replay(
                 self.settings,
@@ -82,6 +85,7 @@ class ReplayInputs:
                 symbols=self.symbols,
                 record_news=False,
                 on_parts=hook,
+                traded=self.traded or None,
             )
         finally:
             store.close()

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from bot.engine import Engine
     from bot.events import Decision, Fill
     from bot.portfolio import FillEffect
+    from bot.portfolio_figures import SymbolPrices
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MICROSECOND = timedelta(microseconds=1)
@@ -91,6 +92,11 @@ class BacktestResult:
     parts: Parts
     elapsed_s: float = 0.0  # the whole call (reporting only; nothing decides on it)
     replay_s: float = 0.0  # the event loop alone
+    # A portfolio's symbols (the first is `symbol`), each one's closes, and the news titles by
+    # id: what the price charts draw (empty for a result built without them).
+    symbols: list[str] = field(default_factory=list)
+    prices: SymbolPrices | None = None
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 def trade_recorder(recording: Recording, engine: Engine) -> Callable[[Fill, FillEffect], None]:

@@ -113,6 +113,7 @@ def play(
     epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
     fills_seen = -1
     cash = float(portfolio.cash)
+    holding = False
     pending = 0
     started = False
     for event in events:
@@ -127,11 +128,12 @@ def play(
             if event.symbol == symbol:
                 stamps((event.ts - epoch) // microsecond)
                 closes(float(event.close))
-                if portfolio.n_fills != fills_seen:
+                if portfolio.n_fills != fills_seen:  # positions change only by fills
                     fills_seen = portfolio.n_fills
                     cash = float(portfolio.cash)
-                position = portfolio.positions.get(symbol)
-                if position is not None and position.qty:
+                    # any open position, of any traded symbol: a portfolio's equity is marked
+                    holding = any(p.qty for p in portfolio.positions.values())
+                if holding:
                     exposed(1)
                     equity(float(portfolio.equity))
                 else:
@@ -165,17 +167,21 @@ def replay(
     symbols: SymbolTable | None = None,
     record_news: bool = True,
     on_parts: Callable[[Parts], None] | None = None,
+    traded: Sequence[str] | None = None,
 ) -> Replayed:
     """One whole replay of `symbol` on parsed events: build the engine graph on a replay clock
     and the paper broker, ask the model what the signal source does not know, play the events
     released within [start, end], and close the run in the store (a final snapshot).
-    `on_parts` sees the graph before the first event (e.g. to subscribe funding to the bars)."""
+    `on_parts` sees the graph before the first event (e.g. to subscribe funding to the bars).
+    `traded`: every symbol the account trades (a portfolio; `bars` then holds all of theirs,
+    merged in release order); `symbol`, the one whose bars stamp the recording, by default the
+    only one."""
     symbols = symbols or SymbolTable.from_settings(settings)
     parts = replay_parts(
         settings,
         store=store,
         symbols=symbols,
-        traded=[symbol],
+        traded=list(traded) if traded else [symbol],
         id_prefix=f"bt{run_id[:8]}",
         model=model,
         cache=signals,

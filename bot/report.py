@@ -67,6 +67,8 @@ def build_metrics(recording: Recording, engine: Engine, settings: Settings) -> d
 
 
 def _number(value: Any) -> Any:
+    if isinstance(value, dict):  # `symbols.<SYMBOL>`
+        return {k: _number(v) for k, v in value.items()}
     if isinstance(value, float):
         if not math.isfinite(value):
             return 0.0
@@ -85,20 +87,54 @@ def write_report(result: BacktestResult) -> dict[str, Path]:
         "plot": out / "equity.png",
         "config": out / "config.toml",
         "html": out / "report.html",
+        "prices": out / "prices.csv",
+        "headlines": out / "headlines.csv",
     }
     metrics = {k: _number(v) for k, v in result.metrics.items()}
     paths["metrics"].write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     _write_trades(paths["trades"], result.recording)
     write_decisions(paths["decisions"], result.recording.decisions)
-    _write_equity(paths["equity"], result.recording, float(result.settings.engine.initial_cash))
-    _plot(
-        paths["plot"], result.recording, float(result.settings.engine.initial_cash), result.symbol
-    )
+    initial = float(result.settings.engine.initial_cash)
+    hold = _hold(result, initial)
+    _write_equity(paths["equity"], result.recording, hold)
+    _plot(paths["plot"], result.recording, hold, " + ".join(result.symbols or [result.symbol]))
     paths["config"].write_text(dump_toml(result.settings.to_toml_dict()), encoding="utf-8")
+    charts = _price_charts(result, paths)
     from bot.report_page import write_page
 
-    write_page(result, paths["html"], paths["plot"], summary_rows(result.metrics))
+    write_page(result, paths["html"], paths["plot"], summary_rows(result.metrics), charts)
     return paths
+
+
+def _hold(result: BacktestResult, initial: float) -> list[float]:
+    """Buy-and-hold at each recorded bar: the equal-weight basket of the run's symbols (one
+    symbol: that symbol)."""
+    recording = result.recording
+    if result.prices is not None and len(result.symbols) > 1:
+        from bot.portfolio_figures import basket_equity
+
+        return basket_equity(result.prices, result.symbols, recording.stamps, initial)
+    first = recording.closes[0] if recording.closes else 0.0
+    return [initial * close / first if first else 0.0 for close in recording.closes]
+
+
+def _price_charts(result: BacktestResult, paths: dict[str, Path]) -> dict[str, object]:
+    """prices.csv and headlines.csv, then the price charts drawn back from the folder's files
+    (as `lorabot plot` draws them): PNG paths and the interactive markup."""
+    if result.prices is None:
+        return {}
+    from bot import chart_data
+    from bot.trade_charts import price_pngs
+    from bot.trade_charts_html import fragments
+
+    symbols = result.symbols or [result.symbol]
+    chart_data.write_prices(paths["prices"], result.prices, symbols)
+    chart_data.write_headlines(paths["headlines"], result.recording.decisions, result.titles)
+    data = chart_data.load(result.out_dir)
+    pngs = price_pngs(data, result.out_dir)
+    for png in pngs:
+        paths[png.stem] = png
+    return {"pngs": pngs, "interactive": fragments(data)}
 
 
 def _write_trades(path: Path, recording: Recording) -> None:
@@ -166,13 +202,12 @@ def write_decisions(path: Path, decisions: Sequence[Decision]) -> None:
             writer.writerow([_cell(value) for value in values(decision)])
 
 
-def _write_equity(path: Path, recording: Recording, initial: float) -> None:
+def _write_equity(path: Path, recording: Recording, hold: Sequence[float]) -> None:
     from bot.metrics import drawdown_series
 
     n = len(recording.stamps)
     step = max(1, math.ceil(n / MAX_EQUITY_ROWS))
     drawdown = drawdown_series(recording.equity)
-    first_close = recording.closes[0] if recording.closes else 0.0
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "equity", "drawdown", "buy_and_hold", "close", "exposed"])
@@ -180,20 +215,19 @@ def _write_equity(path: Path, recording: Recording, initial: float) -> None:
         if n and (not indices or indices[-1] != n - 1):
             indices.append(n - 1)
         for i in indices:
-            hold = initial * recording.closes[i] / first_close if first_close else 0.0
             writer.writerow(
                 [
                     iso(recording.time_at(i)),
                     f"{recording.equity[i]:.8f}",
                     f"{drawdown[i]:.8f}",
-                    f"{hold:.8f}",
+                    f"{hold[i]:.8f}",
                     f"{recording.closes[i]:.8f}",
                     int(recording.exposed[i]),
                 ]
             )
 
 
-def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None:
+def _plot(path: Path, recording: Recording, hold_values: Sequence[float], symbol: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -206,8 +240,7 @@ def _plot(path: Path, recording: Recording, initial: float, symbol: str) -> None
     step = max(1, math.ceil(n / 5000))  # a plot needs no more points than it has pixels
     times = [recording.time_at(i) for i in range(0, n, step)]
     equity = np.asarray(recording.equity)[::step]
-    closes = np.asarray(recording.closes)[::step]
-    hold = initial * closes / closes[0] if len(closes) and closes[0] else closes
+    hold = np.asarray(hold_values)[::step]
     figure, (top, bottom, panel) = plt.subplots(
         3, 1, figsize=(10, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1, 1]}
     )
@@ -342,18 +375,49 @@ def summary_rows(metrics: dict[str, object]) -> list[tuple[str, str]]:
     ]
 
 
+SYMBOL_COLUMNS = ("symbol", "PnL", "contribution", "fills", "fees", "funding", "buy and hold")
+
+
+def symbol_rows(metrics: dict[str, object]) -> list[tuple[str, ...]]:
+    """One row per symbol of `metrics["symbols"]`, formatted (terminal and report.html)."""
+    figures = metrics.get("symbols")
+    if not isinstance(figures, dict):
+        return []
+    return [
+        (
+            name,
+            format_value(f["pnl"], "money"),
+            format_value(f["return_contribution"], "signed"),
+            format_value(f["n_trades"], "int"),
+            format_value(f["fees_paid"], "money"),
+            format_value(f["funding_paid"], "money"),
+            format_value(f["buy_and_hold_return"], "signed"),
+        )
+        for name, f in figures.items()
+    ]
+
+
 def print_summary(result: BacktestResult, paths: dict[str, Path]) -> None:
     """The summary table and the report's path, on stdout (the command's result)."""
     from rich.console import Console
     from rich.table import Table
 
     console = Console(soft_wrap=True)
-    table = Table(title=f"Backtest {result.symbol}", show_header=True, header_style="bold")
+    names = " + ".join(result.symbols or [result.symbol])
+    table = Table(title=f"Backtest {names}", show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for label, value in summary_rows(result.metrics):
         table.add_row(label, value)
     console.print(table)
+    per_symbol = symbol_rows(result.metrics)
+    if len(per_symbol) > 1:
+        by_symbol = Table(title="Per symbol", show_header=True, header_style="bold")
+        for column in SYMBOL_COLUMNS:
+            by_symbol.add_column(column, justify="left" if column == "symbol" else "right")
+        for row in per_symbol:
+            by_symbol.add_row(*row)
+        console.print(by_symbol)
     if result.metrics.get("training_overlap"):
         console.print("[bold]the replay overlaps the model's training data: see the note[/bold]")
     notes = result.metrics.get("notes") or []

@@ -7,11 +7,12 @@ reports look alike and escape every text that came from outside.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.events import iso
-from bot.research.report_html import Block, Image, Table, Text, write
+from bot.research.report_html import Block, Html, Image, Table, Text, write
 
 if TYPE_CHECKING:
     from bot.recording import BacktestResult
@@ -29,27 +30,62 @@ READING = (
 )
 
 
-def write_page(result: BacktestResult, path: Path, plot: Path, rows: list[tuple[str, str]]) -> Path:
-    """report.html from the summary rows (label, formatted value), the chart and the fills."""
+def write_page(
+    result: BacktestResult,
+    path: Path,
+    plot: Path,
+    rows: list[tuple[str, str]],
+    charts: Mapping[str, object] | None = None,
+) -> Path:
+    """report.html from the summary rows (label, formatted value), the charts and the fills.
+    `charts`: the price charts (`pngs`, a list of paths, and `interactive`, plotly's markup)."""
+    from bot.report import SYMBOL_COLUMNS, symbol_rows
+
     metrics = result.metrics
     notes = metrics.get("notes") or []
     assert isinstance(notes, list)
     sections: dict[str, list[Block]] = {
         "Summary": [Table(columns=("metric", "value"), rows=rows)],
-        "Equity": [Image.from_file(plot, "equity, drawdown and composite confidence")],
-        "Is it luck?": [Text(READING)],
-        "Notes": [Text(str(note)) for note in notes] or [Text("none")],
     }
+    per_symbol = symbol_rows(metrics)
+    if len(per_symbol) > 1:
+        sections["Per symbol"] = [Table(columns=SYMBOL_COLUMNS, rows=per_symbol)]
+    sections["Equity"] = [Image.from_file(plot, "equity, drawdown and composite confidence")]
+    charts = charts or {}
+    interactive = charts.get("interactive")
+    if isinstance(interactive, str) and interactive:
+        sections["Prices and trades (interactive)"] = [Html(interactive)]
+    pngs = charts.get("pngs")
+    if isinstance(pngs, list) and pngs:
+        sections["Prices and trades"] = [
+            Image.from_file(png, f"{Path(png).stem}: fills, composite and headlines")
+            for png in pngs
+        ]
+    sections.update(
+        {
+            "Is it luck?": [Text(READING)],
+            "Notes": [Text(str(note)) for note in notes] or [Text("none")],
+        }
+    )
     fills = [
-        (iso(t.ts), t.side, format(t.qty, "f"), format(t.price, "f"), format(t.fee, "f"), t.reason)
+        (
+            iso(t.ts),
+            t.symbol,
+            t.side,
+            format(t.qty, "f"),
+            format(t.price, "f"),
+            format(t.fee, "f"),
+            t.reason,
+        )
         for t in result.recording.trades[:MAX_FILL_ROWS]
     ]
     caption = f"first {MAX_FILL_ROWS} of {len(result.recording.trades)} fills (all in trades.csv)"
     sections["Fills"] = [
         Table(
-            columns=("time", "side", "qty", "price", "fee", "reason"),
+            columns=("time", "symbol", "side", "qty", "price", "fee", "reason"),
             rows=fills,
             caption=caption if len(result.recording.trades) > MAX_FILL_ROWS else "",
         )
     ]
-    return write(path, f"lorabot backtest — {result.symbol}", sections)
+    names = " + ".join(result.symbols or [result.symbol])
+    return write(path, f"lorabot backtest — {names}", sections)

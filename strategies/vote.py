@@ -35,8 +35,8 @@ class VoteParams:
     min_signals: int = 1
     source_weights: Mapping[str, float] = field(default_factory=dict)
     trade_stale: bool = False
-    aggregation: str = "share"  # "evidence" or "share"; the config's default is "evidence"
-    prior_weight: float = 0.0  # neutral pseudo-signals under `evidence`
+    aggregation: str = "evidence"  # "evidence" (the default) or "share" (for comparison)
+    prior_weight: float = 0.25  # neutral pseudo-signals under `evidence` (config.toml says why)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ import click
 
 from bot.cli import config_option, settings_for
 from bot.clock import LiveClock
+from bot.config import Settings
 from bot.errors import UserError
 from bot.events import parse_time
 from bot.log import setup_logging
@@ -42,12 +43,16 @@ def _time(value: str | None, flag: str) -> datetime | None:
 )
 @click.option(
     "--bars",
-    "bars_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    "bars_options",
+    multiple=True,
+    metavar="[SYMBOL=]FILE",
     help="Bars: CSV timestamp,open,high,low,close,volume (bar open time), Bybit kline "
-    "JSON, or Binance/freqtrade JSON [[ms,o,h,l,c,v],...].",
+    "JSON, or Binance/freqtrade JSON [[ms,o,h,l,c,v],...]. Repeat as SYMBOL=FILE for a "
+    "portfolio (one engine, one account); a lone FILE is --symbol's.",
 )
-@click.option("--symbol", help="Which symbol the bars are (default: the first in [symbols]).")
+@click.option(
+    "--symbol", help="Which symbol a lone --bars FILE is (default: the first in [symbols])."
+)
 @click.option("--from", "start", metavar="TIME", help="Replay only events released from TIME.")
 @click.option("--to", "end", metavar="TIME", help="... up to TIME.")
 @click.option(
@@ -107,7 +112,7 @@ def _time(value: str | None, flag: str) -> datetime | None:
 def backtest(
     ctx: click.Context,
     news_path: Path | None,
-    bars_path: Path | None,
+    bars_options: tuple[str, ...],
     symbol: str | None,
     start: str | None,
     end: str | None,
@@ -132,17 +137,23 @@ def backtest(
     setup_logging(
         settings.log.level if settings.log.level != "info" else "warning", settings.log.format
     )
+    bars: dict[str, Path] | None = None
+    bars_path: Path | None = None
     if sample:
-        if news_path or bars_path:
+        if news_path or bars_options:
             raise UserError("--sample replays the bundled data: leave out --news and --bars")
         news_path, bars_path = sample_paths()
         symbol = symbol or "BTCUSDT"
-    if bars_path is None:
+    elif not bars_options:
         raise UserError("--bars FILE is required (or --sample for the bundled data)")
+    elif len(bars_options) == 1 and "=" not in bars_options[0]:
+        bars_path = Path(bars_options[0])
+    else:
+        bars = portfolio_bars(bars_options, settings, symbol)
     if out_dir is None:
         stamp = LiveClock().now().strftime("%Y%m%d-%H%M%S")
-        name = f"{'sample' if sample else (symbol or settings.default_symbol)}-{stamp}"
-        out_dir = settings.data_dir / "backtests" / name
+        named = "-".join(bars) if bars else (symbol or settings.default_symbol)
+        out_dir = settings.data_dir / "backtests" / f"{'sample' if sample else named}-{stamp}"
     from bot.backtest import LuckOptions, run_backtest
     from bot.report import print_summary, write_report
 
@@ -151,6 +162,7 @@ def backtest(
         bars_path=bars_path,
         news_path=news_path,
         symbol=symbol,
+        bars=bars,
         start=_time(start, "--from"),
         end=_time(end, "--to"),
         out_dir=out_dir,
@@ -163,3 +175,15 @@ def backtest(
     )
     paths = write_report(result)
     print_summary(result, paths)
+
+
+def portfolio_bars(
+    values: tuple[str, ...], settings: Settings, symbol: str | None
+) -> dict[str, Path]:
+    """`--bars SYMBOL=FILE ...` as symbol -> file, read as `lorabot analyze` reads them."""
+    if symbol is not None:
+        raise UserError("--symbol names a lone --bars FILE: give SYMBOL=FILE pairs without it")
+    from bot.research.run_analysis import parse_bars_options
+    from bot.symbols import SymbolTable
+
+    return parse_bars_options(values, SymbolTable.from_settings(settings), settings.default_symbol)

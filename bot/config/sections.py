@@ -290,8 +290,8 @@ class StrategyConfig(Section):
     limit_offset_bps: float = Field(0.0, ge=0, le=10_000)
     limit_timeout: Duration = 300.0
     rebalance_band: float = Field(0.1, ge=0, le=1)
-    aggregation: Literal["share", "evidence"] = "share"
-    prior_weight: float = Field(0.5, ge=0, le=1000)
+    aggregation: Literal["share", "evidence"] = "evidence"
+    prior_weight: float = Field(0.25, ge=0, le=1000)  # chosen on the shared data: config.toml
     stop_loss: str = ""
     take_profit: str = ""
     trailing_stop: str = ""

@@ -38,7 +38,15 @@ class Text:
     text: str
 
 
-Block = Table | Image | Text
+@dataclass(frozen=True)
+class Html:
+    """Markup written by lorabot itself (the interactive charts), placed as it is: never text
+    from outside, which goes in `Text` or `Table` and is escaped."""
+
+    markup: str
+
+
+Block = Table | Image | Text | Html
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 70em; color: #222; }
@@ -83,6 +91,8 @@ def write(path: Path, title: str, sections: Mapping[str, Sequence[Block]]) -> Pa
 
 
 def _block(block: Block) -> str:
+    if isinstance(block, Html):
+        return block.markup
     if isinstance(block, Text):
         return f"<p>{html.escape(block.text)}</p>"
     if isinstance(block, Image):

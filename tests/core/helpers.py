@@ -60,7 +60,9 @@ def news(
 
 def settings(**sections: dict[str, object]) -> Settings:
     base = Settings().with_overrides(
-        strategy={"half_life": 0, "reevaluate_interval": 0},
+        # the engine's tests size on the share vote (a lone signal is full size), which keeps
+        # their quantities simple; the default evidence vote: tests/core/test_evidence_default.py
+        strategy={"half_life": 0, "reevaluate_interval": 0, "aggregation": "share"},
         engine={"snapshot_interval": 0},
     )
     return base.with_overrides(**sections) if sections else base

@@ -19,6 +19,9 @@ from tests.core.luck_scenarios import BEARISH, BULLISH, lexicon_settings
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "core" / "funding_history.json"
 PRICE = Decimal("40000")
+# One headline, held to the end: the share vote keeps a lone signal's composite at 1.00 (the
+# default evidence vote lets it fade into the neutral prior within hours).
+HELD = {"reevaluate_interval": 3600.0, "aggregation": "share"}
 
 
 def flat_market(folder: Path, title: str, hours: int = 30) -> tuple[Path, Path]:
@@ -37,7 +40,7 @@ def flat_market(folder: Path, title: str, hours: int = 30) -> tuple[Path, Path]:
 
 def run(tmp: Path, title: str, funding: Path | None = None, **paper: object):  # type: ignore[no-untyped-def]
     news, bars = flat_market(tmp / "in", title)
-    settings = lexicon_settings(tmp, paper=paper, strategy={"reevaluate_interval": 3600.0})
+    settings = lexicon_settings(tmp, paper=paper, strategy=HELD)
     result = run_backtest(
         settings,
         bars_path=bars,
@@ -120,7 +123,7 @@ def test_a_funding_csv_reads_like_the_json(tmp_path: Path) -> None:
 def test_spot_pays_no_funding(tmp_path: Path) -> None:
     news, bars = flat_market(tmp_path / "in", BULLISH)
     settings = lexicon_settings(
-        tmp_path, paper={"funding_rate": "0.0001"}, strategy={"reevaluate_interval": 3600.0}
+        tmp_path, paper={"funding_rate": "0.0001"}, strategy=HELD
     ).with_overrides(symbols={"BTCUSDT": {"category": "spot"}})
     result = run_backtest(
         settings,

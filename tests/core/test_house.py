@@ -75,10 +75,11 @@ def test_the_strategy_decides_with_no_engine() -> None:
     assert vote.evaluate("BTCUSDT", T, price=None, **kwargs).outcome == "no price"
     evaluation = vote.evaluate("BTCUSDT", T, price=D("40000"), **kwargs)
     assert evaluation.outcome == "target" and evaluation.target is not None
-    assert evaluation.target.qty == D("0.125")  # 10000 x 0.5 x 1.0 / 40000
-    same = vote.evaluate("BTCUSDT", T, price=D("40000"), **{**kwargs, "current": D("0.125")})
+    # the default evidence vote: 0.9 / (1 + prior 0.25) = 0.72; 10000 x 0.5 x 0.72 / 40000
+    assert evaluation.target.qty == D("0.090")
+    same = vote.evaluate("BTCUSDT", T, price=D("40000"), **{**kwargs, "current": D("0.090")})
     assert same.outcome == "unchanged" and same.target is None
-    near = vote.evaluate("BTCUSDT", T, price=D("40000"), **{**kwargs, "current": D("0.12")})
+    near = vote.evaluate("BTCUSDT", T, price=D("40000"), **{**kwargs, "current": D("0.086")})
     assert near.outcome == "within band"
     # a stale signal is kept in the window but asks for no decision
     assert not vote.on_signal(signal(Label.BEARISH, 0.9, stale=True))

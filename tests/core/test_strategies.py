@@ -46,7 +46,12 @@ def sig(
 
 
 def params(**kw: object) -> VoteParams:
-    base: dict[str, object] = {"window": timedelta(hours=6), "half_life": None, "threshold": 0.6}
+    base: dict[str, object] = {
+        "window": timedelta(hours=6),
+        "half_life": None,
+        "threshold": 0.6,
+        "aggregation": "share",  # these tests pin the share vote's arithmetic
+    }
     base.update(kw)
     return VoteParams(**base)  # type: ignore[arg-type]
 
@@ -228,6 +233,8 @@ def test_ten_agreeing_confident_headlines_move_it_to_nine_tenths_of_full_size() 
 
 
 def test_the_share_vote_gives_a_lone_coin_flip_the_whole_composite() -> None:
-    params = VoteParams(window=timedelta(hours=6), half_life=None, threshold=0.6)
+    params = VoteParams(
+        window=timedelta(hours=6), half_life=None, threshold=0.6, aggregation="share"
+    )
     flip = _signal((0.469, 0.060, 0.471))
     assert vote([flip], flip.received, params).confidence == 1.0

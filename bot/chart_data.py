@@ -1,0 +1,243 @@
+"""What the price charts draw, written into the run folder and read back from it.
+
+The charts are drawn from the run folder's files, never from the replay's memory, so that
+`lorabot plot RUN_DIR --from --to` redraws exactly what `lorabot backtest` drew, for any window:
+`prices.csv` (each symbol's bar closes), `trades.csv` (the fills and their reasons),
+`decisions.csv` (the composite confidence over time) and `headlines.csv` (the news items whose
+decision changed a target, with their titles).
+
+`prices.csv` keeps every bar up to `MAX_PRICE_ROWS` per symbol, then every k-th close (and the
+last), so that a million-bar run does not write a million rows per symbol.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from bot.errors import UserError
+from bot.events import Decision, Label, Outcome, iso, parse_time
+from bot.portfolio_figures import SymbolPrices
+from bot.recording import from_micros
+
+MAX_PRICE_ROWS = 100_000
+HEADLINE_COLUMNS = (
+    "timestamp",
+    "symbol",
+    "source",
+    "label",
+    "confidence",
+    "composite_label",
+    "composite_confidence",
+    "target_before",
+    "target_after",
+    "reason",
+    "title",
+)
+_SIGN = {"bullish": 1.0, "bearish": -1.0}
+
+
+def write_prices(path: Path, prices: SymbolPrices, symbols: Sequence[str]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["timestamp", "symbol", "close"])
+        for symbol in symbols:
+            stamps, closes = prices.stamps.get(symbol, ()), prices.closes.get(symbol, ())
+            n = len(stamps)
+            step = max(1, math.ceil(n / MAX_PRICE_ROWS))
+            indices = list(range(0, n, step))
+            if n and indices[-1] != n - 1:
+                indices.append(n - 1)
+            for i in indices:
+                writer.writerow([iso(from_micros(stamps[i])), symbol, repr(closes[i])])
+
+
+def write_headlines(path: Path, decisions: Sequence[Decision], titles: Mapping[str, str]) -> None:
+    """The news items whose decision placed an order (the target moved), in time order."""
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADLINE_COLUMNS)
+        for d in decisions:
+            if d.trigger != "news" or d.outcome is not Outcome.ORDER or not d.news_id:
+                continue
+            writer.writerow(
+                [
+                    iso(d.ts),
+                    d.symbol or "",
+                    d.source,
+                    d.label.name.lower() if isinstance(d.label, Label) else "",
+                    f"{d.confidence:.4f}",
+                    d.composite_label.name.lower() if d.composite_label is not None else "",
+                    f"{d.composite_confidence:.4f}",
+                    format(d.target_before, "f") if d.target_before is not None else "",
+                    format(d.target_after, "f") if d.target_after is not None else "",
+                    d.reason,
+                    titles.get(d.news_id, ""),
+                ]
+            )
+
+
+@dataclass(frozen=True)
+class TradeMark:
+    """One fill on a price chart: an entry (opened, grown or flipped), an exit (back to flat) or
+    a reduction, with the reason its order gave."""
+
+    ts: datetime
+    symbol: str
+    side: str
+    qty: Decimal
+    price: Decimal
+    position: Decimal
+    kind: str  # "long", "short", "exit" or "reduce"
+    reason: str
+
+
+@dataclass(frozen=True)
+class Headline:
+    ts: datetime
+    symbol: str
+    label: str
+    confidence: float
+    composite: float  # signed: + bullish, - bearish, 0 neutral
+    title: str
+    source: str
+    composite_label: str = ""
+    composite_confidence: float = 0.0
+
+
+@dataclass
+class Series:
+    times: list[datetime] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ChartData:
+    """A run folder's chart inputs, within [start, end]."""
+
+    symbols: list[str]
+    prices: dict[str, Series]
+    composite: dict[str, Series]
+    trades: list[TradeMark]
+    headlines: list[Headline]
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def trades_of(self, symbol: str) -> list[TradeMark]:
+        return [t for t in self.trades if t.symbol == symbol]
+
+    def headlines_of(self, symbol: str) -> list[Headline]:
+        return [h for h in self.headlines if h.symbol in (symbol, "")]
+
+
+def load(run_dir: Path, start: datetime | None = None, end: datetime | None = None) -> ChartData:
+    """Read the chart inputs of a run folder; a missing or bad file is one line naming it."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a run folder (no such directory)")
+
+    def inside(ts: datetime) -> bool:
+        return (start is None or ts >= start) and (end is None or ts <= end)
+
+    prices: dict[str, Series] = {}
+    for row in _rows(run_dir / "prices.csv", ("timestamp", "symbol", "close")):
+        ts = _time(row, run_dir / "prices.csv")
+        series = prices.setdefault(row["symbol"], Series())
+        if inside(ts):
+            series.times.append(ts)
+            series.values.append(float(row["close"]))
+    symbols = list(prices)
+    composite: dict[str, Series] = {s: Series() for s in symbols}
+    decisions = run_dir / "decisions.csv"
+    for row in _rows(decisions, ("ts", "symbol", "composite_label", "composite_confidence")):
+        ts = _time(row, decisions, "ts")
+        if row["symbol"] in composite and inside(ts):
+            sign = _SIGN.get(row["composite_label"], 0.0)
+            composite[row["symbol"]].times.append(ts)
+            composite[row["symbol"]].values.append(sign * float(row["composite_confidence"]))
+    return ChartData(
+        symbols,
+        prices,
+        composite,
+        [t for t in _trades(run_dir / "trades.csv") if inside(t.ts)],
+        [h for h in _headlines(run_dir / "headlines.csv") if inside(h.ts)],
+        start,
+        end,
+    )
+
+
+def _trades(path: Path) -> list[TradeMark]:
+    marks: list[TradeMark] = []
+    before: dict[str, Decimal] = {}
+    columns = ("timestamp", "symbol", "side", "qty", "price", "position", "reason")
+    for row in _rows(path, columns):
+        if row["reason"] == "funding":
+            continue
+        try:
+            position = Decimal(row["position"])
+            qty, price = Decimal(row["qty"]), Decimal(row["price"])
+        except InvalidOperation:
+            raise UserError(f"{path}: a row with a bad number ({row})") from None
+        old = before.get(row["symbol"], Decimal(0))
+        before[row["symbol"]] = position
+        if position == 0:
+            kind = "exit"
+        elif abs(position) > abs(old) or position * old < 0:
+            kind = "long" if position > 0 else "short"
+        else:
+            kind = "reduce"
+        marks.append(
+            TradeMark(
+                _time(row, path),
+                row["symbol"],
+                row["side"],
+                qty,
+                price,
+                position,
+                kind,
+                row["reason"],
+            )
+        )
+    return marks
+
+
+def _headlines(path: Path) -> list[Headline]:
+    return [
+        Headline(
+            _time(row, path),
+            row["symbol"],
+            row["label"],
+            float(row["confidence"] or 0),
+            _SIGN.get(row["composite_label"], 0.0) * float(row["composite_confidence"] or 0),
+            row["title"],
+            row["source"],
+            row["composite_label"],
+            float(row["composite_confidence"] or 0),
+        )
+        for row in _rows(path, HEADLINE_COLUMNS)
+    ]
+
+
+def _rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise UserError(
+            f"{path}: missing (a run folder written by `lorabot backtest` of this version has it)"
+        )
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise UserError(f"{path}: no column {', '.join(missing)}")
+        return list(reader)
+
+
+def _time(row: Mapping[str, str], path: Path, column: str = "timestamp") -> datetime:
+    try:
+        return parse_time(row[column])
+    except ValueError:
+        raise UserError(f"{path}: {row[column]!r} is not a time") from None
