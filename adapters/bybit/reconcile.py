@@ -115,7 +115,8 @@ class Reconciler:
         )
         mirror.needs_reconcile = False
         return VenueState(
-            open_orders=tuple(v.to_order() for v in venue_open),
+            # a position's TP/SL orders are Bybit's own, kept by `ProtectionDesk`
+            open_orders=tuple(v.to_order() for v in venue_open if not v.protective),
             positions=positions,
             cash=cash,
             fills=fills,
@@ -309,7 +310,9 @@ class Reconciler:
             symbol: (ZERO, ZERO) for symbol in self.instruments
         }
         if self.category == "linear":
-            for position in await self.rest.positions(self.category):
+            read = await self.rest.positions(self.category)
+            self.mirror.venue_positions.clear()  # the list holds open positions only
+            for position in read:
                 positions[position.symbol] = (position.qty, position.avg_price)
                 self.mirror.venue_positions[position.symbol] = position
         else:
