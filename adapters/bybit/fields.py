@@ -39,7 +39,9 @@ STATUS: dict[str, OrderStatus] = {
 
 SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 VENUE_SIDE = {Side.BUY: "Buy", Side.SELL: "Sell"}
-VENUE_ORDER_TYPE = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
+# The engine's own exits (max_hold live; every level on spot) are STOP orders whose level the bar
+# already reached: on the venue they are reduce-only market orders, sent at once.
+VENUE_ORDER_TYPE = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP: "Market"}
 ORDER_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
 TIME_IN_FORCE = {t.value: t for t in TimeInForce}
 

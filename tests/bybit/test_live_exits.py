@@ -162,3 +162,25 @@ async def test_after_a_restart_the_levels_are_reattached_or_placed_again(
         assert third.live.protection.calls == 1  # type: ignore[attr-defined]
     finally:
         await stop(third, running)
+
+
+async def test_max_hold_stays_the_engines_and_closes_with_a_market_order(
+    sim: Simulator, tmp_path: Path, keys: None
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}", account="live", run_id="hold")
+    parts = await life(sim, store, "lh")
+    running = asyncio.create_task(parts.bus.run())
+    try:
+        await enter_long(sim, parts)
+        entry = parts.engine.portfolio.positions["BTCUSDT"].avg_price
+        later = parts.clock.now() + timedelta(days=2)  # past max_hold (one day)
+        bar = Bar("BTCUSDT", later - timedelta(minutes=1), later, entry, entry, entry, entry, D(1))
+        parts.bus.publish(bar)
+        await wait_until(lambda: parts.engine.portfolio.qty("BTCUSDT") == 0, 5, "held too long")
+        assert sim.account.positions["BTCUSDT"].size == 0
+    finally:
+        await stop(parts, running)
+    (closing,) = [o for o in store.orders() if o.reason == "max_hold"]
+    assert closing.status.value == "filled" and closing.reduce_only
+    venue = next(o for o in sim.account.orders.values() if o.link_id == closing.client_order_id)
+    assert venue.order_type == "Market" and venue.reduce_only and venue.stop_order_type == ""
