@@ -282,8 +282,8 @@ class BybitBroker:
             reference = tracked.price
         else:
             reference = self._last_price.get(order.symbol, Decimal("Infinity"))
-        if self.category == "spot" and order.reduce_only:
-            return "reduce-only orders do not exist on spot"
+        if self.category == "spot" and order.reduce_only and order.side is Side.BUY:
+            return "a reduce-only buy on spot would close a short, and spot has none"
         return instrument.check(order.qty, reference) or ""
 
     def _order_params(self, tracked: TrackedOrder) -> dict[str, Any]:

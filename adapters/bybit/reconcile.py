@@ -32,7 +32,7 @@ from bot.config import BybitConfig
 from bot.events import Fill, OrderUpdate
 from bot.log import get_logger
 from bot.orders import Order, OrderStatus
-from bot.protocols import VenueState
+from bot.protocols import VenueExit, VenueState
 
 log = get_logger(__name__)
 
@@ -101,6 +101,11 @@ class Reconciler:
             mirror.wallet = await self.rest.wallet()
         finally:
             mirror.emit = emit
+            # A protective exit the stream reported meanwhile goes to the engine now, ahead of
+            # its fills (which come back in the state): the exit's order must exist first.
+            for event in collected:
+                if isinstance(event, VenueExit) and emit is not None:
+                    emit(event)
         updates = tuple(e for e in collected if isinstance(e, OrderUpdate))
         fills = tuple(e for e in collected if isinstance(e, Fill))
         cash = self.portfolio_cash(mirror.wallet, positions)

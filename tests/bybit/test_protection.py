@@ -5,6 +5,7 @@ and re-attached or re-placed by a reconciliation after a restart."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from decimal import Decimal as D
@@ -183,3 +184,36 @@ async def test_levels_for_a_flat_position_are_forgotten(sim: Simulator) -> None:
         await broker.reconcile(list(ledger.orders.values()))
         assert "BTCUSDT" not in broker.protection.wanted
         assert position_of(sim).stop_loss == 0
+
+
+async def test_on_spot_a_reducing_sell_is_sent_as_a_plain_sell(sim: Simulator) -> None:
+    """Spot has no trading-stop and no reduce-only flag: the engine's own exits there (and
+    every reducing order) are plain sells of what it holds."""
+    async with trading(sim, settings_for(sim, category="spot")) as (broker, ledger):
+        buy = ledger.submitted(broker, make_order("s-buy", Side.BUY, "0.001000"))
+        await wait_until(lambda: buy.status is OrderStatus.FILLED, 5, "bought")
+        sell = ledger.submitted(
+            broker, make_order("s-exit", Side.SELL, "0.001000", reduce_only=True)
+        )
+        await wait_until(lambda: sell.status is OrderStatus.FILLED, 5, "sold")
+        assert ledger.errors == [] and ledger.position() == 0
+
+
+async def test_an_exit_reported_during_a_reconciliation_reaches_the_engine_before_its_fills(
+    sim: Simulator,
+) -> None:
+    async with trading(sim) as (broker, ledger):
+        entry = await long_position(broker, ledger)
+        wanted = Protection(stop_loss=(entry * D("0.97")).quantize(D("0.1")))
+        broker.set_protection("BTCUSDT", wanted)
+        await wait_until(lambda: broker.protection.held.get("BTCUSDT") == wanted, 5, "placed")
+        # The position read answers late; the stop triggers while the reconciliation waits.
+        sim.faults.delay_rest(1.0, path="/v5/position/list", process_first=False)
+        reconciling = asyncio.create_task(broker.reconcile(list(ledger.orders.values())))
+        await asyncio.sleep(0.2)
+        sim.set_price("BTCUSDT", float(entry * D("0.95")))
+        state = await reconciling
+        assert [e.reason for e in ledger.exits] == ["stop_loss"]
+        ledger.apply_state(state.updates, state.fills)
+        await wait_until(lambda: ledger.position() == 0, 5, "the exit's fills")
+        assert ledger.errors == []
