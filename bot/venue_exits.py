@@ -8,8 +8,9 @@ own bar check keeps only `max_hold` (assemble.py builds its `ExitBook` that way)
 - after every fill that leaves a position open, and once the venue's state has been adopted
   (a restart, a reconciliation: the "venue" equity snapshot), the levels are worked out from
   the position's average entry (`strategies/exits.py`'s percent or ATR distances, the ATR taken
-  when the position opened), rounded to the tick toward the market (the safe side) and handed
-  to the broker, which sends what differs from what the venue holds;
+  when the position opened, or the first one known after it), rounded to the tick toward the
+  market (the safe side) and handed to the broker, which sends what differs from what the
+  venue holds;
 - a level the venue triggers comes back as a `VenueExit` before its fills: it is recorded as
   the engine records its own exits (a decision with trigger "exit" and the reason, an order
   with that reason that the fills then fill, the target set to flat, re-entry only on news).
@@ -80,8 +81,6 @@ class VenueExits:
             return Protection()
         side = 1 if position.qty > 0 else -1
         atr = self._entry_atr.get(symbol)
-        if atr is None and (current := self._atr.get(symbol)) is not None:
-            atr = current.value  # after a restart the entry's ATR is gone: today's stands in
         stop, target, trail = venue_levels(self.rules, side, position.avg_price, atr)
         instrument = self.engine.symbols.instrument(symbol)
         tick = instrument.tick_size
@@ -114,8 +113,15 @@ class VenueExits:
         if atr is None:
             atr = self._atr[bar.symbol] = TrueRange(self._period)
         atr.update(bar.high, bar.low, bar.close)
-        if self._entry_atr.get(bar.symbol) is None and self.engine.portfolio.qty(bar.symbol):
-            self.sync(bar.symbol)  # an ATR level waiting for its first ATR
+        if (
+            atr.value is not None
+            and self._entry_atr.get(bar.symbol) is None
+            and self.engine.portfolio.qty(bar.symbol)
+        ):
+            # Opened before any ATR was known, or resumed after a restart (the entry's ATR is
+            # not stored): the first one known stands for it, so ATR levels still protect it.
+            self._entry_atr[bar.symbol] = atr.value
+            self.sync(bar.symbol)
 
     def _on_snapshot(self, snapshot: EquitySnapshot) -> None:
         if snapshot.source != "venue":

@@ -31,17 +31,15 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BYBIT_API_SECRET", "sim-secret")
 
 
-def live_settings(sim: Simulator) -> Settings:
-    return settings_for(sim).with_overrides(
-        model={"backend": "lexicon"},
-        strategy={"stop_loss": "2%", "take_profit": "3%", "max_hold": 86_400},
-    )
+def live_settings(sim: Simulator, **strategy: object) -> Settings:
+    levels = {"stop_loss": "2%", "take_profit": "3%", "max_hold": 86_400, **strategy}
+    return settings_for(sim).with_overrides(model={"backend": "lexicon"}, strategy=levels)
 
 
-async def life(sim: Simulator, store: Store, prefix: str) -> Parts:
+async def life(sim: Simulator, store: Store, prefix: str, **strategy: object) -> Parts:
     """One daemon's graph, started as the daemon starts it: resume, broker, reconcile, adopt."""
     parts = await live_parts(
-        live_settings(sim),
+        live_settings(sim, **strategy),
         mode="live",
         clock=LiveClock(),
         bus=Bus(strict=True),
@@ -184,3 +182,35 @@ async def test_max_hold_stays_the_engines_and_closes_with_a_market_order(
     assert closing.status.value == "filled" and closing.reduce_only
     venue = next(o for o in sim.account.orders.values() if o.link_id == closing.client_order_id)
     assert venue.order_type == "Market" and venue.reduce_only and venue.stop_order_type == ""
+
+
+async def test_atr_levels_wait_for_the_first_atr_then_go_on_the_venue(
+    sim: Simulator, tmp_path: Path, keys: None
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'live.sqlite'}", account="live", run_id="atr")
+    parts = await life(
+        sim, store, "la", stop_loss="1atr", take_profit="", trailing_stop="2atr", atr_period=2
+    )
+    running = asyncio.create_task(parts.bus.run())
+    try:
+        await enter_long(sim, parts)
+        assert parts.live is not None
+        desk = parts.live.protection  # type: ignore[attr-defined]
+        await asyncio.sleep(0.2)
+        assert "BTCUSDT" not in desk.wanted and desk.calls == 0  # no ATR yet: no level
+        entry = parts.engine.portfolio.positions["BTCUSDT"].avg_price
+        now = parts.clock.now()
+        for minutes in (2, 1):  # two bars 100 wide: an ATR of 100
+            bar_ts = now - timedelta(minutes=minutes - 1)
+            low, high = entry - 50, entry + 50
+            bar = Bar(
+                "BTCUSDT", bar_ts - timedelta(minutes=1), bar_ts, entry, high, low, entry, D(1)
+            )
+            parts.bus.publish(bar)
+        position = sim.account.positions["BTCUSDT"]
+        await wait_until(lambda: position.stop_loss != 0, 5, "the ATR stop on the venue")
+        tick = D("0.1")
+        assert position.stop_loss == ((entry - 100) / tick).quantize(D(1), ROUND_UP) * tick
+        assert position.trailing_stop == 200 and position.take_profit == 0
+    finally:
+        await stop(parts, running)
