@@ -217,3 +217,25 @@ async def test_an_exit_reported_during_a_reconciliation_reaches_the_engine_befor
         ledger.apply_state(state.updates, state.fills)
         await wait_until(lambda: ledger.position() == 0, 5, "the exit's fills")
         assert ledger.errors == []
+
+
+async def test_a_shorts_stop_is_above_it_and_triggers_on_a_rise(sim: Simulator) -> None:
+    async with trading(sim) as (broker, ledger):
+        order = ledger.submitted(broker, make_order("p-short", Side.SELL, "0.010"))
+        await wait_until(lambda: order.status is OrderStatus.FILLED, 5, "the short fills")
+        position = position_of(sim)
+        entry = position.avg
+        wanted = Protection(
+            stop_loss=(entry * D("1.03")).quantize(D("0.1")),
+            take_profit=(entry * D("0.96")).quantize(D("0.1")),
+        )
+        broker.set_protection("BTCUSDT", wanted)
+        await wait_until(lambda: broker.protection.held.get("BTCUSDT") == wanted, 5, "placed")
+        sim.set_price("BTCUSDT", float(entry * D("1.01")))  # not yet
+        await asyncio.sleep(0.3)
+        assert ledger.exits == []
+        sim.set_price("BTCUSDT", float(entry * D("1.05")))
+        await wait_until(lambda: ledger.position() == 0, 5, "the short's stop")
+    (exit_,) = ledger.exits
+    assert exit_.reason == "stop_loss" and exit_.side is Side.BUY
+    assert ledger.fills[-1].price >= wanted.stop_loss  # type: ignore[operator]
