@@ -123,7 +123,7 @@ class MarginSetup:
             )
         except errors.NotModified:
             return
-        except errors.InvalidRequest as error:
+        except errors.OrderRejected as error:  # 10001 out of range, 110012 margin insufficient
             raise errors.AccountSetupError(
                 error.code,
                 f"[symbols.{symbol}] leverage = {text} refused by Bybit: {error.message}",

@@ -121,7 +121,9 @@ class ProtectionDesk:
                     error=str(error),
                 )
                 return
-            except (errors.Transient, errors.OrderRejected) as error:
+            except errors.CredentialsError:
+                raise  # fatal: the broker stops the run
+            except errors.BybitError as error:
                 log.warning(
                     "bybit: protective levels not placed; reconciliation retries",
                     symbol=symbol,
