@@ -49,6 +49,7 @@ async def test_start_sets_leverage_and_margin_mode_and_a_second_start_changes_no
         assert sim.account.leverage_of("ETHUSDT") == 3
         assert sim.account.margin_mode == "ISOLATED_MARGIN"
         assert broker.margin.leverage_sets == 2
+        assert sim.state()["marginMode"] == "ISOLATED_MARGIN"  # GET /sim/state says so too
     finally:
         await broker.stop()
     again, _ = await broker_for(settings)
