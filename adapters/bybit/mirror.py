@@ -34,6 +34,7 @@ log = get_logger(__name__)
 
 S = OrderStatus
 ZERO = Decimal(0)
+VENUE_MADE_PREFIX = "bybit:"
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -65,6 +66,12 @@ class TrackedOrder:
     cancel_requested: bool = False
     given_up: bool = False  # settled as never placed (after the in-flight deadline)
     last_heard: float = 0.0
+
+    @property
+    def venue_made(self) -> bool:
+        """Bybit created this order itself (a protective exit): it has no orderLinkId, and
+        lorabot names it after the venue's id (`VenueOrder.client_order_id`)."""
+        return self.client_order_id.startswith(VENUE_MADE_PREFIX)
 
     @classmethod
     def from_order(cls, order: Order) -> TrackedOrder:

@@ -93,9 +93,7 @@ class Reconciler:
                     continue
                 venue = by_link.get(tracked.client_order_id)
                 if venue is None:
-                    venue = await self.rest.find_order(
-                        self.category, link_id=tracked.client_order_id
-                    )
+                    venue = await self.find(tracked)
                 await self.settle(tracked, venue, why="reconcile")
             positions = await self.venue_positions()
             mirror.wallet = await self.rest.wallet()
@@ -132,11 +130,7 @@ class Reconciler:
 
     async def refresh(self, tracked: TrackedOrder, why: str) -> None:
         try:
-            venue = await self.rest.find_order(
-                self.category,
-                link_id=tracked.client_order_id,
-                order_id=None if tracked.client_order_id else tracked.venue_order_id,
-            )
+            venue = await self.find(tracked)
         except errors.BybitError as error:
             log.warning(
                 "bybit: order read-back failed",
@@ -146,6 +140,13 @@ class Reconciler:
             )
             return
         await self.settle(tracked, venue, why=why)
+
+    async def find(self, tracked: TrackedOrder) -> VenueOrder | None:
+        """The venue's view of one order: by lorabot's link id, or by the venue's own id for an
+        order Bybit created itself (a protective exit has no link id)."""
+        if tracked.venue_made or not tracked.client_order_id:
+            return await self.rest.find_order(self.category, order_id=tracked.venue_order_id)
+        return await self.rest.find_order(self.category, link_id=tracked.client_order_id)
 
     async def settle(self, tracked: TrackedOrder, venue: VenueOrder | None, why: str) -> None:
         """Bring one order to the venue's truth: missed fills, then its status."""

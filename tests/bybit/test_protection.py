@@ -239,3 +239,32 @@ async def test_a_shorts_stop_is_above_it_and_triggers_on_a_rise(sim: Simulator) 
     (exit_,) = ledger.exits
     assert exit_.reason == "stop_loss" and exit_.side is Side.BUY
     assert ledger.fills[-1].price >= wanted.stop_loss  # type: ignore[operator]
+
+
+async def test_a_restart_recovers_the_fills_of_a_venue_exit_it_had_only_announced(
+    sim: Simulator,
+) -> None:
+    """Killed after storing the venue's exit order but before its fills: the new process reads
+    that order back by Bybit's own id (it has no link id) and recovers the fills."""
+    async with trading(sim) as (broker, ledger):
+        entry = await long_position(broker, ledger)
+        broker.set_protection(
+            "BTCUSDT", Protection(take_profit=(entry * D("1.02")).quantize(D("0.1")))
+        )
+        await wait_until(lambda: "BTCUSDT" in broker.protection.held, 5, "placed")
+        sim.set_price("BTCUSDT", float(entry * D("1.04")))
+        await wait_until(lambda: ledger.position() == 0, 5, "the exit")
+    (exit_,) = ledger.exits
+    stored = ledger.orders[exit_.client_order_id]
+    fills = [f for f in ledger.fills if f.client_order_id == exit_.client_order_id]
+
+    restarted = Ledger()
+    restarted.emit(exit_)  # what the store held: the order, triggered, nothing filled
+    async with trading(sim) as (second, _):
+        second.bind(restarted.emit)
+        state = await second.reconcile([restarted.orders[exit_.client_order_id]])
+        restarted.apply_state(state.updates, state.fills)
+    order = restarted.orders[exit_.client_order_id]
+    assert order.status is OrderStatus.FILLED and order.filled_qty == stored.filled_qty
+    assert sorted(restarted.exec_ids()) == sorted(f.exec_id for f in fills)
+    assert restarted.errors == []
