@@ -130,7 +130,6 @@ class VenueExit:
     side: Side
     qty: Decimal
     reason: str
-    trigger_price: Decimal | None = None
 
 
 class Broker(Protocol):

@@ -153,7 +153,6 @@ class VenueExits:
             side=exit_.side,
             qty=exit_.qty,
             order_type=OrderType.STOP,
-            price=exit_.trigger_price,
             reduce_only=True,
             reason=exit_.reason,
             decision_id=record.id,
