@@ -130,6 +130,9 @@ class VenueExit:
     side: Side
     qty: Decimal
     reason: str
+    # Set when a reconciliation found the exit after the fact (it happened while lorabot was
+    # down): an exit whose executions the store already holds was recorded in an earlier life.
+    exec_ids: tuple[str, ...] = ()
 
 
 class Broker(Protocol):

@@ -138,6 +138,8 @@ class VenueExits:
         symbol = exit_.symbol
         if exit_.client_order_id in engine.orders:
             return  # announced again (a replayed message)
+        if exit_.exec_ids and all(e in engine.exec_ids for e in exit_.exec_ids):
+            return  # found again by a reconciliation: recorded in an earlier life
         now = engine.clock.now()
         record = engine.decisions.start(
             now, symbol, None, trigger="exit", target_before=engine.targets.get(symbol)

@@ -191,11 +191,15 @@ class OrderMirror:
             return
         self.emit_fill(tracked, execution)
 
-    def adopt_exit(self, execution: Execution) -> TrackedOrder:
+    def adopt_exit(
+        self, execution: Execution, exec_ids: tuple[str, ...] = (), qty: Decimal | None = None
+    ) -> TrackedOrder:
         """The first execution of an order Bybit created from a position's protective level:
         tracked from now on under the venue's id, and announced as a `VenueExit` (before its
-        fill) so the engine records the exit with its reason, as it records its own."""
-        qty = execution.qty + (execution.leaves_qty or ZERO)
+        fill) so the engine records the exit with its reason, as it records its own. A
+        reconciliation that finds a finished one passes its executions' ids and total."""
+        if qty is None:
+            qty = execution.qty + (execution.leaves_qty or ZERO)
         tracked = TrackedOrder(
             client_order_id=execution.client_order_id,
             symbol=execution.symbol,
@@ -228,6 +232,7 @@ class OrderMirror:
                 side=execution.side,
                 qty=qty,
                 reason=execution.protective,
+                exec_ids=exec_ids,
             )
         )
         return tracked

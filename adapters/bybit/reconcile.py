@@ -26,7 +26,7 @@ from typing import Any
 from adapters.bybit import errors
 from adapters.bybit.fields import base_of, quote_of
 from adapters.bybit.mirror import OrderMirror, TrackedOrder
-from adapters.bybit.parse import VenueOrder, Wallet
+from adapters.bybit.parse import Execution, VenueOrder, Wallet
 from adapters.bybit.rest import BybitRest
 from bot.config import BybitConfig
 from bot.events import Fill, OrderUpdate
@@ -63,6 +63,7 @@ class Reconciler:
         self._spawn = spawn
         self._awaiting_deadline: set[str] = set()
         self._gap_tasks: dict[str, asyncio.Task[None]] = {}
+        self._exits_recovered = False
         mirror.on_gap = self.watch_gap
 
     # -- the start-up reconciliation ---------------------------------------------------------------
@@ -95,6 +96,8 @@ class Reconciler:
                 if venue is None:
                     venue = await self.find(tracked)
                 await self.settle(tracked, venue, why="reconcile")
+            if not self._exits_recovered and self.category == "linear":
+                await self.recover_exits()
             positions = await self.venue_positions()
             mirror.wallet = await self.rest.wallet()
         finally:
@@ -125,6 +128,29 @@ class Reconciler:
             fills=fills,
             updates=updates,
         )
+
+    async def recover_exits(self) -> None:
+        """At the first reconciliation (a start, a restart): the exits Bybit made from a
+        position's protective levels while nobody listened (its last 7 days of executions, what
+        /v5/execution/list returns without a start time), each announced with its execution ids
+        so the engine records the ones it does not hold yet, then their fills."""
+        try:
+            executions = await self.rest.executions(self.category)
+        except errors.BybitError as error:
+            log.warning("bybit: protective exits not read back", error=str(error))
+            return
+        self._exits_recovered = True
+        by_order: dict[str, list[Execution]] = {}
+        for execution in executions:
+            if execution.protective and execution.is_trade:
+                by_order.setdefault(execution.order_id, []).append(execution)
+        for order_id, found in by_order.items():
+            if self.mirror.lookup("", order_id) is not None:
+                continue
+            ids, total = tuple(e.exec_id for e in found), sum((e.qty for e in found), ZERO)
+            tracked = self.mirror.adopt_exit(found[0], ids, total)
+            for execution in found:
+                self.mirror.emit_fill(tracked, execution)
 
     # -- one order -----------------------------------------------------------------------------
 

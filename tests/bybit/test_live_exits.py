@@ -214,3 +214,39 @@ async def test_atr_levels_wait_for_the_first_atr_then_go_on_the_venue(
         assert position.trailing_stop == 200 and position.take_profit == 0
     finally:
         await stop(parts, running)
+
+
+async def test_an_exit_the_venue_made_while_lorabot_was_down_is_recorded_once(
+    sim: Simulator, tmp_path: Path, keys: None
+) -> None:
+    store_url = f"sqlite:///{tmp_path / 'live.sqlite'}"
+    first = await life(sim, Store(store_url, account="live", run_id="one"), "d1")
+    running = asyncio.create_task(first.bus.run())
+    try:
+        await enter_long(sim, first)
+        position = sim.account.positions["BTCUSDT"]
+        await wait_until(lambda: position.stop_loss != 0, 5, "the levels on the venue")
+        entry = first.engine.portfolio.positions["BTCUSDT"].avg_price
+    finally:
+        await stop(first, running)
+
+    sim.set_price("BTCUSDT", float(entry * D("0.96")))  # nobody is connected
+    await wait_until(lambda: position.size == 0, 5, "the venue's stop while lorabot is down")
+
+    for run_id in ("two", "three"):  # the restart records it; the next one does not again
+        store = Store(store_url, account="live", run_id=run_id)
+        later = await life(sim, store, f"d-{run_id}")
+        running = asyncio.create_task(later.bus.run())
+        try:
+            assert later.engine.portfolio.qty("BTCUSDT") == 0
+        finally:
+            await stop(later, running)
+        (exit_order,) = [o for o in store.orders() if o.reason == "stop_loss"]
+        assert exit_order.status.value == "filled" and exit_order.filled_qty == D("0.010")
+        exits = [d for d in store.decisions(limit=50) if d.trigger == "exit"]
+        assert [(d.reason, d.order_id) for d in exits] == [
+            ("stop_loss", exit_order.client_order_id)
+        ]
+        assert sum(
+            f.qty for f in store.fills() if f.client_order_id == exit_order.client_order_id
+        ) == D("0.010")
