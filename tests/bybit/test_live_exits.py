@@ -77,6 +77,19 @@ async def stop(parts: Parts, running: asyncio.Task[None]) -> None:
     parts.store.flush()
 
 
+async def first_life_with_levels(sim: Simulator, store_url: str) -> D:
+    """A daemon's life that enters a long, sees its levels on the venue and stops; the entry."""
+    first = await life(sim, Store(store_url, account="live", run_id="one"), "l1")
+    running = asyncio.create_task(first.bus.run())
+    try:
+        await enter_long(sim, first)
+        position = sim.account.positions["BTCUSDT"]
+        await wait_until(lambda: position.take_profit != 0, 5, "the levels on the venue")
+        return first.engine.portfolio.positions["BTCUSDT"].avg_price
+    finally:
+        await stop(first, running)
+
+
 async def test_a_live_engine_puts_its_levels_on_the_venue_and_records_the_venues_exit(
     sim: Simulator, tmp_path: Path, keys: None
 ) -> None:
@@ -128,15 +141,9 @@ async def test_after_a_restart_the_levels_are_reattached_or_placed_again(
     sim: Simulator, tmp_path: Path, keys: None
 ) -> None:
     store_url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    first = await life(sim, Store(store_url, account="live", run_id="one"), "l1")
-    running = asyncio.create_task(first.bus.run())
-    try:
-        await enter_long(sim, first)
-        position = sim.account.positions["BTCUSDT"]
-        await wait_until(lambda: position.take_profit != 0, 5, "the levels on the venue")
-        placed = position.stop_loss, position.take_profit
-    finally:
-        await stop(first, running)
+    await first_life_with_levels(sim, store_url)
+    position = sim.account.positions["BTCUSDT"]
+    placed = position.stop_loss, position.take_profit
 
     # Restarted while the venue still holds both levels: adopted as they are, nothing sent.
     second = await life(sim, Store(store_url, account="live", run_id="two"), "l2")
@@ -220,15 +227,8 @@ async def test_an_exit_the_venue_made_while_lorabot_was_down_is_recorded_once(
     sim: Simulator, tmp_path: Path, keys: None
 ) -> None:
     store_url = f"sqlite:///{tmp_path / 'live.sqlite'}"
-    first = await life(sim, Store(store_url, account="live", run_id="one"), "d1")
-    running = asyncio.create_task(first.bus.run())
-    try:
-        await enter_long(sim, first)
-        position = sim.account.positions["BTCUSDT"]
-        await wait_until(lambda: position.stop_loss != 0, 5, "the levels on the venue")
-        entry = first.engine.portfolio.positions["BTCUSDT"].avg_price
-    finally:
-        await stop(first, running)
+    entry = await first_life_with_levels(sim, store_url)
+    position = sim.account.positions["BTCUSDT"]
 
     sim.set_price("BTCUSDT", float(entry * D("0.96")))  # nobody is connected
     await wait_until(lambda: position.size == 0, 5, "the venue's stop while lorabot is down")
