@@ -39,7 +39,8 @@ from bot.protocols import (
 from bot.signals import SignalCache, SignalService
 from bot.store import Store
 from bot.symbols import SymbolTable
-from strategies.exits import ExitBook
+from bot.venue_exits import VenueExits
+from strategies.exits import ExitBook, ExitRules
 from strategies.margin import MarginRules
 from strategies.risk import RiskGate
 from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
@@ -172,6 +173,7 @@ def build_engine(
     id_prefix: str,
     cache: SignalCache | None = None,
     journal_decisions: bool = True,
+    exits_on_venue: bool = False,
 ) -> Parts:
     signals = signal_service(settings, model, symbols, clock, bus.publish, cache, store)
     engine = Engine(
@@ -187,7 +189,7 @@ def build_engine(
         risk=RiskGate(risk_params(settings.risk)),
         traded=traded,
         id_prefix=id_prefix,
-        exits=_exit_book(settings),
+        exits=_exit_book(settings, exits_on_venue),
         margins=margin_rules(settings, symbols),
     )
     # after the engine: what it rejected is never journalled
@@ -195,8 +197,12 @@ def build_engine(
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
 
 
-def _exit_book(settings: Settings) -> ExitBook | None:
+def _exit_book(settings: Settings, on_venue: bool = False) -> ExitBook | None:
+    """The engine's bar-by-bar exits; with `on_venue` (live perpetuals) only `max_hold`: the
+    venue holds the price levels (bot/venue_exits.py)."""
     rules = exit_rules(settings.strategy)
+    if on_venue:
+        rules = ExitRules(max_hold=rules.max_hold)
     return ExitBook(rules, settings.strategy.atr_period) if rules.active else None
 
 
@@ -284,6 +290,8 @@ async def live_parts(
             symbols = await _venue_rules(settings, symbols, clock)
         broker = paper_broker(settings, symbols, clock)
     initial = store.open_account(account, mode, settings.engine.initial_cash, clock.now())
+    rules = exit_rules(settings.strategy)
+    on_venue = live is not None and settings.bybit.category == "linear" and rules.active
     parts = build_engine(
         settings,
         clock=clock,
@@ -295,8 +303,11 @@ async def live_parts(
         traded=symbols.traded,
         initial_cash=initial,
         id_prefix=id_prefix,
+        exits_on_venue=on_venue,
     )
     parts.live = live
+    if on_venue and live is not None:
+        VenueExits(parts.engine, live, rules, settings.strategy.atr_period)
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)
     parts.market_streams = _market_streams(settings, symbols, clock, replay)
     return parts

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, runtime_checkable
 
-from bot.events import Bar, Fill, Label, OrderUpdate, Ticker, Trade
+from bot.events import Bar, Fill, Label, OrderUpdate, Side, Ticker, Trade
 from bot.orders import Order
 
 Publish = Callable[[object], Awaitable[None]]
@@ -101,6 +102,39 @@ class VenueState:
     updates: tuple[OrderUpdate, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Protection:
+    """A position's protective levels as the venue keeps them: stop-loss and take-profit prices,
+    and the trailing stop as a price distance (the venue moves it with the best price). None:
+    no such level (a level the venue holds is cancelled)."""
+
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    trailing_stop: Decimal | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.stop_loss is None and self.take_profit is None and self.trailing_stop is None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueExit:
+    """The venue closed a position by one of its protective levels: the order it created,
+    announced (before its fills) so the engine can record the exit, with its reason, as it
+    records its own. `reason` is "stop_loss", "take_profit" or "trailing_stop"."""
+
+    ts: datetime
+    symbol: str
+    client_order_id: str
+    venue_order_id: str
+    side: Side
+    qty: Decimal
+    reason: str
+    # Set when a reconciliation found the exit after the fact (it happened while lorabot was
+    # down): an exit whose executions the store already holds was recorded in an earlier life.
+    exec_ids: tuple[str, ...] = ()
+
+
 class Broker(Protocol):
     """Where orders go. Paper and live brokers are separate classes with this one face.
 
@@ -140,3 +174,9 @@ class LiveBroker(Broker, Protocol):
 
     @property
     def needs_reconcile(self) -> bool: ...
+
+    def set_protection(self, symbol: str, protection: Protection) -> None:
+        """Keep `protection` on the venue for `symbol`'s open position (sent when it differs
+        from what the venue holds, and re-placed on reconciliation); never blocks. A level the
+        venue triggers comes back as a `VenueExit` and the closing fills."""
+        ...

@@ -23,9 +23,11 @@ from typing import Any
 from adapters.bybit import errors
 from adapters.bybit.endpoints import Endpoints, endpoints
 from adapters.bybit.fields import VENUE_ORDER_TYPE, VENUE_SIDE
+from adapters.bybit.margin_setup import MarginPlan, MarginSetup
 from adapters.bybit.mirror import BrokerStats, OrderMirror, TrackedOrder
 from adapters.bybit.parse import Execution, VenueOrder, VenuePosition, Wallet
 from adapters.bybit.private import BybitPrivateStream
+from adapters.bybit.protective import ProtectionDesk
 from adapters.bybit.reconcile import Reconciler
 from adapters.bybit.rest import BybitRest
 from bot.clock import Clock
@@ -34,7 +36,7 @@ from bot.errors import FatalError
 from bot.events import Bar, OrderType, Side, Ticker, Trade
 from bot.log import get_logger
 from bot.orders import Order, OrderStatus
-from bot.protocols import Emit, VenueState
+from bot.protocols import Emit, Protection, VenueState
 from bot.symbols import Instrument
 
 log = get_logger(__name__)
@@ -88,6 +90,11 @@ class BybitBroker:
         self.reconciler = Reconciler(
             self.mirror, self.rest, self.config, self.instruments, self._last_price, self._spawn
         )
+        self.protection = ProtectionDesk(
+            self.rest, self.instruments, self.mirror.venue_positions, self._spawn
+        )
+        plan = MarginPlan.from_settings(settings, self.instruments)
+        self.margin = MarginSetup(self.rest, plan, self.config.account_type)
         self.fatal_error: FatalError | None = None
         self.on_fatal: Callable[[BaseException], None] | None = None
         self._emit_fn: Emit | None = None
@@ -149,6 +156,7 @@ class BybitBroker:
     async def _connect(self) -> None:
         await self.rest.sync_clock(force=True)
         self.mirror.wallet = await self.rest.wallet()  # CredentialsError (fatal) on bad keys
+        await self.margin.apply()  # [symbols.X] leverage and margin_mode (AccountSetupError)
         self._private_task = asyncio.create_task(self.private.run(), name="bybit-private")
         self._private_task.add_done_callback(self._private_done)
         ready = asyncio.create_task(self.private.connection.ready.wait())
@@ -244,7 +252,15 @@ class BybitBroker:
     async def reconcile(self, known: Sequence[Order]) -> VenueState:
         """What Bybit says is true (see `Reconciler.reconcile`)."""
         self._raise_if_fatal()
-        return await self.reconciler.reconcile(known)
+        state = await self.reconciler.reconcile(known)
+        await self.margin.check(self.mirror.venue_positions)
+        await self.protection.check()
+        return state
+
+    def set_protection(self, symbol: str, protection: Protection) -> None:
+        """The position's stop-loss / take-profit / trailing stop, kept on Bybit (protective.py)."""
+        self._raise_if_fatal()
+        self.protection.want(symbol, protection)
 
     # -- sending -----------------------------------------------------------------------------------
 
@@ -266,8 +282,8 @@ class BybitBroker:
             reference = tracked.price
         else:
             reference = self._last_price.get(order.symbol, Decimal("Infinity"))
-        if self.category == "spot" and order.reduce_only:
-            return "reduce-only orders do not exist on spot"
+        if self.category == "spot" and order.reduce_only and order.side is Side.BUY:
+            return "a reduce-only buy on spot would close a short, and spot has none"
         return instrument.check(order.qty, reference) or ""
 
     def _order_params(self, tracked: TrackedOrder) -> dict[str, Any]:

@@ -13,6 +13,8 @@ aiohttp or JSON exception leaks into the engine:
 - `OrderNotFound` / `OrderNotOpen` (110001, 110008, ...): the order's state is read back instead.
 - `DuplicateOrder` (110072): an order with this orderLinkId already exists, i.e. an earlier
   attempt did reach Bybit; it is read back, never placed twice.
+- `NotModified` (110043 leverage, 34040 TP/SL, 110026 margin mode): already so; success.
+- `AccountSetupError` (110013, 3400045): leverage or margin mode cannot be set; fatal at start.
 
 Venue text is not trusted to be free of credentials: Bybit's 10004 answer echoes the string it
 signed, API key included. Every client that holds keys passes the venue's text through `redact`
@@ -129,6 +131,19 @@ class DuplicateOrder(BybitError):
     reaction = "the order already exists at the venue: read it back, never place it twice"
 
 
+class NotModified(BybitError):
+    """The setting already has the asked value (leverage, margin mode, TP/SL): success."""
+
+    reaction = "nothing to do: the venue already holds this value"
+
+
+class AccountSetupError(BybitError, FatalError):
+    """The account cannot be put in the configured leverage or margin mode: trading with other
+    margin rules than the configuration's would size every position wrongly; stop."""
+
+    reaction = "fatal: stop the run (check [symbols.X] leverage / margin_mode and the account)"
+
+
 # retCode -> class. Anything not here is a plain `BybitError` (or `OrderRejected` for an order).
 CODES: dict[int, type[BybitError]] = {
     10000: Transient,  # server timeout
@@ -173,6 +188,11 @@ CODES: dict[int, type[BybitError]] = {
     110040: OrderRejected,  # would trigger liquidation
     110072: DuplicateOrder,  # orderLinkId already used
     10014: DuplicateOrder,  # duplicate request
+    110043: NotModified,  # set leverage not modified
+    34040: NotModified,  # trading-stop: not modified
+    110026: NotModified,  # cross/isolated margin mode not modified (classic accounts)
+    110013: AccountSetupError,  # cannot set leverage: the risk limit level forbids it
+    3400045: AccountSetupError,  # set margin mode failed (its reasons say why)
 }
 
 

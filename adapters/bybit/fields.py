@@ -39,13 +39,40 @@ STATUS: dict[str, OrderStatus] = {
 
 SIDES = {"Buy": Side.BUY, "Sell": Side.SELL}
 VENUE_SIDE = {Side.BUY: "Buy", Side.SELL: "Sell"}
-VENUE_ORDER_TYPE = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit"}
+# The engine's own exits (max_hold live; every level on spot) are STOP orders whose level the bar
+# already reached: on the venue they are reduce-only market orders, sent at once.
+VENUE_ORDER_TYPE = {OrderType.MARKET: "Market", OrderType.LIMIT: "Limit", OrderType.STOP: "Market"}
 ORDER_TYPES = {"Market": OrderType.MARKET, "Limit": OrderType.LIMIT}
 TIME_IN_FORCE = {t.value: t for t in TimeInForce}
 
 # Execution types that are real trades of an order. Funding and settlement also arrive on the
 # execution topic but move cash, not the position; reconciliation picks them up from the wallet.
 TRADE_EXEC_TYPES = frozenset({"Trade", "AdlTrade", "BustTrade", "BlockTrade", "MovePosition"})
+
+# The orders Bybit creates itself from a position's protective levels (`stopOrderType`, with
+# `createType` as the fallback: CreateByStopLoss...), and the exit reason lorabot records for each.
+PROTECTIVE_STOP_TYPES = {
+    "StopLoss": "stop_loss",
+    "PartialStopLoss": "stop_loss",
+    "TakeProfit": "take_profit",
+    "PartialTakeProfit": "take_profit",
+    "TrailingStop": "trailing_stop",
+}
+PROTECTIVE_CREATE_TYPES = {
+    "CreateByStopLoss": "stop_loss",
+    "CreateByPartialStopLoss": "stop_loss",
+    "CreateByTakeProfit": "take_profit",
+    "CreateByPartialTakeProfit": "take_profit",
+    "CreateByTrailingStop": "trailing_stop",
+}
+
+
+def protective_of(item: Mapping[str, Any]) -> str:
+    """ "stop_loss" / "take_profit" / "trailing_stop" for an order (or its execution) that a
+    position's protective level created; "" for any other."""
+    stop_type = str(item.get("stopOrderType") or "")
+    create_type = str(item.get("createType") or "")
+    return PROTECTIVE_STOP_TYPES.get(stop_type) or PROTECTIVE_CREATE_TYPES.get(create_type, "")
 
 
 def ms_to_dt(value: Any) -> datetime:

@@ -28,12 +28,13 @@ from bot.clock import Clock
 from bot.events import Fill, OrderType, OrderUpdate, Side
 from bot.log import get_logger
 from bot.orders import TRANSITIONS, Order, OrderStatus, can_transition
-from bot.protocols import Emit
+from bot.protocols import Emit, VenueExit
 
 log = get_logger(__name__)
 
 S = OrderStatus
 ZERO = Decimal(0)
+VENUE_MADE_PREFIX = "bybit:"
 
 
 def _epoch_ms(moment: datetime) -> int:
@@ -65,6 +66,12 @@ class TrackedOrder:
     cancel_requested: bool = False
     given_up: bool = False  # settled as never placed (after the in-flight deadline)
     last_heard: float = 0.0
+
+    @property
+    def venue_made(self) -> bool:
+        """Bybit created this order itself (a protective exit): it has no orderLinkId, and
+        lorabot names it after the venue's id (`VenueOrder.client_order_id`)."""
+        return self.client_order_id.startswith(VENUE_MADE_PREFIX)
 
     @classmethod
     def from_order(cls, order: Order) -> TrackedOrder:
@@ -167,6 +174,8 @@ class OrderMirror:
         tracked = self.lookup(execution.link_id, execution.order_id)
         if tracked is not None and tracked.given_up:
             self.revive(tracked, f"execution {execution.exec_id}")
+        if tracked is None and execution.protective:
+            tracked = self.adopt_exit(execution)
         if tracked is None:
             self.stats.external_executions += 1
             self.needs_reconcile = True
@@ -181,6 +190,52 @@ class OrderMirror:
             )
             return
         self.emit_fill(tracked, execution)
+
+    def adopt_exit(
+        self, execution: Execution, exec_ids: tuple[str, ...] = (), qty: Decimal | None = None
+    ) -> TrackedOrder:
+        """The first execution of an order Bybit created from a position's protective level:
+        tracked from now on under the venue's id, and announced as a `VenueExit` (before its
+        fill) so the engine records the exit with its reason, as it records its own. A
+        reconciliation that finds a finished one passes its executions' ids and total."""
+        if qty is None:
+            qty = execution.qty + (execution.leaves_qty or ZERO)
+        tracked = TrackedOrder(
+            client_order_id=execution.client_order_id,
+            symbol=execution.symbol,
+            side=execution.side,
+            qty=qty,
+            order_type=OrderType.STOP,
+            price=None,
+            time_in_force="IOC",
+            reduce_only=True,
+            created_ms=_epoch_ms(execution.ts),
+            status=S.TRIGGERED,
+            venue_order_id=execution.order_id,
+            last_heard=self.now(),
+        )
+        self.orders[tracked.client_order_id] = tracked
+        self.by_venue_id[execution.order_id] = tracked.client_order_id
+        log.info(
+            "bybit: a protective level closed the position",
+            symbol=execution.symbol,
+            reason=execution.protective,
+            order=execution.order_id,
+            qty=str(qty),
+        )
+        self._emit(
+            VenueExit(
+                ts=execution.ts,
+                symbol=execution.symbol,
+                client_order_id=tracked.client_order_id,
+                venue_order_id=execution.order_id,
+                side=execution.side,
+                qty=qty,
+                reason=execution.protective,
+                exec_ids=exec_ids,
+            )
+        )
+        return tracked
 
     def on_position(self, position: VenuePosition) -> None:
         self.venue_positions[position.symbol] = position

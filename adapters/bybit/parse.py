@@ -32,6 +32,7 @@ from adapters.bybit.fields import (
     field_of,
     ms_to_dt,
     opt_dec,
+    protective_of,
     quote_of,
 )
 from bot.events import (
@@ -46,7 +47,10 @@ from bot.events import (
     Trade,
 )
 from bot.orders import Order, OrderStatus
+from bot.protocols import Protection
 from bot.symbols import Instrument
+
+NO_PROTECTION = Protection()
 
 # -- market data ---------------------------------------------------------------------------------
 
@@ -225,6 +229,7 @@ class VenueOrder:
     reason: str
     created: datetime
     updated: datetime
+    protective: str = ""  # the exit reason when a position's TP/SL/trailing stop created it
 
     @property
     def client_order_id(self) -> str:
@@ -321,6 +326,7 @@ def order_from_venue(item: Mapping[str, Any], category: str = "") -> VenueOrder:
         reason=_reason(venue_status, item),
         created=ms_to_dt(field_of(item, "createdTime", kind)),
         updated=updated,
+        protective=protective_of(item),
     )
 
 
@@ -342,6 +348,7 @@ class Execution:
     exec_type: str
     ts: datetime
     leaves_qty: Decimal | None
+    protective: str = ""  # the exit reason when a position's TP/SL/trailing stop caused it
 
     @property
     def is_trade(self) -> bool:
@@ -397,6 +404,7 @@ def execution_from_venue(item: Mapping[str, Any], category: str = "") -> Executi
         exec_type=str(item.get("execType") or "Trade"),
         ts=ms_to_dt(field_of(item, "execTime", kind)),
         leaves_qty=opt_dec(item.get("leavesQty")),
+        protective=protective_of(item),
     )
 
 
@@ -410,6 +418,14 @@ class VenuePosition:
     unrealised_pnl: Decimal
     realised_pnl: Decimal
     updated: datetime | None
+    protection: Protection = NO_PROTECTION
+    leverage: Decimal | None = None
+
+
+def _level(item: Mapping[str, Any], key: str) -> Decimal | None:
+    """A protective level: Bybit writes "0" or "" for none."""
+    value = opt_dec(item.get(key))
+    return value if value else None
 
 
 def position_from_venue(item: Mapping[str, Any], category: str = "") -> VenuePosition:
@@ -434,6 +450,10 @@ def position_from_venue(item: Mapping[str, Any], category: str = "") -> VenuePos
         unrealised_pnl=opt_dec(item.get("unrealisedPnl")) or ZERO,
         realised_pnl=opt_dec(item.get("cumRealisedPnl")) or ZERO,
         updated=ms_to_dt(updated) if updated else None,
+        protection=Protection(
+            _level(item, "stopLoss"), _level(item, "takeProfit"), _level(item, "trailingStop")
+        ),
+        leverage=opt_dec(item.get("leverage")),
     )
 
 

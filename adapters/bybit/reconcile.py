@@ -26,13 +26,13 @@ from typing import Any
 from adapters.bybit import errors
 from adapters.bybit.fields import base_of, quote_of
 from adapters.bybit.mirror import OrderMirror, TrackedOrder
-from adapters.bybit.parse import VenueOrder, Wallet
+from adapters.bybit.parse import Execution, VenueOrder, Wallet
 from adapters.bybit.rest import BybitRest
 from bot.config import BybitConfig
 from bot.events import Fill, OrderUpdate
 from bot.log import get_logger
 from bot.orders import Order, OrderStatus
-from bot.protocols import VenueState
+from bot.protocols import VenueExit, VenueState
 
 log = get_logger(__name__)
 
@@ -63,6 +63,7 @@ class Reconciler:
         self._spawn = spawn
         self._awaiting_deadline: set[str] = set()
         self._gap_tasks: dict[str, asyncio.Task[None]] = {}
+        self._exits_recovered = False
         mirror.on_gap = self.watch_gap
 
     # -- the start-up reconciliation ---------------------------------------------------------------
@@ -93,14 +94,19 @@ class Reconciler:
                     continue
                 venue = by_link.get(tracked.client_order_id)
                 if venue is None:
-                    venue = await self.rest.find_order(
-                        self.category, link_id=tracked.client_order_id
-                    )
+                    venue = await self.find(tracked)
                 await self.settle(tracked, venue, why="reconcile")
+            if not self._exits_recovered and self.category == "linear":
+                await self.recover_exits()
             positions = await self.venue_positions()
             mirror.wallet = await self.rest.wallet()
         finally:
             mirror.emit = emit
+            # A protective exit the stream reported meanwhile goes to the engine now, ahead of
+            # its fills (which come back in the state): the exit's order must exist first.
+            for event in collected:
+                if isinstance(event, VenueExit) and emit is not None:
+                    emit(event)
         updates = tuple(e for e in collected if isinstance(e, OrderUpdate))
         fills = tuple(e for e in collected if isinstance(e, Fill))
         cash = self.portfolio_cash(mirror.wallet, positions)
@@ -115,22 +121,42 @@ class Reconciler:
         )
         mirror.needs_reconcile = False
         return VenueState(
-            open_orders=tuple(v.to_order() for v in venue_open),
+            # a position's TP/SL orders are Bybit's own, kept by `ProtectionDesk`
+            open_orders=tuple(v.to_order() for v in venue_open if not v.protective),
             positions=positions,
             cash=cash,
             fills=fills,
             updates=updates,
         )
 
+    async def recover_exits(self) -> None:
+        """At the first reconciliation (a start, a restart): the exits Bybit made from a
+        position's protective levels while nobody listened (its last 7 days of executions, what
+        /v5/execution/list returns without a start time), each announced with its execution ids
+        so the engine records the ones it does not hold yet, then their fills."""
+        try:
+            executions = await self.rest.executions(self.category)
+        except errors.BybitError as error:
+            log.warning("bybit: protective exits not read back", error=str(error))
+            return
+        self._exits_recovered = True
+        by_order: dict[str, list[Execution]] = {}
+        for execution in executions:
+            if execution.protective and execution.is_trade:
+                by_order.setdefault(execution.order_id, []).append(execution)
+        for order_id, found in by_order.items():
+            if self.mirror.lookup("", order_id) is not None:
+                continue
+            ids, total = tuple(e.exec_id for e in found), sum((e.qty for e in found), ZERO)
+            tracked = self.mirror.adopt_exit(found[0], ids, total)
+            for execution in found:
+                self.mirror.emit_fill(tracked, execution)
+
     # -- one order -----------------------------------------------------------------------------
 
     async def refresh(self, tracked: TrackedOrder, why: str) -> None:
         try:
-            venue = await self.rest.find_order(
-                self.category,
-                link_id=tracked.client_order_id,
-                order_id=None if tracked.client_order_id else tracked.venue_order_id,
-            )
+            venue = await self.find(tracked)
         except errors.BybitError as error:
             log.warning(
                 "bybit: order read-back failed",
@@ -140,6 +166,13 @@ class Reconciler:
             )
             return
         await self.settle(tracked, venue, why=why)
+
+    async def find(self, tracked: TrackedOrder) -> VenueOrder | None:
+        """The venue's view of one order: by lorabot's link id, or by the venue's own id for an
+        order Bybit created itself (a protective exit has no link id)."""
+        if tracked.venue_made or not tracked.client_order_id:
+            return await self.rest.find_order(self.category, order_id=tracked.venue_order_id)
+        return await self.rest.find_order(self.category, link_id=tracked.client_order_id)
 
     async def settle(self, tracked: TrackedOrder, venue: VenueOrder | None, why: str) -> None:
         """Bring one order to the venue's truth: missed fills, then its status."""
@@ -309,7 +342,9 @@ class Reconciler:
             symbol: (ZERO, ZERO) for symbol in self.instruments
         }
         if self.category == "linear":
-            for position in await self.rest.positions(self.category):
+            read = await self.rest.positions(self.category)
+            self.mirror.venue_positions.clear()  # the list holds open positions only
+            for position in read:
                 positions[position.symbol] = (position.qty, position.avg_price)
                 self.mirror.venue_positions[position.symbol] = position
         else:

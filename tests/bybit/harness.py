@@ -22,6 +22,7 @@ from bot.config import Secrets, Settings
 from bot.events import Fill, OrderType, OrderUpdate, Side, TimeInForce
 from bot.orders import Order, OrderStatus
 from bot.portfolio import Portfolio
+from bot.protocols import VenueExit
 from bot.store import Store
 
 FAST = {
@@ -95,6 +96,7 @@ class Ledger:
     fills: list[Fill] = field(default_factory=list)
     updates: list[OrderUpdate] = field(default_factory=list)
     events: list[object] = field(default_factory=list)
+    exits: list[VenueExit] = field(default_factory=list)
     errors: list[Exception] = field(default_factory=list)
     store: Store | None = None  # when set, every change is recorded as the engine does
 
@@ -138,6 +140,25 @@ class Ledger:
                 if self.store is not None:
                     self.store.record_fill(event)
                     self.store.record_order(order)
+        elif isinstance(event, VenueExit):
+            # What the engine does (bot/venue_exits.py): the venue's order joins the book.
+            self.exits.append(event)
+            order = Order(
+                client_order_id=event.client_order_id,
+                symbol=event.symbol,
+                side=event.side,
+                qty=event.qty,
+                created=event.ts,
+                order_type=OrderType.STOP,
+                reduce_only=True,
+                reason=event.reason,
+                venue_order_id=event.venue_order_id,
+            )
+            for status in (OrderStatus.SUBMITTED, OrderStatus.UNTRIGGERED, OrderStatus.TRIGGERED):
+                order.transition(status, event.ts)
+            self.orders[order.client_order_id] = order
+            if self.store is not None:
+                self.store.record_order(order)
         else:
             raise AssertionError(f"the broker emitted {type(event).__name__}")
 

@@ -29,6 +29,9 @@ REACTIONS = {
     errors.OrderNotOpen: "read the order's state back from the venue",
     errors.DuplicateOrder: "the order already exists at the venue: read it back, never place "
     "it twice",
+    errors.NotModified: "nothing to do: the venue already holds this value",
+    errors.AccountSetupError: "fatal: stop the run (check [symbols.X] leverage / margin_mode and "
+    "the account)",
 }
 
 
@@ -40,7 +43,9 @@ def test_every_mapped_code_gets_its_class_and_reaction(
     assert type(error) is cls
     assert error.code == code and "message from Bybit" in str(error)
     assert error.reaction == REACTIONS[cls]
-    assert isinstance(error, FatalError) == (cls is errors.CredentialsError)
+    assert isinstance(error, FatalError) == (
+        cls in (errors.CredentialsError, errors.AccountSetupError)
+    )
     assert isinstance(error, TransientError) == issubclass(cls, errors.Transient)
 
 

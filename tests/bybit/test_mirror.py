@@ -173,3 +173,66 @@ def test_position_and_wallet_messages_are_kept(m: Mirrored) -> None:
     wallet = wallet_from_venue(items("ws_wallet.json")[0])
     m.mirror.on_wallet(wallet)
     assert m.mirror.wallet is wallet
+
+
+def _protective_execution(exec_id: str, qty: str, leaves: str) -> dict[str, Any]:
+    """An execution of the order Bybit created from a position's stop-loss (as its private
+    stream sends it: no orderLinkId, stopOrderType and createType set)."""
+    return {
+        "category": "linear",
+        "symbol": "BTCUSDT",
+        "execId": exec_id,
+        "execPrice": "41000.0",
+        "execQty": qty,
+        "execType": "Trade",
+        "execFee": "0.1",
+        "isMaker": False,
+        "orderId": "venue-sl-1",
+        "orderLinkId": "",
+        "side": "Sell",
+        "leavesQty": leaves,
+        "stopOrderType": "StopLoss",
+        "createType": "CreateByStopLoss",
+        "execTime": "1704067200000",
+    }
+
+
+def test_a_protective_execution_is_announced_once_then_filled(m: Mirrored) -> None:
+    first = execution_from_venue(_protective_execution("e1", "0.060", "0.040"))
+    second = execution_from_venue(_protective_execution("e2", "0.040", "0"))
+    assert first.protective == "stop_loss"
+    m.mirror.on_execution(first)
+    m.mirror.on_execution(first)  # repeated
+    m.mirror.on_execution(second)
+    (exit_,) = m.ledger.exits
+    assert exit_.reason == "stop_loss" and exit_.qty == D("0.100") and exit_.side is Side.SELL
+    assert exit_.client_order_id == "bybit:venue-sl-1" and exit_.venue_order_id == "venue-sl-1"
+    assert m.status("bybit:venue-sl-1") is OrderStatus.FILLED
+    assert [f.exec_id for f in m.ledger.fills] == ["e1", "e2"]
+    assert not m.mirror.needs_reconcile and m.mirror.stats.external_executions == 0
+
+
+def test_an_unknown_execution_that_no_level_caused_stays_external(m: Mirrored) -> None:
+    item = {**_protective_execution("e3", "0.010", "0"), "stopOrderType": "UNKNOWN"}
+    item["createType"] = "CreateByUser"
+    m.mirror.on_execution(execution_from_venue(item))
+    assert m.ledger.exits == [] and m.mirror.needs_reconcile
+
+
+def test_a_positions_levels_and_leverage_are_read_from_the_position_list() -> None:
+    position = position_from_venue(
+        {
+            "symbol": "BTCUSDT",
+            "side": "Buy",
+            "size": "0.01",
+            "avgPrice": "42000",
+            "leverage": "5",
+            "stopLoss": "41000.5",
+            "takeProfit": "0",
+            "trailingStop": "",
+        },
+        "linear",
+    )
+    assert position.leverage == 5
+    assert position.protection.stop_loss == D("41000.5")
+    assert position.protection.take_profit is None and position.protection.trailing_stop is None

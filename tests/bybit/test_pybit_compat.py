@@ -292,3 +292,67 @@ async def test_pybit_private_websocket_auth_is_checked(
     await _blocking(scenario)
     assert replies and replies[0]["op"] == "auth" and replies[0]["success"] is False
     assert replies[0]["ret_msg"] == "Invalid sign"
+
+
+async def test_pybit_sets_leverage_margin_mode_and_a_positions_protective_levels(
+    sim: Simulator,
+) -> None:
+    """pybit's `set_leverage`, `set_margin_mode`, `get_account_info` and `set_trading_stop`
+    drive the simulator as they drive Bybit, "not modified" answers included."""
+
+    def scenario() -> dict[str, Any]:
+        http = client(sim)
+        out: dict[str, Any] = {}
+        out["leverage"] = http.set_leverage(
+            category="linear", symbol="BTCUSDT", buyLeverage="7", sellLeverage="7"
+        )
+        try:
+            http.set_leverage(
+                category="linear", symbol="BTCUSDT", buyLeverage="7", sellLeverage="7"
+            )
+        except InvalidRequestError as error:
+            out["leverage_again"] = error.status_code
+        out["mode"] = http.set_margin_mode(setMarginMode="ISOLATED_MARGIN")
+        out["info"] = http.get_account_info()["result"]
+        http.place_order(
+            category="linear", symbol="BTCUSDT", side="Buy", orderType="Market", qty="0.010"
+        )
+        position = http.get_positions(category="linear", symbol="BTCUSDT")["result"]["list"][0]
+        entry = D(position["avgPrice"])
+        out["entry"] = entry
+        out["stop"] = http.set_trading_stop(
+            category="linear",
+            symbol="BTCUSDT",
+            positionIdx=0,
+            tpslMode="Full",
+            stopLoss=str((entry * D("0.97")).quantize(D("0.1"))),
+            takeProfit=str((entry * D("1.03")).quantize(D("0.1"))),
+            trailingStop="900",
+            slTriggerBy="LastPrice",
+            tpTriggerBy="LastPrice",
+        )
+        try:
+            http.set_trading_stop(
+                category="linear",
+                symbol="BTCUSDT",
+                positionIdx=0,
+                tpslMode="Full",
+                trailingStop="900",
+            )
+        except InvalidRequestError as error:
+            out["stop_again"] = error.status_code
+        out["position"] = http.get_positions(category="linear", symbol="BTCUSDT")["result"]["list"][
+            0
+        ]
+        return out
+
+    out = await _blocking(scenario)
+    assert out["leverage"]["retCode"] == 0 and out["leverage_again"] == 110043
+    assert out["mode"]["retCode"] == 0 and out["info"]["marginMode"] == "ISOLATED_MARGIN"
+    assert out["stop"]["retCode"] == 0 and out["stop_again"] == 34040
+    position, entry = out["position"], out["entry"]
+    assert position["leverage"] == "7" and position["tradeMode"] == 1
+    assert D(position["stopLoss"]) == (entry * D("0.97")).quantize(D("0.1"))
+    assert D(position["takeProfit"]) == (entry * D("1.03")).quantize(D("0.1"))
+    assert D(position["trailingStop"]) == 900
+    assert D(position["liqPrice"]) < entry  # isolated at 7x: about 14% below the entry

@@ -57,6 +57,11 @@ class SimOrder:
     updated_ms: int = 0
     reject_reason: str = "EC_NoError"
     cancel_type: str = "UNKNOWN"
+    # Set on the orders the venue creates itself: a position's TP/SL/trailing stop, liquidation.
+    stop_order_type: str = ""
+    create_type: str = "CreateByUser"
+    trigger_price: Decimal | None = None
+    exec_type: str = "Trade"
 
     @property
     def leaves(self) -> Decimal:
@@ -94,24 +99,24 @@ class SimOrder:
             "isLeverage": "",
             "lastPriceOnCreated": str(self.last_price_on_created),
             "reduceOnly": self.reduce_only,
-            "closeOnTrigger": False,
-            "triggerPrice": "",
+            "closeOnTrigger": bool(self.stop_order_type),
+            "triggerPrice": str(self.trigger_price) if self.trigger_price is not None else "",
             "takeProfit": "",
             "stopLoss": "",
             "tpTriggerBy": "",
             "slTriggerBy": "",
             "triggerDirection": 0,
-            "triggerBy": "",
-            "tpslMode": "",
+            "triggerBy": "LastPrice" if self.stop_order_type else "",
+            "tpslMode": "Full" if self.stop_order_type else "",
             "tpLimitPrice": "",
             "slLimitPrice": "",
-            "stopOrderType": "",
+            "stopOrderType": self.stop_order_type,
             "placeType": "",
             "smpType": "None",
             "smpGroup": 0,
             "smpOrderId": "",
             "feeCurrency": "",
-            "createType": "CreateByUser",
+            "createType": self.create_type,
             "createdTime": str(self.created_ms),
             "updatedTime": str(self.updated_ms or self.created_ms),
         }
@@ -141,7 +146,7 @@ class SimExecution:
             "execId": self.exec_id,
             "execPrice": str(self.price),
             "execQty": str(self.qty),
-            "execType": "Trade",
+            "execType": order.exec_type,
             "execValue": _s(self.qty * self.price),
             "execFee": _s(self.fee),
             "feeRate": str(self.fee_rate),
@@ -152,7 +157,7 @@ class SimExecution:
             "orderPrice": str(order.price) if order.price is not None else "0",
             "orderQty": str(order.qty),
             "orderType": order.order_type,
-            "stopOrderType": "UNKNOWN",
+            "stopOrderType": order.stop_order_type or "UNKNOWN",
             "side": order.side,
             "leavesQty": str(self.leaves_qty),
             "closedSize": str(self.closed_size),
@@ -163,7 +168,7 @@ class SimExecution:
             "tradeIv": "",
             "markIv": "",
             "isLeverage": "",
-            "createType": "CreateByUser",
+            "createType": order.create_type,
             "execTime": str(self.time_ms),
             "seq": self.seq,
         }
@@ -179,6 +184,18 @@ class SimPosition:
     created_ms: int = 0
     updated_ms: int = 0
     seq: int = 0
+    # The protective levels (`/v5/position/trading-stop`; zero: none). The trailing stop is a
+    # distance; `trail_extreme` is the best last price since it became active.
+    stop_loss: Decimal = ZERO
+    take_profit: Decimal = ZERO
+    trailing_stop: Decimal = ZERO
+    active_price: Decimal = ZERO
+    trail_extreme: Decimal | None = None
+
+    def clear_levels(self) -> None:
+        """Bybit cancels a position's TP/SL orders when the position closes."""
+        self.stop_loss = self.take_profit = self.trailing_stop = self.active_price = ZERO
+        self.trail_extreme = None
 
 
 @dataclass
@@ -192,9 +209,34 @@ class Account:
     executions: list[SimExecution] = field(default_factory=list)
     positions: dict[str, SimPosition] = field(default_factory=dict)
     cum_realised: dict[str, Decimal] = field(default_factory=dict)
+    leverages: dict[str, Decimal] = field(default_factory=dict)  # set-leverage, per symbol
+    margin_mode: str = "REGULAR_MARGIN"  # account-wide on a UTA: REGULAR_MARGIN is cross
+
+    def leverage_of(self, symbol: str) -> Decimal:
+        return self.leverages.get(symbol, self.leverage)
 
 
 OnPrivate = Callable[[Account, str, dict[str, Any]], None]
+
+# Bybit's lowest risk-limit tier per symbol (lorabot's `maintenance_margin_rate` defaults).
+MAINTENANCE_RATES = {"BTCUSDT": Decimal("0.005"), "ETHUSDT": Decimal("0.01")}
+
+
+def maintenance_rate(symbol: str) -> Decimal:
+    return MAINTENANCE_RATES.get(symbol, Decimal("0.01"))
+
+
+def liquidation_price(account: Account, position: SimPosition) -> Decimal | None:
+    """Where an isolated position is liquidated: its margin (notional / leverage) is used up
+    down to the maintenance margin. Cross margin is decided on the whole account (see
+    `PositionRules.liquidations`), so it has no price per position here."""
+    if account.margin_mode != "ISOLATED_MARGIN" or not position.size:
+        return None
+    step = 1 / account.leverage_of(position.symbol)
+    mmr = maintenance_rate(position.symbol)
+    if position.size > 0:
+        return position.avg * (1 - step + mmr)
+    return position.avg * (1 + step - mmr)
 
 
 def decimal_param(params: Mapping[str, Any], key: str, required: bool = True) -> Decimal | None:
@@ -234,13 +276,14 @@ class Valuation:
 
     def position_im(self, account: Account) -> Decimal:
         return sum(
-            (abs(p.size) * p.avg / account.leverage for p in account.positions.values()), ZERO
+            (abs(p.size) * p.avg / account.leverage_of(s) for s, p in account.positions.items()),
+            ZERO,
         )
 
     def order_im(self, account: Account) -> Decimal:
         return sum(
             (
-                o.leaves * (o.price or ZERO) / account.leverage
+                o.leaves * (o.price or ZERO) / account.leverage_of(o.symbol)
                 for o in account.orders.values()
                 if o.is_open and o.category == "linear" and not o.reduce_only
             ),
@@ -275,28 +318,31 @@ class Valuation:
         size = abs(position.size)
         side = "Buy" if position.size > 0 else "Sell" if position.size < 0 else ""
         unrealised = (mark - position.avg) * position.size if position.size else ZERO
+        leverage = account.leverage_of(position.symbol)
+        liquidation = liquidation_price(account, position) if size else None
         record: dict[str, Any] = {
             "category": "linear",
             "symbol": position.symbol,
             "side": side,
             "size": str(size),
             "positionIdx": 0,
-            "tradeMode": 0,
+            "tradeMode": 1 if account.margin_mode == "ISOLATED_MARGIN" else 0,
             "positionValue": _s(size * position.avg),
             "riskId": 1,
             "riskLimitValue": "2000000",
             "markPrice": str(mark),
-            "leverage": str(account.leverage),
+            "leverage": _s(leverage),
             "autoAddMargin": 0,
-            "positionBalance": _s(size * position.avg / account.leverage),
-            "positionIM": _s(size * position.avg / account.leverage),
-            "positionMM": _s(size * position.avg * Decimal("0.005")),
-            "liqPrice": "",
+            "positionBalance": _s(size * position.avg / leverage),
+            "positionIM": _s(size * position.avg / leverage),
+            "positionMM": _s(size * position.avg * maintenance_rate(position.symbol)),
+            "liqPrice": _s(liquidation) if liquidation is not None else "",
             "bustPrice": "",
             "tpslMode": "Full",
-            "takeProfit": "0",
-            "stopLoss": "0",
-            "trailingStop": "0",
+            "takeProfit": _s(position.take_profit),
+            "stopLoss": _s(position.stop_loss),
+            "trailingStop": _s(position.trailing_stop),
+            "activePrice": _s(position.active_price),
             "unrealisedPnl": _s(unrealised),
             "curRealisedPnl": _s(position.cur_realised),
             "cumRealisedPnl": _s(position.cum_realised),

@@ -38,9 +38,14 @@ class Admin:
                     "size": str(p.size),
                     "avgPrice": str(p.avg),
                     "cumRealisedPnl": str(p.cum_realised),
+                    "leverage": str(account.leverage_of(name)),
+                    "stopLoss": str(p.stop_loss),
+                    "takeProfit": str(p.take_profit),
+                    "trailingStop": str(p.trailing_stop),
                 }
                 for name, p in account.positions.items()
             },
+            "marginMode": account.margin_mode,
             "orders": [o.record() for o in account.orders.values()],
             "executions": len(account.executions),
             "prices": {

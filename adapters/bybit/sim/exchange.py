@@ -33,6 +33,7 @@ from adapters.bybit.sim.accounts import (
     decimal_param,
 )
 from adapters.bybit.sim.market import Market, SimInstrument, SymbolMarket
+from adapters.bybit.sim.position_rules import PositionRules
 
 MAX_LEVELS = 100
 
@@ -66,6 +67,7 @@ class Exchange:
         self.wallet_record = self.valuation.wallet_record
         self._seq = itertools.count(1_000_000)
         self.on_private: OnPrivate = lambda account, topic, record: None
+        self.positions = PositionRules(self)  # TP/SL, leverage, margin mode, liquidation
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -210,7 +212,7 @@ class Exchange:
             raise SimError(110017, "Reduce-only rule not satisfied")
         if increase == 0:
             return
-        need = increase * price / account.leverage + qty * price * taker
+        need = increase * price / account.leverage_of(instrument.symbol) + qty * price * taker
         if need > self.valuation.available_usdt(account):
             raise SimError(110007, "ab not enough for new order")
 
@@ -357,6 +359,7 @@ class Exchange:
             rest = qty - closed
             if position.size == 0:
                 position.avg = ZERO
+                position.clear_levels()
             if rest > 0:
                 position.size = sign * rest
                 position.avg = price
@@ -453,6 +456,7 @@ class Exchange:
                 touched[order.symbol + order.category] = market
             for market in touched.values():
                 self._push_account(account, market)
+        self.positions.on_tick()
 
     # -- reports -----------------------------------------------------------------------------------
 

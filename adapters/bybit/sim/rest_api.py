@@ -140,6 +140,10 @@ class RestApi:
             get("/v5/position/list", self._private(self._positions)),
             get("/v5/account/wallet-balance", self._private(self._wallet)),
             get("/v5/account/fee-rate", self._private(self._fee_rate)),
+            post("/v5/position/trading-stop", self._private(exchange.positions.trading_stop)),
+            post("/v5/position/set-leverage", self._private(exchange.positions.set_leverage)),
+            post("/v5/account/set-margin-mode", self._private(exchange.positions.set_margin_mode)),
+            get("/v5/account/info", self._private(exchange.positions.account_info)),
         ]
 
     def _answer(
