@@ -98,6 +98,12 @@ def _check_replay_files(
     help="Skip the --replay-* files' bad rows, each reported with its reason as a warning "
     "(default: a file with a bad row is refused, its rows named).",
 )
+@click.option(
+    "--sd-notify",
+    is_flag=True,
+    help="Under systemd (Type=notify): send READY=1 once trading, STATUS= lines, and WATCHDOG=1 "
+    "while the main loop makes progress (see deploy/lorabot.service).",
+)
 @config_option
 @click.pass_context
 def run(
@@ -111,6 +117,7 @@ def run(
     keep_times: bool,
     no_news: bool,
     skip_bad_rows: bool,
+    sd_notify: bool,
     config_path: Path | None,
 ) -> None:
     """Run the trading daemon until SIGINT/SIGTERM.
@@ -151,5 +158,6 @@ def run(
         account=account,
         replay=replay,
         live_feeds=replay_news is None,
+        sd_notify=sd_notify,
     )
     asyncio.run(run_daemon(settings, options))
