@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from bot.events import iso
+from bot.events import Side, iso
 from bot.store.buffer import TABLES
 from bot.store.database import sqlite_path
 
@@ -146,7 +146,7 @@ class ConsoleQueries:
             price, reference = row.price, row.order_price
             slip = None
             if reference:
-                sign = 1 if row.side == "Buy" else -1
+                sign = 1 if Side(row.side) is Side.BUY else -1
                 slip = float(sign * (price - reference) / reference * 10_000)
             item["slippage_bps"] = None if slip is None else round(slip, 2)
             item["news_to_fill_s"] = (
