@@ -84,10 +84,12 @@ class ConsoleServer:
         started: list[Companion] = []
         try:
             if self.app is not None:
-                runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+                runner = web.AppRunner(
+                    self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
+                )
                 await runner.setup()
                 host, port = split_listen(self.listen)
-                site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+                site = web.TCPSite(runner, host, port)
                 await site.start()
                 # the bound address: port 0 asks the system for a free one
                 self.port = int(runner.addresses[0][1]) if runner.addresses else port
