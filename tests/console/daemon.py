@@ -86,9 +86,10 @@ def start(
     env: dict[str, str] | None = None,
     args: tuple[str, ...] = (),
     wait_console: bool = True,
+    listen: str = "127.0.0.1:0",
 ) -> Daemon:
     news, bars_file = replay_files(folder, bars)
-    config = console_config(folder, extra_config)
+    config = console_config(folder, extra_config, listen)
     data_home = folder / "xdg"
     log = folder / "daemon.log"
     command = bot_command(
@@ -110,7 +111,7 @@ def start(
             assert process.poll() is None, log.read_text()[-3000:]
             for record in log_records(log):
                 if record.get("event") == "console serving":
-                    url = record["url"].rstrip("/")
+                    url = record["url"].rstrip("/").replace("0.0.0.0", "127.0.0.1")
                     return True
             return False
 

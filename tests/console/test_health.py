@@ -5,6 +5,7 @@ can say so while the trading loop is stuck; a stuck loop is made here by blockin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
@@ -80,10 +81,8 @@ def test_health_is_503_while_the_daemons_main_loop_is_stuck(tmp_path: Path) -> N
 
     def poll() -> None:
         while not done.is_set():
-            try:
+            with contextlib.suppress(OSError):
                 seen.append(request(f"http://127.0.0.1:{port}/health", timeout=2)[0])
-            except OSError:
-                pass
             time.sleep(0.1)
 
     async def main() -> None:
