@@ -171,9 +171,15 @@ def build_app(ctx: ConsoleContext) -> web.Application:
         cursor = f"{last['ts']}|{last['id']}" if last else None
         return _json({"decisions": rows, "next": cursor})
 
+    cached: dict[str, Any] = {"version": -1, "body": b""}
+
     async def equity(_: web.Request) -> web.StreamResponse:
-        points = [*ctx.queries.equity(), *ctx.state.equity_samples()]
-        return _json(equity_summary(points))
+        version = ctx.state.current()[0]
+        if cached["version"] != version:  # worked out once a tick, however many pages ask
+            points = [*ctx.queries.equity(), *ctx.state.equity_samples()]
+            cached["body"] = json.dumps(equity_summary(points)).encode()
+            cached["version"] = version
+        return web.Response(body=cached["body"], content_type="application/json")
 
     async def config(_: web.Request) -> web.StreamResponse:
         return _json(ctx.config)
