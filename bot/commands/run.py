@@ -152,6 +152,12 @@ def run(
             "the daemon would never trade. Enable a feed in the config, pass --replay-news FILE, "
             "or --no-news if that is intended"
         )
+    if settings.api.enabled:  # before anything starts: a public console needs its token
+        import os
+
+        from bot.console.auth import TOKEN_ENV, check_bind
+
+        check_bind(settings.api.listen, os.environ.get(TOKEN_ENV))
     options = DaemonOptions(
         mode=chosen,
         confirm_mainnet=confirm_mainnet,

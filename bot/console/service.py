@@ -7,6 +7,7 @@ companions run on the console's thread and read through the same `ConsoleReader`
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -82,7 +83,7 @@ class Console:
     def alert(self, text: str) -> None:
         """Tell every alert listener (Telegram), from any thread."""
         for listener in self.alerts:
-            self.server.call(lambda listener=listener: listener(text))  # type: ignore[misc]
+            self.server.call(functools.partial(listener, text))
 
     # -- the main loop's side ----------------------------------------------------------------
 
