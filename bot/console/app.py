@@ -184,6 +184,9 @@ def build_app(ctx: ConsoleContext) -> web.Application:
     async def config(_: web.Request) -> web.StreamResponse:
         return _json(ctx.config)
 
+    async def log_lines(_: web.Request) -> web.StreamResponse:
+        return _json({"log": ctx.state.log_lines()})
+
     async def backtests(_: web.Request) -> web.StreamResponse:
         return _json({"backtests": _list_backtests(ctx.backtests_dir)})
 
@@ -212,6 +215,7 @@ def build_app(ctx: ConsoleContext) -> web.Application:
                     "decisions": snap.get("decisions", 0),
                     "fills": snap.get("fills", 0),
                     "kill_switch": snap.get("kill_switch", False),
+                    "warnings": ctx.state.log_count,
                 }
                 try:
                     await response.write(f"event: state\ndata: {json.dumps(payload)}\n\n".encode())
@@ -242,6 +246,7 @@ def build_app(ctx: ConsoleContext) -> web.Application:
             web.get("/api/v1/decisions", decisions),
             web.get("/api/v1/equity", equity),
             web.get("/api/v1/config", config),
+            web.get("/api/v1/log", log_lines),
             web.get("/api/v1/backtests", backtests),
             web.get("/api/v1/events", events),
             web.get("/backtests/{name}/{file}", backtest_file),

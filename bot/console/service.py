@@ -24,7 +24,7 @@ from bot.console.sd_notify import SdNotifier
 from bot.console.server import Companion, ConsoleServer
 from bot.console.state import ConsoleState, Observer, RunInfo, take_snapshot
 from bot.events import Fill
-from bot.log import get_logger
+from bot.log import get_logger, listen_for_warnings
 
 log = get_logger("bot.console")
 
@@ -68,6 +68,7 @@ class Console:
             app = build_app(context)
         self.server = ConsoleServer(app, api.listen)
         self._kill_seen = False
+        self._stop_listening: Callable[[], None] = lambda: None
         self.serving = False
         self.alerts: list[Callable[[str], None]] = []  # on the console's thread
 
@@ -88,6 +89,7 @@ class Console:
     # -- the main loop's side ----------------------------------------------------------------
 
     def start(self) -> None:
+        self._stop_listening = listen_for_warnings(self.state.note_log)
         self.tick(self.parts.clock.now())
         try:
             self.server.start()
@@ -126,6 +128,7 @@ class Console:
         self.alert(f"lorabot stopping on a fatal error: {error}")
 
     def stop(self) -> None:
+        self._stop_listening()
         if self.notifier is not None:
             self.notifier.stopping()
         self.server.stop()

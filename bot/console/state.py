@@ -23,6 +23,8 @@ from bot.events import Decision, Fill, NewsItem, OrderUpdate, Signal, iso
 
 _CENT = Decimal("0.01")
 EQUITY_SAMPLES = 20_000  # ticks of equity kept in memory for the chart (about 5.5 h at 1 s)
+LOG_LINES = 200  # the newest warnings and errors the console keeps
+_LOG_FIELDS = 8  # fields of an event beside its name, level and time, each cut to 300 characters
 
 
 def _money(value: Decimal) -> str:
@@ -106,6 +108,26 @@ class ConsoleState:
         self._version = 0
         self._beat: datetime | None = None
         self._equity: deque[tuple[str, str]] = deque(maxlen=EQUITY_SAMPLES)
+        self._log: deque[dict[str, Any]] = deque(maxlen=LOG_LINES)
+        self.log_count = 0
+
+    def note_log(self, event: dict[str, Any]) -> None:
+        """A warning or error log event (already redacted by `bot.log`), from any thread."""
+        line = {
+            "time": str(event.get("timestamp", "")),
+            "level": str(event.get("level", "")),
+            "event": str(event.get("event", ""))[:300],
+        }
+        rest = [(k, v) for k, v in event.items() if k not in ("timestamp", "level", "event")]
+        line["fields"] = {k: str(v)[:300] for k, v in rest[:_LOG_FIELDS]}  # type: ignore[assignment]
+        with self._lock:
+            self._log.append(line)
+            self.log_count += 1
+
+    def log_lines(self) -> list[dict[str, Any]]:
+        """Newest first."""
+        with self._lock:
+            return list(reversed(self._log))
 
     def publish(self, snapshot: dict[str, Any], now: datetime) -> None:
         with self._lock:

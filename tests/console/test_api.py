@@ -138,6 +138,9 @@ def test_the_kill_switch_needs_the_token(daemon: Daemon) -> None:
     assert status == 200 and json.loads(body)["kill_switch"] is True
     assert path.exists()
     wait_for(lambda: daemon.json("/api/v1/status")["kill_switch"], 15, "the daemon halted")
+    _, body = get(daemon, "/api/v1/log")
+    events = [line["event"] for line in json.loads(body)["log"]]
+    assert "kill switch on: flattening and halting" in events  # the log panel saw the warning
     assert post(daemon, "/api/v1/kill/off")[0] == 401
     status, _ = post(daemon, "/api/v1/kill/off", token=SECRETS["LORABOT_API_TOKEN"])
     assert status == 200 and not path.exists()
@@ -166,9 +169,11 @@ def test_the_page_and_its_assets_are_served_by_lorabot(daemon: Daemon) -> None:
 def test_no_configured_secret_in_any_answer(daemon: Daemon) -> None:
     """Runs last in the module: it greps everything the other tests got back, plus one more of
     every GET route."""
-    for path in ("/", "/health", "/metrics", "/api/v1/status", "/api/v1/positions",
-                 "/api/v1/orders", "/api/v1/fills", "/api/v1/decisions", "/api/v1/equity",
-                 "/api/v1/config", "/api/v1/backtests", "/static/app.js"):  # fmt: skip
+    routes = ["/", "/health", "/metrics", "/static/app.js"] + [
+        f"/api/v1/{name}"
+        for name in ("status", "positions", "orders", "fills", "decisions", "equity", "config")
+    ]
+    for path in [*routes, "/api/v1/backtests", "/api/v1/log"]:
         get(daemon, path)
     assert len(ANSWERS) > 40
     everything = b"\n".join(ANSWERS)

@@ -152,6 +152,14 @@ async function refreshFills() {
     cell(tr, f.news_to_fill_s); });
 }
 
+async function refreshLog() {
+  const data = await api("/api/v1/log");
+  fillRows($("log").tBodies[0], data.log.slice(0, 50), (tr, l) => {
+    cell(tr, short(l.time)); cell(tr, l.level, l.level === "error" ? "outcome-rejected" : "");
+    cell(tr, l.event);
+    cell(tr, Object.entries(l.fields).map(([k, v]) => k + "=" + v).join(" ")); });
+}
+
 async function refreshAll(state) {
   const status = await api("/api/v1/status");
   drawStatus(status);
@@ -163,6 +171,10 @@ async function refreshAll(state) {
   if (!state || state.decisions !== last.decisions) {
     await refreshDecisions(last.decisions < 0);
     last.decisions = state ? state.decisions : status.decisions;
+  }
+  if (!state || state.warnings !== last.warnings) {
+    await refreshLog();
+    last.warnings = state ? state.warnings : -1;
   }
   if (!state || state.fills !== last.fills) {
     await Promise.all([refreshFills(), refreshPositions()]);
