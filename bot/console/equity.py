@@ -27,7 +27,7 @@ def equity_summary(points: list[tuple[str, str]]) -> dict[str, Any]:
             daily.append({"day": day, "pnl": str(day_close[day] - day_close[days[i - 1]])})
     last = Decimal(series[-1][1]) if series else None
     drawdown = float((last - peak) / peak) if last is not None and peak else 0.0
-    step = max(1, len(series) // MAX_POINTS)
+    step = max(1, -(-len(series) // MAX_POINTS))  # rounded up: at most MAX_POINTS drawn
     thinned = series[::step]
     if series and thinned[-1] != series[-1]:
         thinned.append(series[-1])
