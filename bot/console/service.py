@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from bot.assemble import Parts
@@ -18,12 +19,13 @@ from bot.console.app import ConsoleContext, build_app
 from bot.console.auth import check_bind, is_loopback, split_listen
 from bot.console.kill import set_kill_switch
 from bot.console.metrics import ConsoleMetrics
+from bot.console.quality import SignalQuality
 from bot.console.queries import ConsoleQueries
 from bot.console.redact import redacted_config
 from bot.console.sd_notify import SdNotifier
 from bot.console.server import Companion, ConsoleServer
 from bot.console.state import ConsoleState, Observer, RunInfo, take_snapshot
-from bot.events import Fill
+from bot.events import Fill, Signal
 from bot.log import get_logger, listen_for_warnings
 
 log = get_logger("bot.console")
@@ -49,6 +51,8 @@ class Console:
         self.metrics = ConsoleMetrics()
         self.observer = Observer(self.metrics)
         self.observer.attach(parts.bus)
+        self.quality = SignalQuality(self._price)
+        parts.bus.subscribe(Signal, self.quality.on_signal)
         self.state = ConsoleState(api.stale_after)
         self.queries = ConsoleQueries(settings.store_url, info.account)
         self.kill_path = settings.kill_switch_path
@@ -107,8 +111,14 @@ class Console:
         if self.notifier is not None:
             self.notifier.ready(f"trading ({self.info.mode}, account {self.info.account})")
 
+    def _price(self, symbol: str) -> Decimal | None:
+        price = self.parts.engine.prices.get(symbol)
+        return None if price is None else price.price
+
     def tick(self, now: datetime) -> None:
         snapshot = take_snapshot(self.parts, self.info, self.observer, now)
+        self.quality.tick(now)
+        snapshot["quality"] = self.quality.table()
         self.state.publish(snapshot, now)
         kill = bool(snapshot["kill_switch"])
         if kill != self._kill_seen:

@@ -53,6 +53,7 @@ def test_status_shows_the_run_its_model_equity_and_feeds(daemon: Daemon) -> None
     assert data["healthy"] is True and data["heartbeat_age_s"] < 3
     assert data["feeds"]["test"]["items"] >= 3 and data["feeds"]["test"]["errors"] == 0
     assert data["decisions"] >= 3 and data["kill_switch"] is False
+    assert isinstance(data["quality"], list)  # signal quality so far (no horizon passed yet)
     assert float(data["equity"]) > 0
 
 

@@ -131,6 +131,10 @@ function drawStatus(s) {
     ["prices", Object.entries(s.prices).map(([k, v]) => k + " " + v.price + " @ " + short(v.at)).join("; ") || "–"]];
   dl.replaceChildren(...items.flatMap(([k, v]) => { const dt = document.createElement("dt");
     dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; return [dt, dd]; }));
+  fillRows($("quality").tBodies[0], s.quality || [], (tr, q) => {
+    cell(tr, q.label); cell(tr, q.horizon_s >= 3600 ? q.horizon_s / 3600 + " h" : q.horizon_s / 60 + " min");
+    cell(tr, q.n); cell(tr, q.mean_bps);
+    cell(tr, q.hit_rate === null ? "" : (q.hit_rate * 100).toFixed(1) + "%"); });
   fillRows($("feeds").tBodies[0], Object.entries(s.feeds), (tr, [name, f]) => {
     cell(tr, name); cell(tr, f.items); cell(tr, short(f.last_item)); cell(tr, f.errors);
     cell(tr, f.last_error); });
