@@ -93,6 +93,8 @@ class TelegramCompanion:
         log.info("telegram bot started", chat_id=self.config.chat_id)
 
     async def stop(self) -> None:
+        if self._pending:  # a last notice (the fatal error that stops the daemon) goes out first
+            await asyncio.wait(set(self._pending), timeout=5)
         if self._daily is not None:
             self._daily.cancel()
             with contextlib.suppress(asyncio.CancelledError):
