@@ -94,7 +94,15 @@ class ConsoleServer:
                 # the bound address: port 0 asks the system for a free one
                 self.port = int(runner.addresses[0][1]) if runner.addresses else port
             for companion in self.companions:
-                await companion.start()
+                try:
+                    await companion.start()
+                except Exception as error:  # Telegram unreachable: the daemon trades on
+                    log.error(
+                        "console companion did not start",
+                        companion=repr(companion),
+                        error=str(error) or repr(error),
+                    )
+                    continue
                 started.append(companion)
             self._ready.set()
             await self._stop.wait()

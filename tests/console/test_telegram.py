@@ -12,7 +12,7 @@ import pytest
 from adapters.telegram.messages import decisions_text, profit_text, seconds_until
 from tests.console.daemon import SECRETS, kill_file, start, wait_decisions
 from tests.console.fake_telegram import FakeBotApi
-from tests.core.store_daemon import wait_for
+from tests.core.store_daemon import log_records, wait_for
 
 CHAT, STRANGER = 4242, 666
 
@@ -75,3 +75,21 @@ def test_commands_only_for_the_configured_chat(tmp_path: Path) -> None:
     assert api.messages_to(STRANGER) == []
     assert api.wrong_token == 0 and "getUpdates" in api.calls
     assert SECRETS["LORABOT_TELEGRAM_TOKEN"].encode() not in daemon.log.read_bytes()
+
+
+@pytest.mark.slow
+def test_an_unreachable_bot_api_does_not_stop_the_daemon(tmp_path: Path) -> None:
+    config = '[telegram]\nenabled = true\nchat_id = 1\napi_url = "http://127.0.0.1:9"\n'
+    daemon = start(tmp_path, bars=120, extra_config=config)
+    try:
+        wait_decisions(daemon, 1)
+        wait_for(
+            lambda: any(
+                r.get("event") == "console companion did not start" for r in log_records(daemon.log)
+            ),
+            30,
+            "the error logged",
+        )
+        assert daemon.process.poll() is None
+    finally:
+        daemon.stop()
