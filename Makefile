@@ -6,10 +6,11 @@
 PYTEST ?= python -m pytest
 PYTHON ?= python
 SKIP_VLLM ?= 0
+SKIP_CHROMIUM ?= 0
 
-.PHONY: test test-fast lint vllm-env
+.PHONY: test test-fast lint vllm-env chromium
 
-test: vllm-env
+test: vllm-env chromium
 	$(PYTEST) -n 2 -q
 
 test-fast:
@@ -27,4 +28,18 @@ ifeq ($(SKIP_VLLM),1)
 else
 	@$(PYTHON) -m adapters.model.vllm_env check >/dev/null 2>&1 || echo "make: building vLLM's own environment first (once per machine, several minutes; make test SKIP_VLLM=1 or make test-fast skip it)"
 	@$(PYTHON) -m adapters.model.vllm_env ensure
+endif
+
+# Debian's chromium for the console's browser test (tests/console/test_browser.py drives it with
+# Playwright's executable_path: Playwright's own browser download is not used). Installed with apt
+# when missing; where it cannot be installed the test skips and says why.
+chromium:
+ifeq ($(SKIP_CHROMIUM),1)
+	@echo "make: SKIP_CHROMIUM=1, chromium is not installed (the browser test skips)"
+else
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "make: installing Debian's chromium for the console's browser test"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; } \
+		|| echo "make: chromium could not be installed: the browser test will skip"; }
 endif

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.bus import Bus
 from bot.clock import Clock, LiveClock, ReplayClock
@@ -44,6 +45,9 @@ from strategies.exits import ExitBook, ExitRules
 from strategies.margin import MarginRules
 from strategies.risk import RiskGate
 from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
+
+if TYPE_CHECKING:
+    from bot.console.service import Console
 
 log = get_logger("bot.assemble")
 
@@ -494,3 +498,10 @@ def estimate_bars(path: Path) -> int:
     from adapters.files.bars import estimate_rows
 
     return estimate_rows(path)
+
+
+def attach_telegram(settings: Settings, console: Console) -> None:
+    """Telegram's notifications and commands, on the daemon's console (`[telegram] enabled`)."""
+    from adapters.telegram.bot import TelegramCompanion
+
+    TelegramCompanion.from_settings(settings.telegram, console).attach()

@@ -23,9 +23,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.assemble import Parts, ReplayFiles, live_parts, live_summary
+from bot.assemble import Parts, ReplayFiles, attach_telegram, live_parts, live_summary
 from bot.bus import Bus
 from bot.clock import LiveClock
 from bot.config import Settings
@@ -37,10 +37,14 @@ from bot.shutdown import stop_on_signals
 from bot.store import Store
 from bot.trade_log import TradeLog
 
+if TYPE_CHECKING:
+    from bot.console.service import Console
+
 __all__ = ["DaemonOptions", "ReplayFiles", "account_name", "run_daemon"]
 
 log = get_logger("bot.daemon")
 _CENT = Decimal("0.01")
+_CONSOLE_TICK = timedelta(seconds=1)  # the console's snapshot, heartbeat and watchdog ping
 
 
 @dataclass
@@ -50,6 +54,7 @@ class DaemonOptions:
     account: str | None = None
     replay: ReplayFiles | None = None
     live_feeds: bool = True
+    sd_notify: bool = False  # `--sd-notify`: READY=1, STATUS= and WATCHDOG=1 to systemd
 
 
 def account_name(settings: Settings, options: DaemonOptions) -> str:
@@ -61,7 +66,11 @@ def account_name(settings: Settings, options: DaemonOptions) -> str:
 
 
 async def _supervise(
-    name: str, run: Callable[[], Awaitable[None]], initial: float, maximum: float
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    initial: float,
+    maximum: float,
+    on_failure: Callable[[str, str], None] | None = None,
 ) -> None:
     """Keep a source running: log its failures and restart it with jittered backoff."""
     delay = initial
@@ -81,6 +90,8 @@ async def _supervise(
                 error=str(error) or repr(error),
                 retry_in_s=round(delay, 3),
             )
+            if on_failure is not None:
+                on_failure(name, str(error) or repr(error))
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(maximum, delay * 2)
 
@@ -153,6 +164,8 @@ async def run_daemon(
 
     fatal: list[BaseException] = []
 
+    console = _console(settings, parts, options, account, run_id)
+
     def on_fatal(error: BaseException) -> None:
         log.error("fatal broker error: stopping", error=str(error))
         fatal.append(error)
@@ -190,7 +203,13 @@ async def run_daemon(
     ]
     source_tasks = [
         asyncio.create_task(
-            _supervise(name, functools.partial(run, bus.put), min(backoff[0], 5.0), backoff[1]),
+            _supervise(
+                name,
+                functools.partial(run, bus.put),
+                min(backoff[0], 5.0),
+                backoff[1],
+                console.source_failed if console is not None else None,
+            ),
             name=f"source:{name}",
         )
         for name, run in sources
@@ -201,6 +220,9 @@ async def run_daemon(
     if pending:
         log.info("re-queueing news the model had not answered", items=len(pending))
         parts.signals.retry_pending(pending)
+    if console is not None:
+        console.start()
+        timers = [*timers, clock.schedule_every(_CONSOLE_TICK, console.tick, "console")]
     if ready is not None:
         ready(parts)
 
@@ -213,6 +235,10 @@ async def run_daemon(
                 raise task.exception()  # type: ignore[misc]
     finally:
         log.info("daemon stopping")
+        if console is not None:
+            if fatal:
+                console.fatal(fatal[0])
+            console.stop()
         for task in source_tasks:
             task.cancel()
         await asyncio.gather(*source_tasks, return_exceptions=True)
@@ -238,6 +264,22 @@ async def run_daemon(
     if fatal:
         raise FatalError(f"stopped: {fatal[0]}")
     return parts
+
+
+def _console(
+    settings: Settings, parts: Parts, options: DaemonOptions, account: str, run_id: str
+) -> Console | None:
+    """The operator's console (`bot/console/`), Telegram on it when configured."""
+    from bot.console.service import build_console
+    from bot.console.state import RunInfo
+
+    info = RunInfo(
+        options.mode, account, run_id, parts.clock.now(), parts.model.model_id, parts.symbols.traded
+    )
+    console = build_console(settings, parts, info, options.sd_notify)
+    if console is not None and settings.telegram.enabled:
+        attach_telegram(settings, console)
+    return console
 
 
 def adopt_venue_state(parts: Parts, venue: VenueState) -> None:

@@ -16,6 +16,7 @@ import logging
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -105,11 +106,30 @@ def setup_logging(
     threading.excepthook = _log_thread_exception
 
 
+_WARNING_LISTENERS: list[Callable[[dict[str, Any]], None]] = []
+_WARNING_LEVELS = frozenset({"warning", "error", "critical"})
+
+
+def listen_for_warnings(listener: Callable[[dict[str, Any]], None]) -> Callable[[], None]:
+    """Tell `listener` of every warning and error event, already redacted, from any thread
+    (the console's log panel); returns the function that stops it."""
+    _WARNING_LISTENERS.append(listener)
+    return lambda: _WARNING_LISTENERS.remove(listener) if listener in _WARNING_LISTENERS else None
+
+
+def _tell_warning_listeners(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    if _WARNING_LISTENERS and event.get("level") in _WARNING_LEVELS:
+        for listener in list(_WARNING_LISTENERS):
+            listener(dict(event))
+    return event
+
+
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
     structlog.processors.add_log_level,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     redact,
+    _tell_warning_listeners,
 ]
 
 

@@ -98,6 +98,12 @@ def _check_replay_files(
     help="Skip the --replay-* files' bad rows, each reported with its reason as a warning "
     "(default: a file with a bad row is refused, its rows named).",
 )
+@click.option(
+    "--sd-notify",
+    is_flag=True,
+    help="Under systemd (Type=notify): send READY=1 once trading, STATUS= lines, and WATCHDOG=1 "
+    "while the main loop makes progress (see deploy/lorabot.service).",
+)
 @config_option
 @click.pass_context
 def run(
@@ -111,6 +117,7 @@ def run(
     keep_times: bool,
     no_news: bool,
     skip_bad_rows: bool,
+    sd_notify: bool,
     config_path: Path | None,
 ) -> None:
     """Run the trading daemon until SIGINT/SIGTERM.
@@ -145,11 +152,18 @@ def run(
             "the daemon would never trade. Enable a feed in the config, pass --replay-news FILE, "
             "or --no-news if that is intended"
         )
+    if settings.api.enabled:  # before anything starts: a public console needs its token
+        import os
+
+        from bot.console.auth import TOKEN_ENV, check_bind
+
+        check_bind(settings.api.listen, os.environ.get(TOKEN_ENV))
     options = DaemonOptions(
         mode=chosen,
         confirm_mainnet=confirm_mainnet,
         account=account,
         replay=replay,
         live_feeds=replay_news is None,
+        sd_notify=sd_notify,
     )
     asyncio.run(run_daemon(settings, options))

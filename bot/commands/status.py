@@ -236,15 +236,14 @@ def kill(ctx: click.Context, off: bool, reason: str, config_path: Path | None) -
 
     It stays halted (and a restarted daemon starts halted) until `lorabot kill --off`.
     """
+    from bot.console.kill import set_kill_switch
+
     settings = settings_for(ctx, config_path)
     path = settings.kill_switch_path
+    existed = set_kill_switch(path, not off, LiveClock().now(), reason)
     if off:
-        existed = path.exists()
-        path.unlink(missing_ok=True)
         click.echo(f"kill switch off ({path})" if existed else f"kill switch was not on ({path})")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{iso(LiveClock().now())} {reason}\n", encoding="utf-8")
     click.echo(f"kill switch on ({path}): the daemon flattens and halts")
 
 

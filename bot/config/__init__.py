@@ -22,6 +22,7 @@ from bot.config.loader import (
 )
 from bot.config.sections import (
     AnnouncementsConfig,
+    ApiConfig,
     BybitConfig,
     EngineConfig,
     FeedConfig,
@@ -32,6 +33,7 @@ from bot.config.sections import (
     RiskConfig,
     StoreConfig,
     StrategyConfig,
+    TelegramConfig,
     TrainingConfig,
     default_feeds,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "DEFAULT_CONFIG_NAME",
     "MAX_SECONDS",
     "AnnouncementsConfig",
+    "ApiConfig",
     "BybitConfig",
     "ConfigError",
     "Dec",
@@ -72,6 +75,7 @@ __all__ = [
     "StoreConfig",
     "StrategyConfig",
     "SymbolConfig",
+    "TelegramConfig",
     "TrainingConfig",
     "decode_config",
     "default_feeds",

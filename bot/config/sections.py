@@ -334,3 +334,48 @@ class LogConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "console", "json"] = "auto"
     file: PathStr = ""
+
+
+class ApiConfig(Section):
+    """`[api]`: the operator's console (`bot/console/`), served by the daemon itself.
+
+    Binding to anything but loopback is refused at start-up unless `LORABOT_API_TOKEN` is set
+    (`bot/console/auth.py`): the console shows positions and decisions to whoever reaches it."""
+
+    enabled: bool = True
+    listen: str = "127.0.0.1:8080"
+    stale_after: PositiveDuration = 30.0
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{value!r} is not host:port (e.g. '127.0.0.1:8080')")
+        return value
+
+
+class TelegramConfig(Section):
+    """`[telegram]`: notifications and commands (`adapters/telegram/`); the bot token comes from
+    `LORABOT_TELEGRAM_TOKEN` only, and commands are answered only in `chat_id`."""
+
+    enabled: bool = False
+    chat_id: int = Field(0, ge=-(10**15), le=10**15)
+    daily_summary_at: str = "00:00"
+    api_url: str = "https://api.telegram.org"
+
+    @field_validator("daily_summary_at")
+    @classmethod
+    def _check_time(cls, value: str) -> str:
+        hours, sep, minutes = value.partition(":")
+        if not (sep and hours.isdigit() and minutes.isdigit()) or not (
+            0 <= int(hours) < 24 and 0 <= int(minutes) < 60 and len(minutes) == 2
+        ):
+            raise ValueError(f"{value!r} is not a UTC time of day such as '08:30'")
+        return value
+
+    @model_validator(mode="after")
+    def _chat_when_enabled(self) -> TelegramConfig:
+        if self.enabled and not self.chat_id:
+            raise ValueError("enabled = true needs chat_id (the one chat the bot answers)")
+        return self

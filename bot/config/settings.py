@@ -15,6 +15,7 @@ import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from bot.config.sections import (
+    ApiConfig,
     BybitConfig,
     EngineConfig,
     LogConfig,
@@ -24,6 +25,7 @@ from bot.config.sections import (
     RiskConfig,
     StoreConfig,
     StrategyConfig,
+    TelegramConfig,
     TrainingConfig,
 )
 from bot.config.symbol_table import SymbolConfig, default_symbols, merge_symbols
@@ -44,6 +46,8 @@ class Settings(Section):
     risk: RiskConfig = RiskConfig()
     paper: PaperConfig = PaperConfig()
     log: LogConfig = LogConfig()
+    api: ApiConfig = ApiConfig()
+    telegram: TelegramConfig = TelegramConfig()
 
     @model_validator(mode="before")
     @classmethod
