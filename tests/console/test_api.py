@@ -168,15 +168,18 @@ def test_the_page_and_its_assets_are_served_by_lorabot(daemon: Daemon) -> None:
 
 
 def test_no_configured_secret_in_any_answer(daemon: Daemon) -> None:
-    """Runs last in the module: it greps everything the other tests got back, plus one more of
-    every GET route."""
-    routes = ["/", "/health", "/metrics", "/static/app.js"] + [
+    """Greps one answer of every route (GET, and the kill switch's refusals), plus whatever the
+    module's other tests got back on this worker (under xdist they may run elsewhere)."""
+    routes = ["/", "/health", "/metrics", "/static/app.js", "/static/app.css"] + [
         f"/api/v1/{name}"
         for name in ("status", "positions", "orders", "fills", "decisions", "equity", "config")
     ]
-    for path in [*routes, "/api/v1/backtests", "/api/v1/log"]:
-        get(daemon, path)
-    assert len(ANSWERS) > 40
+    before = len(ANSWERS)
+    for path in [*routes, "/api/v1/backtests", "/api/v1/log", "/api/v1/decisions?limit=500"]:
+        assert get(daemon, path)[0] == 200, path
+    assert post(daemon, "/api/v1/kill")[0] == 401
+    assert post(daemon, "/api/v1/kill", token="wrong")[0] == 401
+    assert len(ANSWERS) - before == 2 * 15 + 2  # each GET's body and headers, each POST's
     everything = b"\n".join(ANSWERS)
     for name, secret in SECRETS.items():
         assert secret.encode() not in everything, f"{name} leaked"
