@@ -79,11 +79,31 @@ class NewsSource(Protocol):
     async def run(self, publish: Publish) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """One connection to the outside as the operator sees it (the console's health panel): is
+    it up, how often did it drop, what was the last error. A file source is a link that is up
+    while it plays."""
+
+    name: str  # e.g. "bybit public websocket", "bybit rest", "bars file"
+    target: str  # the URL or path, never a secret
+    up: bool
+    connects: int = 0
+    reconnects: int = 0
+    messages: int = 0
+    errors: int = 0
+    last_error: str | None = None
+
+
 @runtime_checkable
 class MarketStream(Protocol):
     """A live source of market data (bars, trades, tickers) for the configured symbols."""
 
     async def run(self, publish: Publish) -> None: ...
+
+    def links(self) -> tuple[LinkState, ...]:
+        """The stream's connections, for the console (cheap: read once a second)."""
+        ...
 
 
 MarketEvent = Bar | Trade | Ticker
@@ -179,4 +199,8 @@ class LiveBroker(Broker, Protocol):
         """Keep `protection` on the venue for `symbol`'s open position (sent when it differs
         from what the venue holds, and re-placed on reconciliation); never blocks. A level the
         venue triggers comes back as a `VenueExit` and the closing fills."""
+        ...
+
+    def links(self) -> tuple[LinkState, ...]:
+        """The broker's connections to the venue (private websocket, REST), for the console."""
         ...

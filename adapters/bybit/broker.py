@@ -36,7 +36,7 @@ from bot.errors import FatalError
 from bot.events import Bar, OrderType, Side, Ticker, Trade
 from bot.log import get_logger
 from bot.orders import Order, OrderStatus
-from bot.protocols import Emit, Protection, VenueState
+from bot.protocols import Emit, LinkState, Protection, VenueState
 from bot.symbols import Instrument
 
 log = get_logger(__name__)
@@ -426,6 +426,9 @@ class BybitBroker:
 
     async def on_private_connected(self, reconnected: bool) -> None:
         await self.reconciler.on_private_connected(reconnected)
+
+    def links(self) -> tuple[LinkState, ...]:
+        return (self.private.connection.link("bybit private websocket"), self.rest.link())
 
     # -- background work and plumbing --------------------------------------------------------------
 

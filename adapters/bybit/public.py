@@ -34,7 +34,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.events import Ticker
 from bot.log import get_logger
-from bot.protocols import Publish
+from bot.protocols import LinkState, Publish
 
 log = get_logger(__name__)
 
@@ -131,6 +131,9 @@ class BybitPublicStream:
             await self.connection.run()
         finally:
             await self._rest.close()
+
+    def links(self) -> tuple[LinkState, ...]:
+        return (self.connection.link("bybit public websocket"),)
 
     async def _on_connected(self, reconnected: bool) -> None:
         if reconnected:

@@ -46,6 +46,7 @@ from bot.clock import Clock
 from bot.config import BybitConfig
 from bot.events import Bar, Trade
 from bot.log import get_logger
+from bot.protocols import LinkState
 
 log = get_logger(__name__)
 
@@ -91,6 +92,9 @@ class BybitRest:
         self._last_sync_local_ms = 0
         self.calls = 0
         self.retries = 0
+        self.failures = 0  # calls that failed after their retries (the console's error count)
+        self.last_error: str | None = None
+        self.last_ok = True
 
     @property
     def has_keys(self) -> bool:
@@ -129,6 +133,38 @@ class BybitRest:
     ) -> dict[str, Any]:
         """The `result` of one call, retried per the policy above; raises a `BybitError`."""
         idempotent = method == "GET"
+        try:
+            result = await self._retried(method, path, params, signed, order, idempotent)
+        except errors.BybitError as error:
+            # only a call that got no usable answer says the link is down; an order's rejection,
+            # an unknown order or "not modified" is the venue answering
+            if isinstance(error, (errors.Transient, errors.CredentialsError, errors.EndpointError)):
+                self.failures += 1
+                self.last_error = f"{path}: {error}"
+                self.last_ok = False
+            raise
+        self.last_ok = True
+        return result
+
+    def link(self) -> LinkState:
+        return LinkState(
+            name="bybit rest",
+            target=self.base_url,
+            up=self.last_ok,
+            messages=self.calls,
+            errors=self.failures,
+            last_error=self.last_error,
+        )
+
+    async def _retried(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        signed: bool,
+        order: bool,
+        idempotent: bool,
+    ) -> dict[str, Any]:
         attempts = self.config.rest_retries + 1
         delay = self.config.rest_backoff
         for attempt in range(1, attempts + 1):

@@ -31,6 +31,7 @@ import aiohttp
 from adapters.bybit import errors
 from bot.errors import UserError
 from bot.log import get_logger
+from bot.protocols import LinkState
 
 log = get_logger(__name__)
 
@@ -92,6 +93,7 @@ class WsStats:
     connects: int = 0
     reconnects: int = 0
     silences: int = 0
+    last_error: str | None = None
 
 
 class WsConnection:
@@ -135,6 +137,20 @@ class WsConnection:
         self._in_handler = False
         self._ws: aiohttp.ClientWebSocketResponse | None = None
 
+    def link(self, name: str) -> LinkState:
+        """This connection as the console shows it: up while subscribed."""
+        stats = self.stats
+        return LinkState(
+            name=name,
+            target=self.url,
+            up=self.ready.is_set(),
+            connects=stats.connects,
+            reconnects=stats.reconnects,
+            messages=stats.messages,
+            errors=stats.malformed + stats.handler_errors,
+            last_error=stats.last_error,
+        )
+
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -156,6 +172,7 @@ class WsConnection:
                     if self._on_auth_expired is not None:
                         await self._on_auth_expired()
                 except (aiohttp.ClientError, OSError, TimeoutError, _ConnectionLost) as error:
+                    self.stats.last_error = f"{type(error).__name__}: {error}"
                     log.warning(
                         "bybit websocket lost",
                         stream=self.name,

@@ -21,7 +21,7 @@ from adapters.files.bars import iter_bars
 from adapters.files.news import read_news
 from bot.clock import Clock
 from bot.log import get_logger
-from bot.protocols import Publish
+from bot.protocols import LinkState, Publish
 from bot.symbols import SymbolTable
 
 log = get_logger("adapters.files.paced")
@@ -108,8 +108,20 @@ class PacedBars:
         self.speed = speed
         self.rebase = rebase
         self.origin = origin
+        self.played = 0
+        self.playing = False
+
+    def links(self) -> tuple[LinkState, ...]:
+        return (LinkState("bars file", str(self.path), self.playing, messages=self.played),)
 
     async def run(self, publish: Publish) -> None:
+        self.playing = True
+        try:
+            await self._play(publish)
+        finally:
+            self.playing = False
+
+    async def _play(self, publish: Publish) -> None:
         bars = iter_bars(self.path, self.symbol, skip_bad_rows=self.skip_bad_rows)
         timeline: _Timeline | None = None
         count = 0
@@ -124,6 +136,7 @@ class PacedBars:
             await timeline.wait_until(ts)
             await publish(bar._replace(ts_open=ts_open, ts=ts))
             count += 1
+            self.played = count
         log.info("bars file played out", path=str(self.path), bars=count)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from bot.assemble import Parts
 from bot.console.metrics import ConsoleMetrics
 from bot.events import Decision, Fill, NewsItem, OrderUpdate, Signal, iso
+from bot.protocols import LinkState
 
 _CENT = Decimal("0.01")
 EQUITY_SAMPLES = 20_000  # ticks of equity kept in memory for the chart (about 5.5 h at 1 s)
@@ -170,6 +171,14 @@ class RunInfo:
     symbols: tuple[str, ...]
 
 
+def _links(parts: Parts) -> list[LinkState]:
+    """The market streams' and the live broker's connections (websockets, REST, files)."""
+    links = [link for stream in parts.market_streams for link in stream.links()]
+    if parts.live is not None:
+        links.extend(parts.live.links())
+    return links
+
+
 def take_snapshot(parts: Parts, info: RunInfo, observer: Observer, now: datetime) -> dict[str, Any]:
     """The state the console shows, as plain values (main loop only); the gauges too."""
     engine = parts.engine
@@ -241,4 +250,17 @@ def take_snapshot(parts: Parts, info: RunInfo, observer: Observer, now: datetime
         "decisions": observer.decisions,
         "fills": observer.fills,
         "venue": "bybit" if parts.live is not None else "paper",
+        "links": [
+            {
+                "name": link.name,
+                "target": link.target,
+                "up": link.up,
+                "connects": link.connects,
+                "reconnects": link.reconnects,
+                "messages": link.messages,
+                "errors": link.errors,
+                "last_error": link.last_error,
+            }
+            for link in _links(parts)
+        ],
     }

@@ -19,8 +19,9 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.bybit.broker import BybitBroker
-from adapters.bybit.errors import CredentialsError
+from adapters.bybit.errors import CredentialsError, NetworkError
 from adapters.bybit.factory import fetch_instruments
+from adapters.bybit.rest import BybitRest
 from adapters.bybit.sim import Simulator
 from bot.clock import LiveClock
 from bot.config import Secrets
@@ -245,12 +246,17 @@ async def test_fills_while_the_private_stream_is_down_are_recovered(sim: Simulat
             broker, make_order("p1", Side.BUY, "0.100", price=str(bid - D(500)))
         )
         await wait_until(lambda: order.status is OrderStatus.ACCEPTED, 5, "accepted")
+        private, rest = broker.links()
+        assert private.up and private.name == "bybit private websocket"
+        assert rest.up and rest.name == "bybit rest" and rest.messages > 0 and rest.errors == 0
         sim.faults.reject_ws(1.0)
         assert sim.drop_connections("private") == 1
         sim.set_price("BTCUSDT", float(bid - D(800)))
         await wait_until(lambda: sim_order(sim, "p1").status == "Filled", 5, "venue fill")
         assert order.status is OrderStatus.ACCEPTED  # nobody told us yet
         await wait_until(lambda: order.status is OrderStatus.FILLED, 8, "recovered")
+        await wait_until(lambda: broker.links()[0].up, 8, "the private link up again")
+        assert broker.links()[0].reconnects >= 1
     assert broker.stats.resyncs >= 1 or broker.stats.fills_recovered >= 1
     assert_consistent(sim, ledger, broker)
 
@@ -314,6 +320,24 @@ async def test_a_10002_resyncs_the_clock_and_retries(sim: Simulator) -> None:
         await wait_until(lambda: order.status is OrderStatus.FILLED, 5, "filled")
         assert sum(1 for _, path in sim.requests if path == "/v5/market/time") == syncs + 1
     assert_consistent(sim, ledger, broker)
+
+
+async def test_the_rest_link_shows_a_call_that_got_no_answer(sim: Simulator) -> None:
+    import socket
+
+    with socket.socket() as spare:  # a port nobody listens on once closed
+        spare.bind(("127.0.0.1", 0))
+        port = spare.getsockname()[1]
+    config = settings_for(sim, rest_retries=0).bybit
+    async with BybitRest(config, f"http://127.0.0.1:{port}", LiveClock()) as rest:
+        with pytest.raises(NetworkError):
+            await rest.request("GET", "/v5/market/time")
+        link = rest.link()
+        assert not link.up and link.errors == 1 and link.last_error
+        assert link.last_error.startswith("/v5/market/time")
+    async with BybitRest(config, sim.url, LiveClock()) as rest:
+        await rest.request("GET", "/v5/market/time")
+        assert rest.link().up and rest.link().errors == 0
 
 
 async def test_bad_credentials_are_fatal(sim: Simulator) -> None:

@@ -83,11 +83,17 @@ async def test_confirmed_klines_trades_and_tickers_arrive(sim: Simulator) -> Non
 async def test_reconnect_fills_the_missed_bars_and_trades_from_rest(sim: Simulator) -> None:
     async with streaming(sim) as (stream, events):
         await wait_until(lambda: len(bars(events)) >= 1, 5, "a first bar")
+        (link,) = stream.links()
+        assert link.up and link.connects == 1 and link.reconnects == 0 and link.messages > 0
+        assert link.name == "bybit public websocket" and link.target.startswith(sim.ws_public_url)
         sim.faults.reject_ws(2.5)  # ~2.5 minutes of market time without a connection
         assert sim.drop_connections("public") == 1
+        await wait_until(lambda: not stream.links()[0].up, 5, "the link shown down")
         before = len(bars(events))
         await wait_until(lambda: stream.stats.bars_filled >= 2, 10, "bars filled from REST")
         await wait_until(lambda: len(bars(events)) >= before + 3, 5, "live bars again")
+        (link,) = stream.links()
+        assert link.up and link.reconnects >= 1 and link.last_error  # the drop, as shown
     series = bars(events)
     assert_contiguous(series)
     await assert_equal_to_rest(sim, series)

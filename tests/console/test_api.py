@@ -55,6 +55,8 @@ def test_status_shows_the_run_its_model_equity_and_feeds(daemon: Daemon) -> None
     assert data["decisions"] >= 3 and data["kill_switch"] is False
     assert isinstance(data["quality"], list)  # signal quality so far (no horizon passed yet)
     assert float(data["equity"]) > 0
+    (bars,) = data["links"]  # paper mode on a bars file: the one market stream (up while it plays)
+    assert bars["name"] == "bars file" and isinstance(bars["up"], bool) and bars["messages"] >= 1
 
 
 def test_decisions_carry_headline_outcome_and_page_back(daemon: Daemon) -> None:

@@ -128,7 +128,9 @@ function drawStatus(s) {
     ["risk", s.risk.halted ? "halted: " + s.risk.reason : "trading"],
     ["last reconciliation", s.last_reconciliation || "–"],
     ["open orders", String(s.open_orders.length)],
-    ["prices", Object.entries(s.prices).map(([k, v]) => k + " " + v.price + " @ " + short(v.at)).join("; ") || "–"]];
+    ["prices", Object.entries(s.prices).map(([k, v]) => k + " " + v.price + " @ " + short(v.at)).join("; ") || "–"],
+    ...(s.links || []).map((l) => [l.name, (l.up ? "up" : "DOWN") + " · " + l.messages + " messages · " +
+      l.reconnects + " reconnects · " + l.errors + " errors" + (l.last_error ? " · last: " + l.last_error : "")])];
   dl.replaceChildren(...items.flatMap(([k, v]) => { const dt = document.createElement("dt");
     dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; return [dt, dd]; }));
   fillRows($("quality").tBodies[0], s.quality || [], (tr, q) => {
