@@ -42,7 +42,8 @@ from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
 from strategies.risk import RiskGate
-from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
+from strategies.protocol import Strategy
+from strategies.vote_strategy import exit_rules, risk_params
 
 log = get_logger("bot.assemble")
 
@@ -183,7 +184,7 @@ def build_engine(
         signals=signals,
         broker=broker,
         portfolio=Portfolio(initial_cash),
-        strategy=VoteStrategy(settings.strategy, feed_weights(settings)),
+        strategy=build_strategy(settings),
         risk=RiskGate(risk_params(settings.risk)),
         traded=traded,
         id_prefix=id_prefix,
@@ -193,6 +194,17 @@ def build_engine(
     # after the engine: what it rejected is never journalled
     journal_to(store, bus, decisions=journal_decisions)
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
+
+
+def build_strategy(settings: Settings) -> Strategy:
+    """The strategy `[strategy] use` names (strategies/loader.py), or one error line."""
+    from strategies.loader import StrategyError
+    from strategies.loader import build_strategy as build
+
+    try:
+        return build(settings.strategy, feed_weights(settings))
+    except StrategyError as error:
+        raise UserError(str(error)) from None
 
 
 def _exit_book(settings: Settings) -> ExitBook | None:
