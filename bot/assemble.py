@@ -41,8 +41,8 @@ from bot.store import Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
-from strategies.risk import RiskGate
 from strategies.protocol import Strategy
+from strategies.risk import RiskGate
 from strategies.vote_strategy import exit_rules, risk_params
 
 log = get_logger("bot.assemble")

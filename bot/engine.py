@@ -1,7 +1,8 @@
 """The engine: routes events between the strategy, the risk gate, the broker and the portfolio.
 
 It owns the order book (the `Order` state machines) and decides nothing itself: the strategy
-(strategies/protocol.py: the vote or any other) turns signals into targets, the risk gate clips or refuses them.
+(strategies/protocol.py: the vote or any other) turns signals into targets, the risk gate clips
+or refuses them.
 Nothing here knows whether it is replaying or live: time comes from the injected clock, market
 data and news arrive as events, and the broker reports back through events; `bot/assemble.py`
 plugs in the clock, sources and broker of each mode. Per decision: Signal -> strategy ->
@@ -47,8 +48,8 @@ from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
-from strategies.risk import RiskGate
 from strategies.protocol import Strategy
+from strategies.risk import RiskGate
 
 log = get_logger("bot.engine")
 

@@ -49,7 +49,7 @@ def strategy_class(use: str) -> type[Any]:
             f"{', '.join(found) or 'none'})"
         )
     check_fits(cls, use)
-    return cls  # type: ignore[no-any-return]
+    return cls
 
 
 def check_fits(cls: object, use: str) -> None:

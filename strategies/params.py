@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, overload
 
-T = TypeVar("T", int, float, str)
+T = TypeVar("T")
+N = TypeVar("N", bound=float)  # int or float
 
 
 class ParamError(ValueError):
@@ -55,7 +56,7 @@ class Param(Generic[T]):
         if instance is None:
             return self
         values: dict[str, Any] = instance.__dict__["param_values"]
-        return values[self.name]  # type: ignore[no-any-return]
+        return values[self.name]
 
     @property
     def where(self) -> str:
@@ -75,30 +76,32 @@ class Param(Generic[T]):
         raise NotImplementedError
 
 
-class _Number(Param[T]):
+class _Number(Param[N]):
     def __init__(
         self,
-        low: T,
-        high: T,
-        default: T,
+        low: N,
+        high: N,
+        default: N,
         *,
-        step: T | None = None,
+        step: N | None = None,
         key: str | None = None,
         help: str = "",
     ) -> None:
         super().__init__(default, key=key, help=help)
         if not low < high:
             raise ParamError(f"parameter range {low}..{high} is empty or inverted")
-        self.low, self.high, self.step = low, high, step
+        self.low: N = low
+        self.high: N = high
+        self.step: N | None = step
 
     @property
     def range(self) -> Range:
         return Range(float(self.low), float(self.high), None if self.step is None else self.step)
 
-    def _convert(self, value: object) -> T:
+    def _convert(self, value: object) -> N:
         raise NotImplementedError
 
-    def check(self, value: object) -> T:
+    def check(self, value: object) -> N:
         if isinstance(value, bool):
             raise ParamError(f"{self.where}: {value!r} is not a number")
         try:
@@ -118,7 +121,9 @@ class _Number(Param[T]):
         try:
             low, high = float(self._convert(low_text)), float(self._convert(high_text))
         except ValueError:
-            raise ParamError(f"--space {self.name}={text}: LOW and HIGH must be {self.kind}") from None
+            raise ParamError(
+                f"--space {self.name}={text}: LOW and HIGH must be {self.kind}"
+            ) from None
         if low > high:
             raise ParamError(f"--space {self.name}={text}: the range is inverted ({low} > {high})")
         if low == high:
@@ -201,15 +206,16 @@ def resolve(
 ) -> dict[str, Any]:
     """Each declared parameter's value: from its `[strategy]` key (as the config validated it:
     the declared range is the search's, narrower than the key's), else `[strategy.params]`
-    (checked against the declared range), else its default. A `[strategy.params]` name the class does not declare is an
-    error naming the ones it does."""
+    (checked against the declared range), else its default. A `[strategy.params]` name the
+    class does not declare is an error naming the ones it does."""
     declarations = declared(cls)
     own = {name for name, p in declarations.items() if p.key is None}
     unknown = sorted(set(params) - own)
     if unknown:
         known = ", ".join(sorted(own)) or "none"
         raise ParamError(
-            f"[strategy.params] {unknown[0]}: {cls.__name__} has no such parameter (it has: {known})"
+            f"[strategy.params] {unknown[0]}: {cls.__name__} has no such parameter "
+            f"(it has: {known})"
         )
     values: dict[str, Any] = {}
     for name, param in declarations.items():

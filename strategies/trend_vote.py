@@ -14,6 +14,7 @@ Both read only bars closed by `now`, so nothing sees the future.
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import timedelta
 from typing import Any
@@ -84,7 +85,7 @@ class TrendGatedVote(VoteStrategy):
             return False
         since = signal.received - timedelta(hours=self.trend_hours)
         closes = bars.closes_between(since, signal.received)
-        steps = [math.log(b / a) for a, b in zip(closes, closes[1:], strict=False) if a > 0]
+        steps = [math.log(b / a) for a, b in itertools.pairwise(closes) if a > 0]
         if len(steps) < 3:
             return False
         mean = sum(steps) / len(steps)
