@@ -39,6 +39,12 @@ from bot.research.luck import moments
 CHECKPOINTS = 4  # the span in quarters: reports after the first three
 
 
+def median_pruner() -> optuna.pruners.BasePruner:
+    """Stop a trial whose objective so far is below the median of earlier trials at the same
+    checkpoint (after five trials, and never at the first checkpoint)."""
+    return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+
+
 @dataclass
 class Job:
     """Everything a worker needs; built once, before workers fork."""
@@ -56,6 +62,7 @@ class Job:
     purpose: dict[str, Any]
     clock: Clock
     seed: int = 0
+    make_pruner: Callable[[], optuna.pruners.BasePruner] = median_pruner
     fold_hashes: dict[int, str] = field(default_factory=dict)
 
     def fold_hash(self, fold: Fold) -> str:
@@ -110,7 +117,7 @@ def run_worker(job: Job, worker: int, on_trial: Callable[[int, int, float], None
     try:
         for fold in job.folds:
             sampler = optuna.samplers.TPESampler(seed=job.seed + 1000 * fold.index + worker)
-            pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1)
+            pruner = job.make_pruner()
             name = fold_study_name(job.study, fold.index)
             study = open_fold_study(storage, name, job.purpose, sampler, pruner)
             while len(finished(study, job.trials)) + running(study, job.trials) < job.trials:

@@ -261,6 +261,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_new_strategy_writes_a_starter_that_backtests_as_is(tmp_path: Path) -> None:
     made = run(["new-strategy", "news momentum"], tmp_path)
     assert made.returncode == 0, made.stderr
