@@ -18,6 +18,18 @@ from bot.optimize.worker import run_worker
 from bot.research.ledger import TrialLedger
 from tests.optimize.conftest import BARS, NEWS, hyperopt_args, lorabot
 
+
+def in_process(args: list[str]) -> int:
+    """The CLI in this process (faster than a subprocess for what fails before any trial)."""
+    from bot.cli import main
+
+    try:
+        main(args)
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
 KEYS = {"is_start", "is_end", "oos_start", "oos_end", "is_value", "oos_value", "params"}
 
 
@@ -151,16 +163,22 @@ def test_hopeless_trials_are_pruned_mid_replay_and_still_counted(
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(
-    lexicon_config: Path, tmp_path: Path, extra: list[str], message: str
+    lexicon_config: Path,
+    tmp_path: Path,
+    extra: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = tmp_path / "out"
-    done = lorabot(hyperopt_args(lexicon_config, out, "--trials", "2", *extra), tmp_path)
-    assert done.returncode != 0
-    assert done.stderr.count("\n") == 1 and message in done.stderr
+    code = in_process(hyperopt_args(lexicon_config, out, "--trials", "2", *extra))
+    err = capsys.readouterr().err
+    assert code != 0 and err.count("\n") == 1 and message in err
     assert not out.exists()
 
 
-def test_a_strategy_with_nothing_to_tune_is_one_line(lexicon_config: Path, tmp_path: Path) -> None:
+def test_a_strategy_with_nothing_to_tune_is_one_line(
+    lexicon_config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "plain.py").write_text(
         "from strategies.protocol import Intent, NewsStrategy\n"
         "class Plain(NewsStrategy):\n    def decide(self, view):\n        return Intent(0)\n"
@@ -171,6 +189,7 @@ def test_a_strategy_with_nothing_to_tune_is_one_line(lexicon_config: Path, tmp_p
         )
     )
     out = tmp_path / "out"
-    done = lorabot(hyperopt_args(lexicon_config, out, "--trials", "2"), tmp_path)
-    assert done.returncode != 0 and "declares no parameters: nothing to tune" in done.stderr
+    code = in_process(hyperopt_args(lexicon_config, out, "--trials", "2"))
+    err = capsys.readouterr().err
+    assert code != 0 and "declares no parameters: nothing to tune" in err
     assert not out.exists()
