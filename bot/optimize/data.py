@@ -65,7 +65,9 @@ def load(
     symbols = SymbolTable.from_settings(settings)
     symbol = symbol or settings.default_symbol
     if symbol not in symbols.instruments:
-        raise UserError(f"--symbol {symbol}: not in [symbols] (known: {', '.join(symbols.symbols)})")
+        raise UserError(
+            f"--symbol {symbol}: not in [symbols] (known: {', '.join(symbols.symbols)})"
+        )
     news = [
         item
         for item in assemble.read_news_file(news_path, symbols)

@@ -223,20 +223,25 @@ def _charts(folder: Path, studies: list[optuna.Study], summary: dict[str, Any]) 
     from optuna.visualization import matplotlib as views
 
     for index, study in enumerate(studies, start=1):
-        for name, plot in (("history", views.plot_optimization_history), ("importance", views.plot_param_importances)):
+        for name, plot in (
+            ("history", views.plot_optimization_history),
+            ("importance", views.plot_param_importances),
+        ):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
                     axes = plot(study)
                 except (ValueError, RuntimeError):  # too few finished trials to plot
                     continue
-            figure = axes.get_figure()
-            figure.savefig(folder / f"{name}_fold{index}.png", dpi=80, bbox_inches="tight")
-            plt.close(figure)
+            plt.savefig(folder / f"{name}_fold{index}.png", dpi=80, bbox_inches="tight")
+            plt.close("all")
+            del axes
     figure, axes = plt.subplots(figsize=(8, 3))
     points = summary["oos_equity"]
     if points:
         axes.plot([np.datetime64(p[0]) for p in points], [p[1] for p in points])
-    axes.set_title(f"stitched out-of-sample equity ({summary['objective']} {summary['oos_value']:.2f})")
+    axes.set_title(
+        f"stitched out-of-sample equity ({summary['objective']} {summary['oos_value']:.2f})"
+    )
     figure.savefig(folder / "oos_equity.png", dpi=80, bbox_inches="tight")
     plt.close(figure)

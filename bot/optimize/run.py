@@ -194,7 +194,9 @@ def _fork_workers(job: Job, count: int) -> list[multiprocessing.process.BaseProc
         raise UserError("--jobs above 1 needs fork (Linux, macOS); run one command per worker")
     _JOB = job
     context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_child, args=(i,)) for i in range(1, count + 1)]
+    children: list[multiprocessing.process.BaseProcess] = [
+        context.Process(target=_child, args=(i,)) for i in range(1, count + 1)
+    ]
     for child in children:
         child.start()
     return children

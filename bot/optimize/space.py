@@ -32,21 +32,12 @@ class Space:
             if isinstance(param, CategoricalParam):
                 out[name] = optuna.distributions.CategoricalDistribution(list(r.choices))
             elif isinstance(param, IntParam):
-                step = int(r.step or 1)
+                every = int(r.step or 1)
                 low = int(r.low)
-                high = low + (int(r.high) - low) // step * step
-                out[name] = optuna.distributions.IntDistribution(low, high, step=step)
+                top = low + (int(r.high) - low) // every * every
+                out[name] = optuna.distributions.IntDistribution(low, top, step=every)
             else:
-                step = r.step
-                if step is not None:
-                    steps = math.floor((r.high - r.low) / step + 1e-9)
-                    high = round(r.low + steps * step, 10)
-                    if high <= r.low:
-                        step = None
-                        high = r.high
-                else:
-                    high = r.high
-                out[name] = optuna.distributions.FloatDistribution(r.low, high, step=step)
+                out[name] = _float_distribution(r)
         return out
 
     def describe(self) -> dict[str, object]:
@@ -55,6 +46,16 @@ class Space:
         for name, r in self.ranges.items():
             out[name] = list(r.choices) if r.choices else [r.low, r.high, r.step]
         return out
+
+
+def _float_distribution(r: Range) -> optuna.distributions.FloatDistribution:
+    """On the declared grid where it fits the range (its top rounded down onto the grid)."""
+    if r.step is not None:
+        steps = math.floor((r.high - r.low) / r.step + 1e-9)
+        high = round(r.low + steps * r.step, 10)
+        if high > r.low:
+            return optuna.distributions.FloatDistribution(r.low, high, step=r.step)
+    return optuna.distributions.FloatDistribution(r.low, r.high)
 
 
 def build_space(declared: Mapping[str, Param[Any]], narrowing: Sequence[str], use: str) -> Space:

@@ -108,7 +108,9 @@ class Checkpoints:
         return values[1:] / values[:-1] - 1.0 if values.size > 1 else np.zeros(0)
 
 
-def run_worker(job: Job, worker: int, on_trial: Callable[[int, int, float], None] | None = None) -> int:
+def run_worker(
+    job: Job, worker: int, on_trial: Callable[[int, int, float], None] | None = None
+) -> int:
     """This worker's share of every fold; the number of trials it replayed."""
     storage = open_storage(job.storage_url, job.out_dir)
     ledger = TrialLedger.open(job.ledger_url)

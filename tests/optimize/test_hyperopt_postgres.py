@@ -41,7 +41,7 @@ def test_two_workers_share_a_postgres_study_and_no_trial_is_lost_or_run_twice(
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 text=True,
-            )  # fmt: skip
+            )
             for i in range(2)
         ]
         outputs = [w.communicate(timeout=600) for w in workers]

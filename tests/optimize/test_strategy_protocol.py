@@ -227,7 +227,7 @@ def test_longs_only_above_the_trend_mean() -> None:
 
 def test_a_headline_after_a_move_its_way_is_reactive_and_left_out() -> None:
     quiet = [100.0 + (0.2 if i % 2 else -0.2) for i in range(44)]
-    spike = quiet + [101.0, 104.0, 108.0, 112.0]  # the 4 hours before the headline
+    spike = [*quiet, 101.0, 104.0, 108.0, 112.0]  # the 4 hours before the headline
     reactive = trend_after(spike, reactive_sigma=2.0)
     reactive.on_signal(signal(Label.BULLISH, 0.9, T))
     assert evaluate(reactive, "112")[0] == "hold"  # the only signal left the vote
@@ -236,7 +236,7 @@ def test_a_headline_after_a_move_its_way_is_reactive_and_left_out() -> None:
     assert evaluate(kept, "112")[0] == "target"
     against = trend_after(spike, reactive_sigma=2.0)  # a bearish item after a rise is news
     against.on_signal(signal(Label.BEARISH, 0.9, T))
-    outcome, qty, _ = evaluate(against, "112")
+    outcome, _qty, _ = evaluate(against, "112")
     assert outcome == "unchanged" and "above its 24h mean" in evaluate(against, "112")[2]
 
 
@@ -272,7 +272,8 @@ def test_new_strategy_writes_a_starter_that_backtests_as_is(tmp_path: Path) -> N
         .endswith("exists (use --force to overwrite it)")
     )
     (tmp_path / "config.toml").write_text(
-        '[strategy]\nuse = "news_momentum.py:NewsMomentum"\n\n[strategy.params]\nlookback_hours = 12\n'
+        '[strategy]\nuse = "news_momentum.py:NewsMomentum"\n\n'
+        "[strategy.params]\nlookback_hours = 12\n"
     )
     done = run(
         [

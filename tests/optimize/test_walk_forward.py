@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def test_folds_never_overlap_and_tune_only_on_the_past(folds: int, walk: str, ho
     assert made[-1].oos_end == end
     for fold in made:
         assert fold.is_start < fold.is_end <= fold.oos_start < fold.oos_end
-    for a, b in zip(made, made[1:], strict=False):
+    for a, b in itertools.pairwise(made):
         assert a.oos_end <= b.oos_start  # out-of-sample spans never overlap
     if walk == "anchored":
         assert all(f.is_start == T0 for f in made)
