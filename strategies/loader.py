@@ -111,3 +111,20 @@ def build_strategy(
 def parameters(use: str) -> dict[str, Param[Any]]:
     """The parameters the strategy `use` names declares (hyperopt's space, `lorabot config`)."""
     return declared(strategy_class(use))
+
+
+def describe_parameters(config: StrategyConfig) -> list[str]:
+    """`lorabot config`'s lines on the strategy's parameters: the value each has and the range
+    hyperopt searches (a `[strategy]` key is marked as such)."""
+    cls = strategy_class(config.use)
+    try:
+        values = cls(config, None, config.params).param_values
+    except ParamError as error:
+        raise StrategyError(str(error)) from None
+    lines = [f"# strategy {config.use!r} ({cls.__name__}): its parameters and hyperopt's ranges"]
+    for name, param in declared(cls).items():
+        r = param.range
+        span = ", ".join(repr(c) for c in r.choices) if r.choices else f"{r.low:g}..{r.high:g}"
+        where = f"[strategy] {param.key}" if param.key else f"[strategy.params] {name}"
+        lines.append(f"#   {where} = {values[name]!r}  ({span})")
+    return lines
