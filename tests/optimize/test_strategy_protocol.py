@@ -291,3 +291,17 @@ def test_new_strategy_writes_a_starter_that_backtests_as_is(tmp_path: Path) -> N
     trades = (tmp_path / "bt" / "trades.csv").read_text().splitlines()
     assert len(trades) > 2  # it trades
     assert 'use = "news_momentum.py:NewsMomentum"' in (tmp_path / "bt" / "config.toml").read_text()
+
+
+def test_lorabot_config_lists_the_strategy_parameters_and_ranges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    path = tmp_path / "c.toml"
+    path.write_text('[strategy]\nuse = "trend"\n\n[strategy.params]\ntrend_hours = 48\n')
+    main(["--config", str(path), "config"])  # returns on success (exits on an error)
+    out = capsys.readouterr().out
+    assert "# strategy 'trend' (TrendGatedVote)" in out
+    assert "#   [strategy.params] trend_hours = 48  (6..168)" in out
+    assert "#   [strategy] threshold = 0.6  (0.3..0.95)" in out
