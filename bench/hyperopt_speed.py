@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -28,6 +29,13 @@ from bot.clock import LiveClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.optimize.run import HyperoptOptions, _fork_workers, prepare  # noqa: E402
 from bot.optimize.worker import run_worker  # noqa: E402
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the forked workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -55,16 +63,19 @@ def main() -> None:
         loaded = time.perf_counter() - began
         options.out_dir.mkdir()
         began = time.perf_counter()
+        cpu_before = _cpu()
         children = _fork_workers(job, args.jobs - 1)
         run_worker(job, 0)
         for child in children:
             child.join()
         elapsed = time.perf_counter() - began
+        cpu = _cpu() - cpu_before
     print(
         f"{args.trials} trials ({len(job.data.bars)} bars, {len(job.data.news)} headlines, "
         f"in-sample {job.folds[0].is_start:%Y-%m-%d} to {job.folds[0].is_end:%Y-%m-%d}) on "
         f"{args.jobs} processes: {elapsed:.1f} s, {args.trials / elapsed:.2f} trials/s "
-        f"(parse + answer once: {loaded:.1f} s; {os.cpu_count()} CPUs, load average "
+        f"({cpu / args.trials:.2f} CPU-s a trial; parse + answer once: {loaded:.1f} s; "
+        f"{os.cpu_count()} CPUs, load average "
         f"{os.getloadavg()[0]:.1f})"
     )
 
