@@ -33,7 +33,14 @@ from bot.metrics import daily_closes
 from bot.optimize.data import replay_span
 from bot.optimize.objective import score
 from bot.optimize.space import trial_settings
-from bot.optimize.study import finished, fold_study_name, open_storage, redact, running
+from bot.optimize.study import (
+    JOURNAL_NAME,
+    finished,
+    fold_study_name,
+    open_storage,
+    redact,
+    running,
+)
 from bot.optimize.worker import Job
 from bot.research.ledger import TrialLedger
 from bot.research.luck import dsr, psr
@@ -170,7 +177,7 @@ def _summary(job: Job, results: list[FoldResult]) -> dict[str, Any]:
         "objective": job.objective,
         "walk": job.purpose["walk"],
         "study": job.study,
-        "storage": redact(job.storage_url) if job.storage_url else "journal file",
+        "storage": redact(job.storage_url) if job.storage_url else str(job.out_dir / JOURNAL_NAME),
         "trials_per_fold": job.trials,
         "n_trials": sum(r.n_trials for r in results),
         "n_pruned": sum(r.n_pruned for r in results),

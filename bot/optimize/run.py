@@ -154,10 +154,11 @@ def _own_share(job: Job, options: HyperoptOptions) -> None:
     )
     best: dict[int, float] = {}
 
-    def tick(fold: int, _: int, value: float) -> None:
+    def tick(fold: int, finished: int, value: float) -> None:
         if value == value:  # not a pruned trial's NaN
             best[fold] = max(best.get(fold, value), value)
-        meter.update(1)
+        meter.n = (fold - 1) * job.trials + finished  # every worker's, not only this one's
+        meter.refresh()
         if fold in best:
             meter.set_postfix_str(f"fold {fold} best {best[fold]:.3f}")
 
