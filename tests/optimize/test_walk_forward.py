@@ -106,3 +106,35 @@ def test_a_trial_sees_only_its_in_sample_span(lexicon_config: Path, walk: str) -
     assert any(isinstance(ts, datetime) for ts in seen)
     news_in = [i for i in loaded.news if fold.is_start <= i.received < fold.is_end]
     assert len([ts for ts in seen if ts in {i.received for i in news_in}]) >= len(news_in)
+
+
+def test_a_trial_scores_what_the_backtest_of_its_config_reports(
+    lexicon_config: Path, tmp_path: Path
+) -> None:
+    """The same replay driver, the same objective: a trial is a backtest without the files."""
+    from bot.backtest import LuckOptions, run_backtest
+    from bot.luck_report import run_returns
+    from bot.optimize.objective import score
+
+    settings = load_settings(lexicon_config).with_overrides(strategy={"threshold": 0.5})
+    start, end = T0, T0 + timedelta(days=8)
+    loaded = trial_data.load(
+        settings, news_path=NEWS, bars_path=BARS, symbol="BTCUSDT", start=start, end=end
+    )
+    recording = trial_data.replay_span(loaded, settings, start, end, "same")
+    result = run_backtest(
+        settings,
+        bars_path=BARS,
+        news_path=NEWS,
+        symbol="BTCUSDT",
+        start=start,
+        end=end - timedelta(microseconds=1),
+        out_dir=tmp_path / "bt",
+        progress=False,
+        luck=LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False),
+    )
+    returns = run_returns(recording, float(settings.engine.initial_cash))
+    assert result.metrics["n_trades"] == len(recording.trades) > 0
+    assert score("sharpe", returns) == pytest.approx(result.metrics["sharpe"])
+    assert score("return", returns) == pytest.approx(result.metrics["total_return"])
+    assert score("sortino", returns) == pytest.approx(result.metrics["sortino"])
