@@ -120,9 +120,10 @@ def hyperopt(
     hyperopt.md, charts and best.toml (a config `lorabot backtest --config` runs) into --out.
     """
     settings = settings_for(ctx, config_path)
-    setup_logging(
-        "warning" if settings.log.level == "info" else settings.log.level, settings.log.format
-    )
+    # Trials are many replays: their per-run warnings (a daily loss limit reached...) would
+    # bury the result, so only errors are logged unless the config asks for debug.
+    level = "debug" if settings.log.level == "debug" else "error"
+    setup_logging(level, settings.log.format)
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
