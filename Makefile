@@ -2,15 +2,19 @@
 # (vLLM's own environment: built once per machine and reused while it works, several minutes the
 # first time), then runs the whole suite on two workers.
 #   make test SKIP_VLLM=1   the same, without building vLLM's environment (its tests then skip)
+#   make test SKIP_CHROMIUM=1  without installing chromium (the console's browser test then skips)
+#   make test SKIP_POSTGRES=1  without installing PostgreSQL (the store's, the ledger's and the
+#                           hyperopt workers' PostgreSQL tests then skip)
 #   make test-fast          the quick tests only, nothing built
 PYTEST ?= python -m pytest
 PYTHON ?= python
 SKIP_VLLM ?= 0
 SKIP_CHROMIUM ?= 0
+SKIP_POSTGRES ?= 0
 
-.PHONY: test test-fast lint vllm-env chromium
+.PHONY: test test-fast lint vllm-env chromium postgres
 
-test: vllm-env chromium
+test: vllm-env chromium postgres
 	$(PYTEST) -n 2 -q
 
 test-fast:
@@ -42,4 +46,19 @@ else
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; } \
 		|| echo "make: chromium could not be installed: the browser test will skip"; }
+endif
+
+# PostgreSQL's server binaries for the tests' throwaway servers (tests/core/postgres.py): Debian's
+# `postgresql` package, installed with apt when no initdb is on PATH or under /usr/lib/postgresql.
+postgres:
+ifeq ($(SKIP_POSTGRES),1)
+	@echo "make: SKIP_POSTGRES=1, PostgreSQL is not installed (its tests skip where it is missing)"
+else
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		true; \
+	else \
+		echo "make: installing Debian's postgresql for the PostgreSQL tests (once per machine)"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; \
+	fi
 endif

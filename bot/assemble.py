@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,13 +27,13 @@ from bot.errors import UserError
 from bot.events import Bar, NewsItem
 from bot.journal import journal_to
 from bot.log import get_logger
+from bot.parts import Parts, ReplayFiles, committing
 from bot.portfolio import Portfolio
 from bot.protocols import (
     Broker,
     LiveBroker,
     MarketStream,
     NewsSource,
-    Publish,
     SentimentModel,
 )
 from bot.signals import SignalCache, SignalService
@@ -43,41 +42,14 @@ from bot.symbols import SymbolTable
 from bot.venue_exits import VenueExits
 from strategies.exits import ExitBook, ExitRules
 from strategies.margin import MarginRules
+from strategies.protocol import Strategy
 from strategies.risk import RiskGate
-from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
+from strategies.vote_strategy import exit_rules, risk_params
 
 if TYPE_CHECKING:
     from bot.console.service import Console
 
 log = get_logger("bot.assemble")
-
-
-@dataclass
-class Parts:
-    settings: Settings
-    clock: Clock
-    bus: Bus
-    store: Store
-    symbols: SymbolTable
-    model: SentimentModel
-    signals: SignalService
-    broker: Broker
-    engine: Engine
-    # Live only: the venue broker (the same object as `broker`), None in paper mode and replay.
-    live: LiveBroker | None = None
-    news_sources: list[NewsSource] = field(default_factory=list)
-    market_streams: list[MarketStream] = field(default_factory=list)
-
-
-@dataclass
-class ReplayFiles:
-    """`lorabot run --replay-news/--replay-bars`: files played out as live sources."""
-
-    news: Path | None = None
-    bars: Path | None = None
-    speed: float = 1.0
-    rebase: bool = True
-    skip_bad_rows: bool = False  # `--skip-bad-rows`: report each bad row and play the others
 
 
 # -- the model ------------------------------------------------------------------------------
@@ -189,7 +161,7 @@ def build_engine(
         signals=signals,
         broker=broker,
         portfolio=Portfolio(initial_cash),
-        strategy=VoteStrategy(settings.strategy, feed_weights(settings)),
+        strategy=build_strategy(settings),
         risk=RiskGate(risk_params(settings.risk)),
         traded=traded,
         id_prefix=id_prefix,
@@ -199,6 +171,17 @@ def build_engine(
     # after the engine: what it rejected is never journalled
     journal_to(store, bus, decisions=journal_decisions)
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
+
+
+def build_strategy(settings: Settings) -> Strategy:
+    """The strategy `[strategy] use` names (strategies/loader.py), or one error line."""
+    from strategies.loader import StrategyError
+    from strategies.loader import build_strategy as build
+
+    try:
+        return build(settings.strategy, feed_weights(settings))
+    except StrategyError as error:
+        raise UserError(str(error)) from None
 
 
 def _exit_book(settings: Settings, on_venue: bool = False) -> ExitBook | None:
@@ -315,30 +298,6 @@ async def live_parts(
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)
     parts.market_streams = _market_streams(settings, symbols, clock, replay)
     return parts
-
-
-class _Committing:
-    """A source whose news items the store records as they are published (sources that do not
-    write their own, like file playback): one writer per record, and the writer is the source."""
-
-    def __init__(self, source: NewsSource, store: Store) -> None:
-        self._source = source
-        self._store = store
-        self.name = source.name
-
-    async def run(self, publish: Publish) -> None:
-        store = self._store
-
-        async def commit_then_publish(event: object) -> None:
-            if isinstance(event, NewsItem):
-                store.record_news(event)
-            await publish(event)
-
-        await self._source.run(commit_then_publish)
-
-
-def committing(source: NewsSource, store: Store) -> NewsSource:
-    return _Committing(source, store)
 
 
 def _news_sources(

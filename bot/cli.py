@@ -65,6 +65,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "bot.commands.download_data:download_data",
         "Download historical klines from Bybit into a bars CSV.",
     ),
+    "hyperopt": (
+        "bot.commands.hyperopt:hyperopt",
+        "Tune the strategy's parameters walk-forward on Optuna.",
+    ),
+    "new-strategy": (
+        "bot.commands.new_strategy:new_strategy",
+        "Write a documented starter strategy file that runs as is.",
+    ),
     "exchange-sim": (
         "bot.commands.exchange_sim:exchange_sim",
         "Start the local Bybit v5 simulator (REST + websockets).",

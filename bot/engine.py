@@ -1,7 +1,8 @@
 """The engine: routes events between the strategy, the risk gate, the broker and the portfolio.
 
 It owns the order book (the `Order` state machines) and decides nothing itself: the strategy
-(strategies/vote_strategy.py) turns signals into targets, the risk gate clips or refuses them.
+(strategies/protocol.py: the vote or any other) turns signals into targets, the risk gate clips
+or refuses them.
 Nothing here knows whether it is replaying or live: time comes from the injected clock, market
 data and news arrive as events, and the broker reports back through events; `bot/assemble.py`
 plugs in the clock, sources and broker of each mode. Per decision: Signal -> strategy ->
@@ -47,8 +48,8 @@ from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
+from strategies.protocol import Strategy
 from strategies.risk import RiskGate
-from strategies.vote_strategy import VoteStrategy
 
 log = get_logger("bot.engine")
 
@@ -77,7 +78,7 @@ class Engine:
         signals: SignalService,
         broker: Broker,
         portfolio: Portfolio,
-        strategy: VoteStrategy,
+        strategy: Strategy,
         risk: RiskGate,
         traded: Iterable[str],
         id_prefix: str,
@@ -236,6 +237,7 @@ class Engine:
             price.ts = bar.ts
             price.every = bar.ts - bar.ts_open
         self.broker.on_market(bar)
+        self.strategy.on_bar(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)
         if self.exits is not None:

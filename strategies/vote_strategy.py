@@ -1,46 +1,27 @@
-"""The vote as a strategy object: signals in, a target position out (or the reason for none).
+"""The vote as a strategy: the confidence-weighted vote of `strategies.vote`, sized by
+`strategies.sizing`, through the `NewsStrategy` base (strategies/protocol.py).
 
 The engine only routes: it hands every signal to `on_signal` and asks `evaluate` for a symbol
 when something that could change the decision happened (a signal, a re-vote timer). Everything
-that *decides* — the window, the vote, the threshold, sizing and the rebalance band — lives here,
-pure and clock-free (the engine passes the time), so replay, paper and live decide identically and
-a strategy can be tested with no engine at all.
+that *decides* — the window, the vote, the threshold, sizing and the rebalance band — lives in
+the strategy, pure and clock-free (the engine passes the time), so replay, paper and live decide
+identically and a strategy can be tested with no engine at all.
+
+Its tunable parameters are `[strategy]` keys (`key=`), so a tuned vote is an ordinary config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 from bot.config import RiskConfig, StrategyConfig
-from bot.events import Label, Signal, TargetPosition
-from bot.symbols import Instrument
 from strategies.exits import ExitRules, Level
+from strategies.params import CategoricalParam, DecimalParam, IntParam
+from strategies.protocol import Evaluation, Intent, NewsStrategy, View, vote_params
 from strategies.risk import RiskParams
-from strategies.sizing import target_qty, within_band
-from strategies.vote import Composite, SignalWindow, VoteParams, decide
+from strategies.vote import decide
 
-ZERO = Decimal(0)
-
-
-def vote_params(
-    config: StrategyConfig, feed_weights: Mapping[str, float] | None = None
-) -> VoteParams:
-    """`[strategy]` as the vote's parameters. A feed's `weight` in [[news.feeds]] counts unless
-    `[strategy] source_weights` names that source too."""
-    return VoteParams(
-        window=timedelta(seconds=config.window),
-        half_life=timedelta(seconds=config.half_life) if config.half_life > 0 else None,
-        threshold=config.threshold,
-        below_threshold=config.below_threshold,
-        min_signals=config.min_signals,
-        source_weights={**(feed_weights or {}), **config.source_weights},
-        trade_stale=config.trade_stale_news,
-        aggregation=config.aggregation,
-        prior_weight=config.prior_weight,
-    )
+__all__ = ["Evaluation", "VoteStrategy", "exit_rules", "risk_params", "vote_params"]
 
 
 def exit_rules(config: StrategyConfig) -> ExitRules:
@@ -64,74 +45,28 @@ def risk_params(config: RiskConfig) -> RiskParams:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    """What one evaluation made of the window: a new target, or why there is none.
-
-    `outcome` is one of: `target` (publish `target`); `hold` (no signal counts: the target
-    stays); `below threshold` (the composite is too weak to act on); `no price` (a decision,
-    but nothing to size it against yet); `unchanged` (the sized target equals the current one);
-    `within band` (too small a change to trade).
-    """
-
-    outcome: str
-    composite: Composite
-    reason: str
-    target: TargetPosition | None = None
+HOUR = 3600
 
 
-class VoteStrategy:
-    """The confidence-weighted vote of `strategies.vote`, sized by `strategies.sizing`."""
+class VoteStrategy(NewsStrategy):
+    """Trade the composite vote: long on bullish, short on bearish (flat on spot), flat on
+    neutral, sized by the composite confidence."""
 
-    def __init__(self, config: StrategyConfig, feed_weights: Mapping[str, float] | None = None):
-        self.config = config
-        self.params = vote_params(config, feed_weights)
-        self.window = SignalWindow(self.params)
+    threshold = DecimalParam(0.3, 0.95, 0.6, step=0.05, key="threshold")
+    window = IntParam(HOUR, 48 * HOUR, 6 * HOUR, step=HOUR, key="window", help="seconds")
+    half_life = IntParam(0, 24 * HOUR, 2 * HOUR, step=HOUR, key="half_life", help="seconds")
+    min_signals = IntParam(1, 5, 1, key="min_signals")
+    fraction = DecimalParam(0.1, 2.0, 0.5, step=0.1, key="fraction")
+    rebalance_band = DecimalParam(0.0, 0.5, 0.1, step=0.05, key="rebalance_band")
+    below_threshold = CategoricalParam(("hold", "flat"), "hold", key="below_threshold")
+    aggregation = CategoricalParam(("share", "evidence"), "share", key="aggregation")
+    stop_loss = CategoricalParam(("", "2%", "5%", "2atr"), "", key="stop_loss")
+    take_profit = CategoricalParam(("", "3%", "10%", "3atr"), "", key="take_profit")
 
-    @property
-    def reevaluate_every(self) -> timedelta:
-        return timedelta(seconds=self.config.reevaluate_interval)
-
-    def on_signal(self, signal: Signal) -> bool:
-        """Add a signal to the window; True when it may change a decision now."""
-        self.window.add(signal)
-        return not (signal.stale and not self.params.trade_stale)
-
-    def wants_revote(self) -> bool:
-        """A timer re-vote can change nothing while the window is empty and below-threshold
-        means hold."""
-        return bool(self.window) or self.params.below_threshold != "hold"
-
-    def evaluate(
-        self,
-        symbol: str,
-        now: datetime,
-        *,
-        instrument: Instrument,
-        price: Decimal | None,
-        equity: Decimal,
-        current: Decimal,
-    ) -> Evaluation:
-        composite = self.window.composite(symbol, now)
-        decision = decide(composite, self.params, instrument.can_short)
+    def decide(self, view: View) -> Intent | None:
+        decision = decide(view.composite, self.vote_params, view.can_short)
+        composite = view.composite
         if decision.direction is None:
-            empty = composite.label is None or composite.n_signals < self.params.min_signals
-            return Evaluation("hold" if empty else "below threshold", composite, decision.reason)
-        if price is None:
-            return Evaluation("no price", composite, "no price yet")
-        qty = target_qty(
-            decision.direction,
-            composite.confidence,
-            equity,
-            price,
-            self.config.fraction,
-            self.config.max_fraction,
-            instrument,
-        )
-        if qty == current:
-            return Evaluation("unchanged", composite, decision.reason)
-        if within_band(current, qty, self.config.rebalance_band):
-            return Evaluation("within band", composite, decision.reason)
-        label = composite.label if composite.label is not None else Label.NEUTRAL
-        target = TargetPosition(now, symbol, qty, label, composite.confidence, decision.reason)
-        return Evaluation("target", composite, decision.reason, target)
+            empty = composite.label is None or composite.n_signals < self.vote_params.min_signals
+            return Intent(None, reason=decision.reason, weak=not empty)
+        return Intent(decision.direction, composite.confidence, decision.reason)

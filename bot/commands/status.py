@@ -260,3 +260,9 @@ def config_command(ctx: click.Context, config_path: Path | None) -> None:
         f"{settings.bybit.api_secret_env}: {'set' if secrets.api_secret else 'not set'}"
     )
     click.echo(f"# data dir: {settings.data_dir}; cache dir: {settings.cache_dir}")
+    from strategies.loader import StrategyError, describe_parameters
+
+    try:
+        click.echo("\n".join(describe_parameters(settings.strategy)))
+    except StrategyError as error:
+        raise UserError(str(error)) from None

@@ -297,6 +297,9 @@ class StrategyConfig(Section):
     trailing_stop: str = ""
     max_hold: Duration = 0.0
     atr_period: int = Field(14, ge=1, le=1000)
+    # which strategy trades (strategies/loader.py) and its own declared parameters
+    use: str = Field("vote", min_length=1)
+    params: dict[str, int | float | str] = Field(default_factory=dict)
 
     @field_validator("stop_loss", "take_profit", "trailing_stop")
     @classmethod

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.events import Fill, Label, OrderRequest
 from bot.orders import OrderStatus
+from strategies.vote_strategy import VoteStrategy
 
 from .helpers import T0, bar, drive, news, replay_parts, settings
 
@@ -144,7 +145,9 @@ def test_feed_weights_reach_the_vote_and_explicit_weights_win(tmp_path: Path) ->
         strategy={"half_life": 0, "reevaluate_interval": 0, "source_weights": {"quiet": 2.0}},
     )
     parts = replay_parts(tmp_path, ANSWERS, config)
-    assert parts.engine.strategy.params.source_weights == {"loud": 3.0, "quiet": 2.0}
+    strategy = parts.engine.strategy
+    assert isinstance(strategy, VoteStrategy)
+    assert strategy.vote_params.source_weights == {"loud": 3.0, "quiet": 2.0}
 
 
 def test_an_amend_reported_by_the_venue_updates_the_order(tmp_path: Path) -> None:
