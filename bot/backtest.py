@@ -23,7 +23,7 @@ from bot.errors import InputError, UserError
 from bot.events import NewsItem, iso
 from bot.funding import FundingSchedule
 from bot.log import get_logger
-from bot.luck_replays import ReplayInputs
+from bot.luck_replays import BarKeeper, ReplayInputs
 from bot.luck_wiring import LuckOptions, add_luck_figures
 from bot.protocols import ModelUnavailable
 from bot.recording import BacktestResult, Recording, TradeRow
@@ -66,6 +66,10 @@ def run_backtest(
     if start is not None and end is not None and end <= start:
         raise UserError(f"--to {end.isoformat()} is not after --from {start.isoformat()}")
     bars = assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows)
+    options = luck or LuckOptions()
+    keeper = BarKeeper(start, end)  # for the lag and null replays, which only a news run has
+    if news and (options.lag or options.null_trials):
+        bars = keeper.watch(bars)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -119,7 +123,9 @@ def run_backtest(
     inputs = ReplayInputs(
         settings=settings,
         news=news,
-        bars=lambda: assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows),
+        bars=keeper.replayable(
+            lambda: assemble.bars_file(bars_path, symbol, skip_bad_rows=skip_bad_rows)
+        ),
         symbol=symbol,
         model=model,
         signals=parts.signals.cache,
@@ -142,7 +148,7 @@ def run_backtest(
         metrics,
         replayed.recording,
         inputs,
-        luck or LuckOptions(),
+        options,
         files=files,
         recorded_at=parts.clock.now(),
         run=run_id,

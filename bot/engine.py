@@ -72,7 +72,7 @@ class Engine:
         settings: Settings,
         clock: Clock,
         bus: Bus,
-        store: Store,
+        store: Store | None,
         symbols: SymbolTable,
         signals: SignalService,
         broker: Broker,
@@ -83,7 +83,10 @@ class Engine:
         id_prefix: str,
         exits: ExitBook | None = None,
         margins: Mapping[str, MarginRules] | None = None,
+        record_decisions: bool = True,
     ) -> None:
+        # store None: a trial (a null replay, a hyperopt trial) that keeps nothing, not even
+        # its orders; record_decisions False: no decision record is built or published.
         self.settings = settings
         self.clock = clock
         self.bus = bus
@@ -115,7 +118,7 @@ class Engine:
         self._snapshot_every = timedelta(seconds=settings.engine.snapshot_interval)
         self._timers_started = False
         self._has_positions = False
-        self.decisions = DecisionLog(id_prefix, bus.publish)
+        self.decisions = DecisionLog(id_prefix, bus.publish if record_decisions else None)
         self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
 
         broker.bind(bus.publish)
@@ -395,12 +398,12 @@ class Engine:
         order = Order.from_request(request)
         self.orders[order.client_order_id] = order
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
-        self.store.record_order(order)  # stored (committed when durable) before it is sent
+        self._keep(order)  # stored (committed when durable) before it is sent
         self.bus.publish(request)
         self.broker.submit(order)
         if order.status is OrderStatus.CREATED:
             order.transition(OrderStatus.SUBMITTED, now)
-            self.store.record_order(order)
+            self._keep(order)
         if order_type is OrderType.LIMIT and strategy.limit_timeout > 0:
             self.clock.schedule_at(
                 now + timedelta(seconds=strategy.limit_timeout),
@@ -408,6 +411,10 @@ class Engine:
                 "limit-timeout",
             )
         return order.client_order_id
+
+    def _keep(self, order: Order) -> None:
+        if self.store is not None:
+            self.store.record_order(order)
 
     def _expire(self, client_order_id: str) -> None:
         order = self.orders.get(client_order_id)
@@ -451,7 +458,7 @@ class Engine:
             )
             self.targets[order.symbol] = self.portfolio.qty(order.symbol)
         self._settle(order)
-        self.store.record_order(order)
+        self._keep(order)
 
     def _settle(self, order: Order) -> None:
         """Keep `open_orders` in step with the order's state (a revived order comes back)."""
@@ -468,7 +475,7 @@ class Engine:
             if not order.apply_fill(fill):
                 return
             self._settle(order)
-            self.store.record_order(order)
+            self._keep(order)
         else:
             log.warning(
                 "fill for an order this account did not place",
