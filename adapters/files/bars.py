@@ -135,6 +135,7 @@ def _csv_rows(
     make = Bar
     dec = Decimal
     latest, limit, zero = LATEST, LIMIT, Decimal(0)  # Decimal with Decimal compares fastest
+    refused = problems.refused  # changes only when a problem is added (read once a bar is slow)
     for row in reader:
         number += 1
         try:
@@ -164,12 +165,14 @@ def _csv_rows(
             checked = False
         if last is not None and ts_open <= last:
             problems.add(number, _order_message(ts_open, last))
+            refused = problems.refused
             continue
         if not checked and (problem := bad_values(o, h, low, c, v)):
             problems.add(number, problem)
+            refused = problems.refused
             continue
         last = ts_open
-        if problems.refused:
+        if refused:
             continue  # keep checking, stop releasing: the file will be refused
         yield make(symbol, ts_open, ts_open + interval, o, h, low, c, v)
 
