@@ -18,9 +18,9 @@ from strategies.vote import SignalWindow, VoteParams, vote
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
-probabilities = st.tuples(
-    st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False)
-).map(lambda ab: (min(ab), max(ab) - min(ab), 1 - max(ab)))
+probabilities = st.tuples(st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False)).map(
+    lambda ab: (min(ab), max(ab) - min(ab), 1 - max(ab))
+)
 
 signals = st.builds(
     lambda seconds, symbol, label, conf, probs, source, weight, stale: Signal(
