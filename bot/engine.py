@@ -59,7 +59,11 @@ ZERO = Decimal(0)
 class _Price:
     price: Decimal
     ts: datetime
-    every: timedelta | None
+    opened: datetime | None  # a bar's open (None for a tick): kept, not subtracted, each bar
+
+    @property
+    def every(self) -> timedelta | None:
+        return None if self.opened is None else self.ts - self.opened
 
 
 FillListener = Callable[[Fill, FillEffect], None]
@@ -233,11 +237,11 @@ class Engine:
         symbol = bar.symbol
         price = self.prices.get(symbol)
         if price is None:
-            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts - bar.ts_open)
+            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts_open)
         else:  # updated in place: this runs once per bar
             price.price = bar.close
             price.ts = bar.ts
-            price.every = bar.ts - bar.ts_open
+            price.opened = bar.ts_open
         self.broker.on_market(bar)
         if self._has_positions:
             self._mark(symbol, bar.close)

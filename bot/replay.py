@@ -115,6 +115,9 @@ def play(
     stamps, closes = recording.stamps.append, recording.closes.append
     exposed, equity = recording.exposed.append, recording.equity.append
     epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
+    # A bar's stamp is the last one plus the gap when the gap is the usual one: a subtraction
+    # instead of a conversion (the slowest line of the loop), exact all the same (integers).
+    previous, micros, step, step_us = epoch, 0, None, 0
     fills_seen = -1
     cash = float(portfolio.cash)
     pending = 0
@@ -129,7 +132,15 @@ def play(
         publish(event)
         if type(event) is Bar:
             if event.symbol == symbol:
-                stamps((event.ts - epoch) // microsecond)
+                ts = event.ts
+                gap = ts - previous
+                if gap == step:
+                    micros += step_us
+                else:
+                    micros = (ts - epoch) // microsecond
+                    step, step_us = gap, gap // microsecond
+                previous = ts
+                stamps(micros)
                 closes(float(event.close))
                 if portfolio.n_fills != fills_seen:
                     fills_seen = portfolio.n_fills
