@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -41,6 +41,7 @@ from bot.events import (
 from bot.log import get_logger
 from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
+from bot.prices import Price
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
 from bot.store import AccountState, Store
@@ -53,17 +54,6 @@ from strategies.vote_strategy import VoteStrategy
 log = get_logger("bot.engine")
 
 ZERO = Decimal(0)
-
-
-@dataclass(slots=True)
-class _Price:
-    price: Decimal
-    ts: datetime
-    opened: datetime | None  # a bar's open (None for a tick): kept, not subtracted, each bar
-
-    @property
-    def every(self) -> timedelta | None:
-        return None if self.opened is None else self.ts - self.opened
 
 
 FillListener = Callable[[Fill, FillEffect], None]
@@ -113,7 +103,7 @@ class Engine:
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
         self.targets: dict[str, Decimal] = {}
-        self.prices: dict[str, _Price] = {}
+        self.prices: dict[str, Price] = {}
         self.exec_ids: set[str] = set()
         self.fill_listeners: list[FillListener] = []
         self.refusals: dict[str, int] = {}
@@ -237,7 +227,7 @@ class Engine:
         symbol = bar.symbol
         price = self.prices.get(symbol)
         if price is None:
-            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts_open)
+            self.prices[symbol] = Price(bar.close, bar.ts, bar.ts_open)
         else:  # updated in place: this runs once per bar
             price.price = bar.close
             price.ts = bar.ts
@@ -258,7 +248,7 @@ class Engine:
             self._on_price(ticker, ticker.symbol, price)
 
     def _on_price(self, event: Trade | Ticker, symbol: str, price: Decimal) -> None:
-        self.prices[symbol] = _Price(price, event.ts, None)
+        self.prices[symbol] = Price(price, event.ts, None)
         self.broker.on_market(event)
         if self._has_positions:
             self._mark(symbol, price)
