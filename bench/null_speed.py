@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -45,8 +46,19 @@ def convert(news_csv: Path, out: Path) -> Path:
     return out
 
 
-def timed(settings: Settings, news: Path, bars: Path, out: Path, trials: int) -> tuple[float, int]:
-    began = time.perf_counter()
+def cpu_s() -> float:
+    """CPU seconds of this process and of its finished children (the forked null workers)."""
+    me, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(
+    settings: Settings, news: Path, bars: Path, out: Path, trials: int
+) -> tuple[float, float, int]:
+    began, cpu = time.perf_counter(), cpu_s()
     result = run_backtest(
         settings,
         bars_path=bars,
@@ -59,7 +71,7 @@ def timed(settings: Settings, news: Path, bars: Path, out: Path, trials: int) ->
         luck=LuckOptions(ledger_url=f"sqlite:///{out.parent / 'ledger.sqlite'}", lag=False,
                          null_trials=trials),
     )  # fmt: skip
-    return time.perf_counter() - began, result.recording.n_bars
+    return time.perf_counter() - began, cpu_s() - cpu, result.recording.n_bars
 
 
 def main() -> None:
@@ -76,14 +88,18 @@ def main() -> None:
             store={"cache_dir": str(tmp / "cache"), "data_dir": str(tmp / "data")},
             log={"level": "warning"},
         )
-        base, n_bars = timed(settings, news, args.bars, tmp / "base", 0)
-        with_null, _ = timed(settings, news, args.bars, tmp / "null", args.trials)
+        base, base_cpu, n_bars = timed(settings, news, args.bars, tmp / "base", 0)
+        with_null, null_cpu, _ = timed(settings, news, args.bars, tmp / "null", args.trials)
     replays = 2 * args.trials
-    null_s = with_null - base
+    null_s, cpu = with_null - base, null_cpu - base_cpu
+    cpus = len(os.sched_getaffinity(0))
+    idle = base_cpu + cpu / replays * 400 / cpus
     print(
-        f"backtest {n_bars} 1h bars: {base:.1f} s; with --null {args.trials}: {with_null:.1f} s "
-        f"({null_s:.1f} s for {replays} null replays, {null_s / replays:.2f} s each; "
-        f"--null 200 would add {null_s / replays * 400:.0f} s) on {os.cpu_count()} CPUs "
+        f"backtest {n_bars} 1h bars: {base:.1f} s ({base_cpu:.1f} s CPU); with --null "
+        f"{args.trials}: {with_null:.1f} s ({null_cpu:.1f} s CPU): {null_s:.1f} s wall and "
+        f"{cpu:.1f} s CPU for {replays} null replays, {null_s / replays:.3f} s wall and "
+        f"{cpu / replays:.3f} s CPU each; --null 200 would take {base + null_s / replays * 400:.0f}"
+        f" s wall on this machine now, about {idle:.0f} s on {cpus} idle CPUs "
         f"(load average {os.getloadavg()[0]:.1f})"
     )
 

@@ -151,14 +151,30 @@ def build_engine(
     journal_decisions: bool = True,
     exits_on_venue: bool = False,
 ) -> Parts:
-    signals = signal_service(settings, model, symbols, clock, bus.publish, cache, store)
-    engine = Engine(
+    engine = wire_engine(
+        settings, clock, bus, store, symbols, model, broker, traded, initial_cash, id_prefix, cache,
+        exits_on_venue=exits_on_venue,
+    )  # fmt: skip
+    # after the engine: what it rejected is never journalled
+    journal_to(store, bus, decisions=journal_decisions)
+    return Parts(settings, clock, bus, store, symbols, model, engine.signals, broker, engine)
+
+
+def wire_engine(
+    settings: Settings, clock: Clock, bus: Bus, store: Store | None, symbols: SymbolTable,
+    model: SentimentModel, broker: Broker, traded: Iterable[str], initial_cash: Decimal,
+    id_prefix: str, cache: SignalCache | None, record_decisions: bool = True,
+    exits_on_venue: bool = False,
+) -> Engine:  # fmt: skip
+    """The engine and its signal service: with a store (`build_engine`), or without one for a
+    replay that keeps nothing (`bot.replay.trial_engine`)."""
+    return Engine(
         settings=settings,
         clock=clock,
         bus=bus,
         store=store,
         symbols=symbols,
-        signals=signals,
+        signals=signal_service(settings, model, symbols, clock, bus.publish, cache, store),
         broker=broker,
         portfolio=Portfolio(initial_cash),
         strategy=build_strategy(settings),
@@ -167,10 +183,8 @@ def build_engine(
         id_prefix=id_prefix,
         exits=_exit_book(settings, exits_on_venue),
         margins=margin_rules(settings, symbols),
+        record_decisions=record_decisions,
     )
-    # after the engine: what it rejected is never journalled
-    journal_to(store, bus, decisions=journal_decisions)
-    return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)
 
 
 def build_strategy(settings: Settings) -> Strategy:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,7 +23,7 @@ from bot.errors import InputError, UserError
 from bot.events import Bar, NewsItem, iso
 from bot.funding import FundingSchedule
 from bot.log import get_logger
-from bot.luck_replays import ReplayInputs
+from bot.luck_replays import BarKeeper, ReplayInputs
 from bot.luck_wiring import LuckOptions, add_luck_figures
 from bot.portfolio_figures import SymbolPrices, basket_equity, merge_bars, symbol_figures
 from bot.protocols import ModelUnavailable
@@ -73,6 +73,11 @@ def run_backtest(
         }
         return merge_bars(streams, symbol)
 
+    options = luck or LuckOptions()
+    keeper = BarKeeper(start, end)  # for the lag and null replays, which only a news run has
+    bars_read: Iterable[Bar] = bar_stream()
+    if news and (options.lag or options.null_trials):
+        bars_read = keeper.watch(bars_read)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -105,7 +110,7 @@ def run_backtest(
         replayed = replay(
             settings,
             news=news,
-            bars=bar_stream(),
+            bars=bars_read,
             symbol=symbol,
             model=model,
             signals=assemble.signal_cache(settings),
@@ -139,7 +144,7 @@ def run_backtest(
     inputs = ReplayInputs(
         settings=settings,
         news=news,
-        bars=bar_stream,
+        bars=keeper.replayable(bar_stream),
         symbol=symbol,
         model=model,
         signals=parts.signals.cache,
@@ -164,7 +169,7 @@ def run_backtest(
         metrics,
         replayed.recording,
         inputs,
-        luck or LuckOptions(),
+        options,
         files=[*files.values(), *([news_path] if news_path else [])],
         recorded_at=parts.clock.now(),
         run=run_id,

@@ -74,7 +74,11 @@ class Bus:
             return
         self._dispatching = True
         try:
-            self._dispatch(event)
+            if self.strict:  # `_dispatch`, inlined: this runs once per bar of a replay
+                for handler in self._handlers.get(type(event), ()):
+                    handler(event)
+            else:
+                self._dispatch(event)
             pending = self._pending
             while pending:
                 self._dispatch(pending.popleft())

@@ -58,9 +58,13 @@ class Draft:
 
 
 class DecisionLog:
-    """Opens, completes and publishes decision records; ids are `<prefix>-d<n>`, in order."""
+    """Opens, completes and publishes decision records; ids are `<prefix>-d<n>`, in order.
 
-    def __init__(self, prefix: str, publish: Callable[[object], None]) -> None:
+    `publish` None: a trial that only needs its equity (a null replay, a hyperopt trial) builds
+    no `Decision` at all; the drafts still carry their ids, so orders are linked the same way.
+    """
+
+    def __init__(self, prefix: str, publish: Callable[[object], None] | None) -> None:
         self._prefix = prefix
         self._ids = itertools.count(1)
         self._publish = publish
@@ -100,6 +104,8 @@ class DecisionLog:
         """Close a record with its outcome and publish it."""
         self._open.pop(draft.id, None)
         self.published += 1
+        if self._publish is None:
+            return
         cause, composite = draft.cause, draft.composite
         self._publish(
             Decision(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -42,6 +42,7 @@ from bot.events import (
 from bot.log import get_logger
 from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
+from bot.prices import Price
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
 from bot.store import AccountState, Store
@@ -56,13 +57,6 @@ log = get_logger("bot.engine")
 ZERO = Decimal(0)
 
 
-@dataclass(slots=True)
-class _Price:
-    price: Decimal
-    ts: datetime
-    every: timedelta | None
-
-
 FillListener = Callable[[Fill, FillEffect], None]
 
 
@@ -73,7 +67,7 @@ class Engine:
         settings: Settings,
         clock: Clock,
         bus: Bus,
-        store: Store,
+        store: Store | None,
         symbols: SymbolTable,
         signals: SignalService,
         broker: Broker,
@@ -84,7 +78,9 @@ class Engine:
         id_prefix: str,
         exits: ExitBook | None = None,
         margins: Mapping[str, MarginRules] | None = None,
+        record_decisions: bool = True,
     ) -> None:
+        # store None: a trial (null replay, hyperopt) keeps nothing; nor decisions when False
         self.settings = settings
         self.clock = clock
         self.bus = bus
@@ -107,7 +103,7 @@ class Engine:
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
         self.targets: dict[str, Decimal] = {}
-        self.prices: dict[str, _Price] = {}
+        self.prices: dict[str, Price] = {}
         self.exec_ids: set[str] = set()
         self.fill_listeners: list[FillListener] = []
         self.refusals: dict[str, int] = {}
@@ -116,7 +112,7 @@ class Engine:
         self._snapshot_every = timedelta(seconds=settings.engine.snapshot_interval)
         self._timers_started = False
         self._has_positions = False
-        self.decisions = DecisionLog(id_prefix, bus.publish)
+        self.decisions = DecisionLog(id_prefix, bus.publish if record_decisions else None)
         self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
 
         broker.bind(bus.publish)
@@ -231,11 +227,11 @@ class Engine:
         symbol = bar.symbol
         price = self.prices.get(symbol)
         if price is None:
-            self.prices[symbol] = _Price(bar.close, bar.ts, bar.ts - bar.ts_open)
+            self.prices[symbol] = Price(bar.close, bar.ts, bar.ts_open)
         else:  # updated in place: this runs once per bar
             price.price = bar.close
             price.ts = bar.ts
-            price.every = bar.ts - bar.ts_open
+            price.opened = bar.ts_open
         self.broker.on_market(bar)
         self.strategy.on_bar(bar)
         if self._has_positions:
@@ -253,7 +249,7 @@ class Engine:
             self._on_price(ticker, ticker.symbol, price)
 
     def _on_price(self, event: Trade | Ticker, symbol: str, price: Decimal) -> None:
-        self.prices[symbol] = _Price(price, event.ts, None)
+        self.prices[symbol] = Price(price, event.ts, None)
         self.broker.on_market(event)
         if self._has_positions:
             self._mark(symbol, price)
@@ -397,12 +393,12 @@ class Engine:
         order = Order.from_request(request)
         self.orders[order.client_order_id] = order
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
-        self.store.record_order(order)  # stored (committed when durable) before it is sent
+        self._keep(order)  # stored (committed when durable) before it is sent
         self.bus.publish(request)
         self.broker.submit(order)
         if order.status is OrderStatus.CREATED:
             order.transition(OrderStatus.SUBMITTED, now)
-            self.store.record_order(order)
+            self._keep(order)
         if order_type is OrderType.LIMIT and strategy.limit_timeout > 0:
             self.clock.schedule_at(
                 now + timedelta(seconds=strategy.limit_timeout),
@@ -410,6 +406,10 @@ class Engine:
                 "limit-timeout",
             )
         return order.client_order_id
+
+    def _keep(self, order: Order) -> None:
+        if self.store is not None:
+            self.store.record_order(order)
 
     def _expire(self, client_order_id: str) -> None:
         order = self.orders.get(client_order_id)
@@ -453,7 +453,7 @@ class Engine:
             )
             self.targets[order.symbol] = self.portfolio.qty(order.symbol)
         self._settle(order)
-        self.store.record_order(order)
+        self._keep(order)
 
     def _settle(self, order: Order) -> None:
         """Keep `open_orders` in step with the order's state (a revived order comes back)."""
@@ -470,7 +470,7 @@ class Engine:
             if not order.apply_fill(fill):
                 return
             self._settle(order)
-            self.store.record_order(order)
+            self._keep(order)
         else:
             log.warning(
                 "fill for an order this account did not place",

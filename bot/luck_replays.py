@@ -3,7 +3,8 @@
 A result that vanishes when every decision comes one bar later was living on a timing that a
 live bot would not get; a Sharpe that label permutations reach as often as not is not evidence
 of anything. Both questions are answered by replaying the same run again through the one driver
-(`bot.replay.replay`), on an in-memory store:
+(`bot.replay.replay_in_memory`), keeping nothing (no store, no decision records), on the bars
+the backtest parsed (held in memory up to `IN_MEMORY_BARS`):
 
 - lag: the same news released `delay` later (each item's `received` moved), read from the same
   signal cache, so the model answers nothing new;
@@ -17,7 +18,7 @@ import itertools
 import multiprocessing
 import os
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -26,28 +27,61 @@ import numpy as np
 
 from bot.config import Settings
 from bot.events import Bar, Label, NewsItem
-from bot.funding import FundingSchedule, attach_each
-from bot.luck_report import run_sharpe
+from bot.funding import FundingSchedule
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import Recording
-from bot.replay import given_signals, replay
+from bot.replay import TrialResult, given_signals, replay_in_memory
 from bot.research.nulls import NullLabels
 from bot.signals import SignalCache, normalise
-from bot.store import Store
 from bot.symbols import SymbolTable
 
 #: More than this share of the Sharpe gone one bar later earns a warning.
 LAG_WARNING_SHARE = 0.5
 
 
+#: Bars kept in memory for the extra replays (about 0.75 kB each); a run with more is read
+#: from its file again for each replay, so that memory stays bounded however long the file.
+IN_MEMORY_BARS = 100_000
+
+
+class BarKeeper:
+    """Keeps the bars the backtest's own replay releases within [start, end], so the extra
+    replays need not parse the file again; gives up beyond `limit` bars."""
+
+    def __init__(
+        self, start: datetime | None, end: datetime | None, limit: int = IN_MEMORY_BARS
+    ) -> None:
+        self.start, self.end, self.limit = start, end, limit
+        self.kept: list[Bar] | None = None  # None until watching, and after giving up
+
+    def watch(self, bars: Iterable[Bar]) -> Iterator[Bar]:
+        """`bars`, passed through unchanged, keeping those within the window."""
+        start, end = self.start, self.end
+        self.kept = []
+        for bar in bars:
+            kept = self.kept
+            ts = bar.ts
+            if kept is not None and (start is None or ts >= start) and (end is None or ts <= end):
+                kept.append(bar)
+                if len(kept) > self.limit:
+                    self.kept = None
+            yield bar
+
+    def replayable(self, again: Callable[[], Iterable[Bar]]) -> Callable[[], Iterable[Bar]]:
+        """The kept bars for each further replay, or `again` (the file read anew) if there
+        were too many to keep."""
+        kept = self.kept
+        return again if kept is None else lambda: kept
+
+
 @dataclass
 class ReplayInputs:
-    """Everything one more replay of a backtest needs (the parsed news, a way to read the bars
-    again, the model whose answers are cached)."""
+    """Everything one more replay of a backtest needs (the parsed news, the bars or a way to
+    read them again, the model whose answers are cached)."""
 
     settings: Settings
     news: Sequence[NewsItem]
-    bars: Callable[[], Iterable[Bar]]  # a fresh iterable of the run's bars each call
+    bars: Callable[[], Iterable[Bar]]  # the run's bars, each call (kept in memory, or re-read)
     symbol: str
     model: SentimentModel
     signals: SignalCache
@@ -58,42 +92,27 @@ class ReplayInputs:
     traded: Sequence[str] = ()  # a portfolio's symbols (`bars` merges theirs); (): `symbol`
     funded: Sequence[str] | None = None  # the symbols that pay funding; None: `symbol`
 
-    def play(self, news: Sequence[NewsItem], signals: SignalCache, run_id: str) -> Recording:
-        """One replay on a throw-away in-memory store; the recording of the traded symbol."""
-        store = Store(
-            "sqlite://",
-            account=f"trial-{run_id}",
-            run_id=run_id,
-            durable=False,
-            commit_every=1 << 20,
-        )
-        funded = [self.symbol] if self.funded is None else self.funded
-        hook, _ = attach_each(self.funding, funded)
-        try:
-            replayed = replay(
-                self.settings,
-                news=news,
-                bars=self.bars(),
-                symbol=self.symbol,
-                model=self.model,
-                signals=signals,
-                store=store,
-                run_id=run_id,
-                start=self.start,
-                end=self.end,
-                progress=False,
-                symbols=self.symbols,
-                record_news=False,
-                on_parts=hook,
-                traded=self.traded or None,
-            )
-        finally:
-            store.close()
-        return replayed.recording
+    def play(self, news: Sequence[NewsItem], signals: SignalCache) -> Recording:
+        """One replay that keeps nothing (`bot.replay.replay_in_memory`); its recording."""
+        return self.trial(news, signals).recording
 
-    def sharpe(self, news: Sequence[NewsItem], signals: SignalCache, run_id: str) -> float:
-        return run_sharpe(
-            self.play(news, signals, run_id), float(self.settings.engine.initial_cash)
+    def sharpe(self, news: Sequence[NewsItem], signals: SignalCache) -> float:
+        return self.trial(news, signals).sharpe
+
+    def trial(self, news: Sequence[NewsItem], signals: SignalCache) -> TrialResult:
+        return replay_in_memory(
+            self.settings,
+            bars=self.bars(),
+            news=news,
+            signals=signals,
+            model=self.model,
+            symbol=self.symbol,
+            symbols=self.symbols,
+            start=self.start,
+            end=self.end,
+            funding=self.funding,
+            traded=self.traded or None,
+            funded=self.funded,
         )
 
 
@@ -114,7 +133,7 @@ def delayed(news: Sequence[NewsItem], delay: timedelta) -> list[NewsItem]:
 
 def lag_sharpe(inputs: ReplayInputs, delay: timedelta) -> float:
     """The run's Sharpe with every news item, hence every decision it causes, `delay` later."""
-    return inputs.sharpe(delayed(inputs.news, delay), inputs.signals, "lag")
+    return inputs.sharpe(delayed(inputs.news, delay), inputs.signals)
 
 
 def lag_warning(sharpe: float, lagged: float, delay: timedelta) -> str | None:
@@ -206,7 +225,7 @@ def _null_sharpe(index: int) -> float:
     assert _JOB is not None
     inputs, answers, drawn = _JOB
     source = answers.source(drawn[index].label, drawn[index].probs)
-    return inputs.sharpe(answers.news, source, f"null{index}")
+    return inputs.sharpe(answers.news, source)
 
 
 def _replay_all(

@@ -21,10 +21,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.assemble import Parts, replay_parts
+from bot.assemble import Parts, paper_broker, replay_parts, wire_engine
+from bot.bus import Bus
 from bot.clock import ReplayClock
 from bot.config import Settings
+from bot.engine import Engine
 from bot.events import Bar, Decision, NewsItem
+from bot.funding import FundingCharger, FundingSchedule
 from bot.protocols import Prediction, SentimentModel
 from bot.recording import EPOCH, MICROSECOND, Recording, trade_recorder
 from bot.signals import SignalCache, normalise
@@ -86,7 +89,7 @@ def prefetch(parts: Parts, texts: Sequence[str], progress: bool | None = False) 
 
 
 def play(
-    parts: Parts,
+    parts: Parts | Engine,
     events: Iterable[NewsItem | Bar],
     *,
     symbol: str = "",
@@ -94,23 +97,27 @@ def play(
     on_first: Callable[[datetime], None] | None = None,
     meter: Progress | None = None,
 ) -> Recording:
-    """Replay `events` (in release order) through `parts`; records each bar of `symbol` (the
-    first traded one by default). The clock starts at the first event, which starts the engine's
-    timers (after `on_first`, which opens the run in the store)."""
-    clock = parts.clock
+    """Replay `events` (in release order) through `parts` (or an engine of `trial_engine`);
+    records each bar of `symbol` (the first traded one by default). The clock starts at the first
+    event, which starts the engine's timers (after `on_first`, which opens the run in the
+    store)."""
+    engine = parts if isinstance(parts, Engine) else parts.engine
+    clock, bus = engine.clock, engine.bus
     assert isinstance(clock, ReplayClock), "a replay runs on a ReplayClock"
-    engine = parts.engine
     symbol = symbol or next(iter(engine.traded), "")
     recording = recording if recording is not None else Recording()
     if id(engine) not in recording.listening:  # a second `play` on the same parts continues
         engine.fill_listeners.append(trade_recorder(recording, engine))
-        parts.bus.subscribe(Decision, recording.decisions.append)
+        bus.subscribe(Decision, recording.decisions.append)
         recording.listening.add(id(engine))
     portfolio = engine.portfolio
-    advance, publish = clock.advance_to, parts.bus.publish
+    advance, publish = clock.advance_to, bus.publish
     stamps, closes = recording.stamps.append, recording.closes.append
     exposed, equity = recording.exposed.append, recording.equity.append
     epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
+    # A bar's stamp is the last one plus the gap when the gap is the usual one: a subtraction
+    # instead of a conversion (the slowest line of the loop), exact all the same (integers).
+    previous, micros, step, step_us = epoch, 0, None, 0
     fills_seen = -1
     cash = float(portfolio.cash)
     holding = False
@@ -126,7 +133,15 @@ def play(
         publish(event)
         if type(event) is Bar:
             if event.symbol == symbol:
-                stamps((event.ts - epoch) // microsecond)
+                ts = event.ts
+                gap = ts - previous
+                if gap == step:
+                    micros += step_us
+                else:
+                    micros = (ts - epoch) // microsecond
+                    step, step_us = gap, gap // microsecond
+                previous = ts
+                stamps(micros)
                 closes(float(event.close))
                 if portfolio.n_fills != fills_seen:  # positions change only by fills
                     fills_seen = portfolio.n_fills
@@ -216,3 +231,80 @@ def replay(
         parts.engine.snapshot(now)
         store.end_run(now)
     return Replayed(parts, recording, replay_s)
+
+
+# -- replays that keep nothing: the luck replays and hyperopt trials ---------------------------
+
+
+def trial_engine(
+    settings: Settings,
+    *,
+    symbols: SymbolTable,
+    traded: Sequence[str],
+    model: SentimentModel,
+    signals: SignalCache,
+    id_prefix: str = "trial",
+) -> Engine:
+    """The graph of `replay_parts` for a replay that keeps nothing: the same engine, strategy,
+    risk gate and paper broker on a `ReplayClock` and a strict bus, but no store, no journal and
+    no decision records, since only its equity and fills are of use."""
+    clock = ReplayClock()
+    return wire_engine(
+        settings, clock, Bus(strict=True), None, symbols, model,
+        paper_broker(settings, symbols, clock), traded, settings.engine.initial_cash, id_prefix,
+        signals, record_decisions=False,
+    )  # fmt: skip
+
+
+@dataclass
+class TrialResult:
+    """What a replay in memory gives: its per-bar recording (equity, fills) and its Sharpe, the
+    backtest's `sharpe` (annualised, from the daily closes of the equity)."""
+
+    recording: Recording
+    sharpe: float
+
+    @property
+    def final_equity(self) -> float:
+        return self.recording.equity[-1] if self.recording.n_bars else 0.0
+
+
+def replay_in_memory(
+    settings: Settings,
+    *,
+    bars: Iterable[Bar],
+    news: Sequence[NewsItem],
+    signals: SignalCache,
+    model: SentimentModel,
+    symbol: str,
+    symbols: SymbolTable | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    funding: FundingSchedule | None = None,
+    traded: Sequence[str] | None = None,
+    funded: Sequence[str] | None = None,
+) -> TrialResult:
+    """One replay of `symbol` on events parsed once and held in memory (`bars` a list; a fresh
+    stream of a file's bars works too), keeping nothing.
+
+    For the runs that only need a Sharpe: the lag test, the null models' 2N replays, each trial
+    of a hyperopt (a different `[strategy]` per call: pass its `Settings`). The events go through
+    the same driver (`play`) and the same engine graph as `replay`, so the equity is the one
+    `lorabot backtest` would record with these settings; but no store is opened, no decision is
+    recorded and nothing is written. `signals` must already answer every text of `news` for
+    `model` (a backtest's cache after its run, `given_signals`, or `prefetch` once before the
+    trials): an unanswered item stops the replay with an error naming it. `funding` charges the
+    perpetual's funding as a backtest with `--funding` does, on each of `funded` (default:
+    `symbol`). `traded`: a portfolio's symbols, whose bars `bars` merges (default: `symbol`).
+    """
+    symbols = symbols or SymbolTable.from_settings(settings)
+    engine = trial_engine(
+        settings, symbols=symbols, traded=list(traded or [symbol]), model=model, signals=signals
+    )
+    if funding is not None and funding.active:
+        for each in [symbol] if funded is None else funded:
+            engine.bus.subscribe(Bar, FundingCharger(engine.portfolio, each, funding).on_bar)
+    recording = play(engine, window(merge(news, bars), start, end), symbol=symbol)
+    from bot.luck_report import run_sharpe
+
+    return TrialResult(recording, run_sharpe(recording, float(settings.engine.initial_cash)))

@@ -45,6 +45,7 @@ def build_metrics(recording: Recording, engine: Engine, settings: Settings) -> d
     from bot.metrics import compute
 
     store = engine.store
+    assert store is not None, "a backtest's engine keeps its store"
     extra = {
         "n_news": float(recording.n_news),
         "n_signals": float(store.count("signals")),

@@ -17,8 +17,14 @@ def merge(news: Sequence[NewsItem], bars: Iterable[Bar]) -> Iterator[NewsItem | 
     """News and bars by release time; on a tie the bar (closing at T) goes first.
 
     `news` is small and sorted; bars stream. A plain two-way merge keeps the per-bar cost to one
-    comparison, which matters at a million bars.
+    comparison, which matters at a million bars; with no news the bars pass straight through.
     """
+    if not news:
+        return iter(bars)
+    return _merged(news, bars)
+
+
+def _merged(news: Sequence[NewsItem], bars: Iterable[Bar]) -> Iterator[NewsItem | Bar]:
     index = 0
     count = len(news)
     for bar in bars:
@@ -36,6 +42,14 @@ def window(
     events: Iterator[NewsItem | Bar], start: datetime | None, end: datetime | None
 ) -> Iterator[NewsItem | Bar]:
     """Only what is released within [start, end]."""
+    if start is None and end is None:
+        return events  # no filter: one generator fewer for every event
+    return _within(events, start, end)
+
+
+def _within(
+    events: Iterator[NewsItem | Bar], start: datetime | None, end: datetime | None
+) -> Iterator[NewsItem | Bar]:
     for event in events:
         ts = event.ts
         if start is not None and ts < start:

@@ -165,7 +165,8 @@ class VenueExits:
             order.transition(status, exit_.ts)
         engine.orders[order.client_order_id] = order
         engine.open_orders.setdefault(symbol, {})[order.client_order_id] = order
-        engine.store.record_order(order)
+        if engine.store is not None:  # live mode always has one; a trial replay has no venue
+            engine.store.record_order(order)
         self._sent.pop(symbol, None)
         log.info(
             "protective exit on the venue",

@@ -132,9 +132,10 @@ def _csv_rows(
     width = layout.width
     fromiso = datetime.fromisoformat
     suffix = ""  # becomes "+00:00" once the file shows naive times (naive means UTC)
-    make = Bar
+    make = tuple.__new__  # what Bar._make does, without its Python-level frame (once a bar)
     dec = Decimal
     latest, limit, zero = LATEST, LIMIT, Decimal(0)  # Decimal with Decimal compares fastest
+    refused = problems.refused  # changes only when a problem is added (read once a bar is slow)
     for row in reader:
         number += 1
         try:
@@ -164,14 +165,16 @@ def _csv_rows(
             checked = False
         if last is not None and ts_open <= last:
             problems.add(number, _order_message(ts_open, last))
+            refused = problems.refused
             continue
         if not checked and (problem := bad_values(o, h, low, c, v)):
             problems.add(number, problem)
+            refused = problems.refused
             continue
         last = ts_open
-        if problems.refused:
+        if refused:
             continue  # keep checking, stop releasing: the file will be refused
-        yield make(symbol, ts_open, ts_open + interval, o, h, low, c, v)
+        yield make(Bar, (symbol, ts_open, ts_open + interval, o, h, low, c, v))
 
 
 def _head_interval(head: list[Row], problems: Problems) -> timedelta | None:
