@@ -283,6 +283,7 @@ def replay_in_memory(
     funding: FundingSchedule | None = None,
     traded: Sequence[str] | None = None,
     funded: Sequence[str] | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
 ) -> TrialResult:
     """One replay of `symbol` on events parsed once and held in memory (`bars` a list; a fresh
     stream of a file's bars works too), keeping nothing.
@@ -296,6 +297,7 @@ def replay_in_memory(
     trials): an unanswered item stops the replay with an error naming it. `funding` charges the
     perpetual's funding as a backtest with `--funding` does, on each of `funded` (default:
     `symbol`). `traded`: a portfolio's symbols, whose bars `bars` merges (default: `symbol`).
+    `on_engine` sees the engine before the first event (a hyperopt's pruning checkpoints).
     """
     symbols = symbols or SymbolTable.from_settings(settings)
     engine = trial_engine(
@@ -304,6 +306,8 @@ def replay_in_memory(
     if funding is not None and funding.active:
         for each in [symbol] if funded is None else funded:
             engine.bus.subscribe(Bar, FundingCharger(engine.portfolio, each, funding).on_bar)
+    if on_engine is not None:
+        on_engine(engine)
     recording = play(engine, window(merge(news, bars), start, end), symbol=symbol)
     from bot.luck_report import run_sharpe
 

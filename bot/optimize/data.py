@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot import assemble, funding
-from bot.assemble import Parts
+from bot import assemble
 from bot.backtest import funding_schedule
 from bot.config import Settings
+from bot.engine import Engine
 from bot.errors import InputError, UserError
 from bot.events import Bar, NewsItem
 from bot.protocols import ModelUnavailable, SentimentModel
 from bot.recording import Recording
-from bot.replay import prefetch, replay
+from bot.replay import prefetch, replay_in_memory
 from bot.signals import SignalCache, normalise
 from bot.store import Store
 from bot.symbols import SymbolTable
@@ -137,39 +137,21 @@ def replay_span(
     settings: Settings,
     start: datetime,
     end: datetime,
-    run_id: str,
-    on_parts: Callable[[Parts], None] | None = None,
+    on_engine: Callable[[Engine], None] | None = None,
 ) -> Recording:
-    """One trial: `settings` replayed over [start, end) from memory, no model call."""
-    store = Store(
-        "sqlite://", account=f"trial-{run_id}", run_id=run_id, durable=False, commit_every=1 << 20
-    )
+    """One trial: `settings` replayed over [start, end) from memory through the one replay
+    driver (`bot.replay.replay_in_memory`: no store, no journal, no model call)."""
     can_short = data.symbols.instruments[data.symbol].can_short
-    hook, _ = funding.attach(funding_schedule(settings, None, can_short), data.symbol)
-
-    def prepare(parts: Parts) -> None:
-        if hook is not None:
-            hook(parts)
-        if on_parts is not None:
-            on_parts(parts)
-
-    try:
-        replayed = replay(
-            settings,
-            news=data.news,
-            bars=data.bars,
-            symbol=data.symbol,
-            model=data.model,
-            signals=data.answers,
-            store=store,
-            run_id=run_id,
-            start=start,
-            end=end - MICROSECOND,  # half-open: the next span's first event is not in this one
-            progress=False,
-            symbols=data.symbols,
-            record_news=False,
-            on_parts=prepare,
-        )
-    finally:
-        store.close()
-    return replayed.recording
+    return replay_in_memory(
+        settings,
+        bars=data.bars,
+        news=data.news,
+        signals=data.answers,
+        model=data.model,
+        symbol=data.symbol,
+        symbols=data.symbols,
+        start=start,
+        end=end - MICROSECOND,  # half-open: the next span's first event is not in this one
+        funding=funding_schedule(settings, None, can_short),
+        on_engine=on_engine,
+    ).recording

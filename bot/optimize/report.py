@@ -79,7 +79,7 @@ def fold_result(job: Job, study: optuna.Study, index: int, ledger: TrialLedger) 
     best = max(complete, key=lambda t: (t.value, -t.number)) if complete else None
     params = dict(best.params) if best is not None else {}
     settings = trial_settings(job.base, job.space, params)
-    recording = replay_span(job.data, settings, fold.oos_start, fold.oos_end, f"oos{index}")
+    recording = replay_span(job.data, settings, fold.oos_start, fold.oos_end)
     days = daily_closes(recording.stamps, recording.equity)
     returns = _returns([v for _, v in days], float(settings.engine.initial_cash))
     count = ledger.count(job.fold_hash(fold))

@@ -22,9 +22,9 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from bot.assemble import Parts
 from bot.clock import Clock
 from bot.config import Settings
+from bot.engine import Engine
 from bot.events import Bar
 from bot.luck_report import run_returns, trial_config
 from bot.optimize.data import TrialData, replay_span
@@ -84,9 +84,9 @@ class Checkpoints:
         self.day: date | None = None
         self.portfolio: Portfolio | None = None
 
-    def attach(self, parts: Parts) -> None:
-        self.portfolio = parts.engine.portfolio
-        parts.bus.subscribe(Bar, self.on_bar)
+    def attach(self, engine: Engine) -> None:
+        self.portfolio = engine.portfolio
+        engine.bus.subscribe(Bar, self.on_bar)
 
     def on_bar(self, bar: Bar) -> None:
         day = bar.ts.date()
@@ -145,9 +145,7 @@ def run_trial(
     checkpoints = Checkpoints(trial, fold.is_start, fold.is_end, job)
     run = f"{study.study_name}#{trial.number}"
     try:
-        recording = replay_span(
-            job.data, settings, fold.is_start, fold.is_end, f"t{trial.number}", checkpoints.attach
-        )
+        recording = replay_span(job.data, settings, fold.is_start, fold.is_end, checkpoints.attach)
     except optuna.TrialPruned:
         returns = checkpoints.returns()
         _record(job, fold, settings, ledger, returns, run, trial)

@@ -20,7 +20,9 @@ from tests.core.luck_scenarios import backtest, lexicon_settings, write_scenario
 
 def test_in_memory_replay_gives_the_backtests_sharpe_for_each_strategy(tmp_path: Path) -> None:
     news_path, bars_path = write_scenario(tmp_path / "in", informative=True, days=12)
-    for n, strategy in enumerate(({}, {"threshold": 0.9, "window": 4 * 3600.0})):
+    for n, strategy in enumerate(
+        ({}, {"aggregation": "share", "threshold": 0.9, "window": 14400.0})
+    ):
         settings = lexicon_settings(tmp_path, strategy=strategy)
         options = LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'ledger.sqlite'}", lag=False)
         result = backtest(tmp_path, news_path, bars_path, f"out{n}", options, settings)

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.config import load_settings
+from bot.engine import Engine
 from bot.errors import UserError
 from bot.events import Bar, NewsItem
 from bot.optimize import data as trial_data
@@ -95,13 +96,13 @@ def test_a_trial_sees_only_its_in_sample_span(lexicon_config: Path, walk: str) -
     )
     seen: list[datetime] = []
 
-    def watch(parts: object) -> None:
-        bus = parts.bus  # type: ignore[attr-defined]
+    def watch(engine: Engine) -> None:
+        bus = engine.bus
         bus.subscribe(Bar, lambda bar: seen.append(bar.ts))
         bus.subscribe(NewsItem, lambda item: seen.append(item.received))
 
     fold = walk_forward(loaded.start, loaded.end, 2, walk)[1]
-    trial_data.replay_span(loaded, settings, fold.is_start, fold.is_end, "t", watch)
+    trial_data.replay_span(loaded, settings, fold.is_start, fold.is_end, watch)
     assert seen and min(seen) >= fold.is_start and max(seen) < fold.is_end
     assert any(isinstance(ts, datetime) for ts in seen)
     news_in = [i for i in loaded.news if fold.is_start <= i.received < fold.is_end]
@@ -121,7 +122,7 @@ def test_a_trial_scores_what_the_backtest_of_its_config_reports(
     loaded = trial_data.load(
         settings, news_path=NEWS, bars_path=BARS, symbol="BTCUSDT", start=start, end=end
     )
-    recording = trial_data.replay_span(loaded, settings, start, end, "same")
+    recording = trial_data.replay_span(loaded, settings, start, end)
     result = run_backtest(
         settings,
         bars_path=BARS,
