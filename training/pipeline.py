@@ -244,6 +244,7 @@ def train_model(
     split: tuple[Split, dict[str, Any]] | None = None,
     echo: Callable[[str], None] | None = None,
     calibrate: bool = True,
+    init_from: Path | None = None,
 ) -> TrainOutcome:
     from training.base_model import count_parameters, memory_footprint
     from training.classifier import SentimentClassifier
@@ -261,6 +262,12 @@ def train_model(
 
     built = build_trainable(cfg)
     base, model, prompt = built.base, built.model, built.prompt
+    if init_from is not None:
+        from training.warm_start import merge_spans, warm_start
+
+        info = dict(info)
+        merge_spans(info, warm_start(model, cfg.method, init_from))
+        say(f"starting from the weights of {init_from}")
     resolved = _resolved_settings(model, built.settings)
     trainable, total = count_parameters(model)
     say(
@@ -282,6 +289,7 @@ def train_model(
         "base": base.reference,
         "family": base.family,
         "weights": [(part.name, part.weight) for part in the_split.sets],
+        "init_from": str(init_from or ""),
     }
     trainer = Trainer(
         model,

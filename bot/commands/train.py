@@ -47,6 +47,11 @@ from bot.commands.training_options import (
 @click.option("--keep-checkpoints", is_flag=True, help="Keep checkpoints after a finished run.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
 @click.option(
+    "--init-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start from this trained adapter's weights (same method and rank), e.g. the default.",
+)
+@click.option(
     "--calibrate/--no-calibrate",
     default=True,
     help="Fit a temperature on the validation rows after training (default: on).",
@@ -80,6 +85,7 @@ def train(ctx: click.Context, **params: Any) -> None:
         command=command_line(ctx),
         echo=echo_err,
         calibrate=params["calibrate"],
+        init_from=params["init_from"],
     )
     click.echo(f"model: {outcome.out}")
     click.echo(

@@ -136,3 +136,33 @@ def test_bad_set_flags_are_one_line(tmp_path: Path, extra: list[str], message: s
     assert isinstance(result.exception, UserError), result.output
     assert message in str(result.exception)
     assert not (tmp_path / "m" / "lorabot.json").exists()
+
+
+def test_init_from_starts_where_the_source_model_stopped(
+    mixed_model: tuple[Path, str], tiny_bert: Path, tmp_path: Path
+) -> None:
+    from training.classifier import load_model
+
+    source, _ = mixed_model
+    out = tmp_path / "seeded"
+    args = ["train", "--data", str(FIXTURES / "news.csv"), "--base", str(tiny_bert), "--out",
+            str(out), "--no-progress", "--init-from", str(source), *TINY]  # fmt: skip
+    # one step at a vanishing learning rate: the weights are the source's
+    args[args.index("--epochs") + 1] = "0.01"
+    args[args.index("--lr") + 1] = "1e-12"
+    result = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    texts = [line.split(",")[0] for line in (FIXTURES / "news.csv").read_text().splitlines()[1:9]]
+    seeded = load_model(out).predict_proba(texts, calibrated=False)
+    original = load_model(source).predict_proba(texts, calibrated=False)
+    assert seeded == pytest.approx(original, abs=1e-5)
+    manifest = read_manifest(out)
+    # what the source learnt from is part of what this model saw
+    assert manifest.data["span"] == read_manifest(source).data["span"]
+    assert manifest.data["span_unknown"] == ["news"]
+    assert manifest.data["init_from"]["folder"] == str(source)
+
+    args[args.index("--r") + 1] = "8"
+    mismatch = CliRunner().invoke(cli, [*args, "--overwrite"])
+    assert isinstance(mismatch.exception, UserError)
+    assert str(mismatch.exception).startswith(f"--init-from {source}: its weights do not fit")
