@@ -154,3 +154,20 @@ def test_repeated_data_flags_pair_formats_and_tell_names_apart() -> None:
     assert [s.fmt for s in sets_from_flags(["x.csv", "y.csv"], ["tfns"])] == ["tfns", "tfns"]
     with pytest.raises(DataError, match="2 --data but 3 --format"):
         sets_from_flags(["x.csv", "y.csv"], ["csv", "csv", "csv"])
+
+
+def test_the_committed_mixes_read_the_shared_data_as_documented() -> None:
+    """The default adapter's mix and the temporal split's: the sets, the mapping, the split."""
+    root = Path(__file__).resolve().parents[2] / "training" / "mixes"
+    default = read_mix(root / "default.toml")
+    temporal = read_mix(root / "crypto_temporal.toml")
+    for sets in (default, temporal):
+        tfns, crypto = sets
+        assert (tfns.name, tfns.fmt, tfns.test) == (
+            "tfns",
+            "tfns",
+            "../shared/data/tfns/sent_valid.csv",
+        )
+        assert crypto.label_column == "final_manual_labelling" and crypto.date_column == "date"
+        assert dict(crypto.label_map) == {"-1": "bearish", "0": "neutral", "1": "bullish"}
+    assert default[1].test_from == "" and temporal[1].test_from == "2021-06-01"
