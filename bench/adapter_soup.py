@@ -7,7 +7,7 @@ the products B @ A, so the result is one adapter of twice the rank, [a B_new, (1
 [A_new; A_old], plus the interpolated head; merged at load (as the embedded backend does) it has
 the same size and speed as either.
 
-    python bench/adapter_soup.py --new RUN --old adapters/model/weights/tfns \
+    python bench/adapter_soup.py --new RUN --old adapters/model/weights/default \
         --mix training/mixes/crypto_temporal.toml --limit 2500 --alphas 0.3,0.5,0.7 --out DIR
 
 `a` is chosen on the validation rows of each set (the same per-set splits `lorabot train` made:

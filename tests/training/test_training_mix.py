@@ -159,7 +159,7 @@ def test_repeated_data_flags_pair_formats_and_tell_names_apart() -> None:
 def test_the_committed_mixes_read_the_shared_data_as_documented() -> None:
     """The default adapter's mix and the temporal split's: the sets, the mapping, the split."""
     root = Path(__file__).resolve().parents[2] / "training" / "mixes"
-    default = read_mix(root / "default.toml")
+    default = read_mix(root / "tfns_crypto.toml")
     temporal = read_mix(root / "crypto_temporal.toml")
     for sets in (default, temporal):
         tfns, crypto = sets
