@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -72,6 +73,9 @@ class Manifest(BaseModel):
     method_config: dict[str, Any] = Field(default_factory=dict)
     data: dict[str, Any] = Field(default_factory=dict)
     source: str = ""
+    # The calibration temperature fitted on validation data after training: every backend
+    # divides the logits by it (1: uncalibrated, as older manifests are read).
+    temperature: float = Field(default=1.0, gt=0)
 
     @property
     def vllm_servable(self) -> bool:
@@ -79,6 +83,20 @@ class Manifest(BaseModel):
         if self.kind in ("merged", "full"):
             return True
         return self.method in ("lora", "qlora") and self.family == "decoder"
+
+
+def temper(probs: Sequence[float], temperature: float) -> list[float]:
+    """Probabilities with the calibration temperature applied: softmax(log(p) / T), which is
+    softmax(logits / T), for backends that receive probabilities (vLLM's /classify). No change
+    at T = 1, so an uncalibrated model answers exactly as before."""
+    values = [float(p) for p in probs]
+    if temperature == 1.0:
+        return values
+    logs = [math.log(max(p, 1e-300)) / temperature for p in values]
+    top = max(logs)
+    weights = [math.exp(v - top) for v in logs]
+    total = sum(weights)
+    return [w / total for w in weights]
 
 
 def read_manifest(folder: str | Path) -> Manifest:

@@ -43,11 +43,63 @@ def _per_class(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _sets_section(
+    manifest: Manifest, data: dict[str, Any], sets: dict[str, dict[str, Any]]
+) -> list[str]:
+    """Per data set: where it came from, its dates, its scores and its calibration."""
+    described = {entry["name"]: entry for entry in data.get("sets", [])}
+    lines = [
+        "## Scores per data set",
+        "",
+        "| set | scored on | examples | accuracy | macro-F1 | weighted-F1 | ECE before "
+        "| ECE after |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, scores in sets.items():
+        cal = scores["calibration"]
+        lines.append(
+            f"| {name} | {scores['split']} | {scores['n']:,} | {scores['accuracy']:.4f} "
+            f"| {scores['macro_f1']:.4f} | {scores['weighted_f1']:.4f} | {cal['ece_before']:.4f} "
+            f"| {cal['ece_after']:.4f} |"
+        )
+    lines += [
+        "",
+        f"Calibration temperature {manifest.temperature:g}, fitted on the validation rows of "
+        "every set (log-loss); every backend divides the logits by it. ECE: expected "
+        "calibration error over 10 confidence bins, before (T = 1) and after; "
+        "`reliability.png` draws the bins.",
+        "",
+    ]
+    if described:
+        lines += ["Data mix:", ""]
+        for name, entry in described.items():
+            when = entry.get("span")
+            dates = f"{when['start'][:10]} to {when['end'][:10]}" if when else "undated"
+            lines.append(
+                f"- `{name}`: `{entry['path']}` (format {entry['format']}, weight "
+                f"{entry['weight']:g}), {entry['n_train']:,} train / {entry['n_valid']:,} "
+                f"validation ({entry['valid']}) / {entry['n_test']:,} test"
+                + (f" ({entry['test']})" if entry["n_test"] else "")
+                + f"; training span {dates}"
+            )
+        lines.append("")
+    span = data.get("span")
+    lines.append(
+        f"Training span (what a backtest checks for overlap): {span['start']} to {span['end']}"
+        if span
+        else "Training span: unknown (the data has no dates)"
+    )
+    if data.get("span_unknown") and span:
+        lines[-1] += f"; no dates for {', '.join(data['span_unknown'])}"
+    return [*lines, ""]
+
+
 def render_card(
     manifest: Manifest,
     report: dict[str, Any],
     valid: dict[str, Any],
     test: dict[str, Any] | None,
+    sets: dict[str, dict[str, Any]] | None = None,
 ) -> str:
     data = report.get("data", {})
     settings = report.get("settings", {})
@@ -119,6 +171,7 @@ def render_card(
         "",
         *_per_class(test or valid),
         "",
+        *(_sets_section(manifest, data, sets) if sets else []),
         "## Training",
         "",
         f"- method: {method}; settings: `{json.dumps(manifest.method_config)}`",
@@ -157,7 +210,8 @@ def write_card(
     report: dict[str, Any],
     valid: dict[str, Any],
     test: dict[str, Any] | None,
+    sets: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     path = folder / "README.md"
-    path.write_text(render_card(manifest, report, valid, test), encoding="utf-8")
+    path.write_text(render_card(manifest, report, valid, test, sets), encoding="utf-8")
     return path

@@ -69,14 +69,28 @@ class SentimentClassifier:
         template = self.prompt.template if self.prompt else None
         return encode_texts(self.tokenizer, texts, self.family, self.max_length, template)
 
-    def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """An (N, 3) float64 array of class probabilities, rows in the order of `texts`."""
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature of the manifest (1: uncalibrated)."""
+        return self.manifest.temperature if self.manifest else 1.0
+
+    def predict_proba(
+        self, texts: Sequence[str], batch_size: int | None = None, *, calibrated: bool = True
+    ) -> np.ndarray:
+        """An (N, 3) float64 array of class probabilities, rows in the order of `texts`, with
+        the manifest's temperature applied unless `calibrated` is False."""
         import numpy as np
 
-        return self.proba_from_ids(self.encode(texts), batch_size) if texts else np.zeros((0, 3))
+        if not texts:
+            return np.zeros((0, 3))
+        return self.proba_from_ids(self.encode(texts), batch_size, calibrated=calibrated)
 
     def proba_from_ids(
-        self, rows: Sequence[Sequence[int]], batch_size: int | None = None
+        self,
+        rows: Sequence[Sequence[int]],
+        batch_size: int | None = None,
+        *,
+        calibrated: bool = True,
     ) -> np.ndarray:
         import numpy as np
         import torch
@@ -88,6 +102,7 @@ class SentimentClassifier:
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         out = np.zeros((len(rows), 3), dtype=np.float64)
         token_ids = self.prompt.token_ids if self.prompt else None
+        temperature = self.temperature if calibrated else 1.0
         was_training = self.model.training
         self.model.eval()
         try:
@@ -96,7 +111,7 @@ class SentimentClassifier:
                     chunk = order[start : start + size]
                     batch = collate([rows[i] for i in chunk], self.tokenizer.pad_token_id or 0)
                     logits, _ = label_logits(self.model, batch, self.family, token_ids)
-                    out[chunk] = torch.softmax(logits.double(), dim=-1).cpu().numpy()
+                    out[chunk] = torch.softmax(logits.double() / temperature, dim=-1).cpu().numpy()
         finally:
             self.model.train(was_training)
         return out

@@ -56,6 +56,21 @@ def evaluate_predictions(
     return result
 
 
+def validation_by_set(
+    parts: Sequence[Any], labels: Sequence[int], probs: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Each named set's (`training.splits.SetPart`) validation accuracy and macro-F1."""
+    result = {}
+    for part in parts:
+        rows = part.rows("valid")
+        scores = evaluate_predictions(labels[rows], probs[rows])
+        result[part.name] = {
+            "accuracy": round(scores["accuracy"], 5),
+            "macro_f1": round(scores["macro_f1"], 5),
+        }
+    return result
+
+
 def predicted_labels(scores: dict[str, Any]) -> tuple[str, ...]:
     """The classes a model predicted at least once (the confusion matrix's non-empty columns).
 

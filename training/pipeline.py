@@ -33,6 +33,8 @@ from training.data import (
     sample,
 )
 from training.metrics import predicted_labels
+from training.mix import DataSet, set_name
+from training.per_set import sets_summary, write_eval_json
 from training.splits import Split, make_split
 
 if TYPE_CHECKING:
@@ -62,6 +64,7 @@ ARTIFACTS = (
     "chat_template.jinja",
     "checkpoints",
     "run.json",
+    "reliability.png",
 )
 
 
@@ -75,6 +78,12 @@ class DataRequest:
     test: str | None = None
     limit: int | None = None
     test_limit: int | None = None
+    sets: tuple[DataSet, ...] = ()  # several named sets (`--data` repeated, `--data-mix`)
+
+    @property
+    def name(self) -> str:
+        """What a single set is called in per-set tables."""
+        return set_name(self.data)
 
 
 @dataclass
@@ -91,6 +100,8 @@ class TrainOutcome:
     valid: dict[str, Any]
     test: dict[str, Any] | None
     classifier: SentimentClassifier  # the trained model, in memory
+    sets: dict[str, dict[str, Any]]  # per named set: scores (test, else valid) and calibration
+    temperature: float = 1.0
 
 
 @dataclass
@@ -139,6 +150,17 @@ def read_options(cfg: TrainingConfig) -> ReadOptions:
 def prepare_split(request: DataRequest, cfg: TrainingConfig) -> tuple[Split, dict[str, Any]]:
     """Read the data and split it; the second value describes it for the manifest and card."""
     options = read_options(cfg)
+    if request.sets:
+        from training.set_split import split_sets
+
+        return split_sets(
+            request.sets,
+            options,
+            valid_fraction=cfg.valid_fraction,
+            seed=cfg.seed,
+            limit=request.limit,
+            test_limit=request.test_limit,
+        )
     train = sample(load_examples(request.data, request.fmt, options), request.limit, cfg.seed)
     valid = load_examples(request.valid, request.fmt, options) if request.valid else None
     test: list[Example] | None = None
@@ -158,7 +180,9 @@ def prepare_split(request: DataRequest, cfg: TrainingConfig) -> tuple[Split, dic
 
 
 def describe_split(split: Split, request: DataRequest, test_source: str | None) -> dict[str, Any]:
-    return {
+    from training.mix import span
+
+    info: dict[str, Any] = {
         "train": request.data,
         "format": request.fmt,
         "valid": request.valid or f"{_fraction(split)} of the training data ({split.strategy})",
@@ -171,6 +195,13 @@ def describe_split(split: Split, request: DataRequest, test_source: str | None) 
         "dropped_overlap": split.dropped_overlap,
         "split": split.strategy,
     }
+    # what the model saw (training and selection); a backtest over it is flagged as overlapping
+    seen = span([*split.train, *split.valid])
+    if seen:
+        info["span"] = seen
+    else:
+        info["span_unknown"] = [request.name]
+    return info
 
 
 def _fraction(split: Split) -> str:
@@ -212,6 +243,8 @@ def train_model(
     command: str = "",
     split: tuple[Split, dict[str, Any]] | None = None,
     echo: Callable[[str], None] | None = None,
+    calibrate: bool = True,
+    init_from: Path | None = None,
 ) -> TrainOutcome:
     from training.base_model import count_parameters, memory_footprint
     from training.classifier import SentimentClassifier
@@ -229,6 +262,12 @@ def train_model(
 
     built = build_trainable(cfg)
     base, model, prompt = built.base, built.model, built.prompt
+    if init_from is not None:
+        from training.warm_start import merge_spans, warm_start
+
+        info = dict(info)
+        merge_spans(info, warm_start(model, cfg.method, init_from))
+        say(f"starting from the weights of {init_from}")
     resolved = _resolved_settings(model, built.settings)
     trainable, total = count_parameters(model)
     say(
@@ -245,7 +284,13 @@ def train_model(
     valid_rows = Encoded.of(the_split.valid, encode)
     token_ids = prompt.token_ids if prompt else None
     pad_id = int(base.tokenizer.pad_token_id or 0)
-    identity = {"method": cfg.method, "base": base.reference, "family": base.family}
+    identity = {
+        "method": cfg.method,
+        "base": base.reference,
+        "family": base.family,
+        "weights": [(part.name, part.weight) for part in the_split.sets],
+        "init_from": str(init_from or ""),
+    }
     trainer = Trainer(
         model,
         cfg,
@@ -272,15 +317,25 @@ def train_model(
     loop = trainer.run()
     _warn_single_class(loop.valid_scores, warn)
 
+    from training.calibration import fit_temperature
+    from training.metrics import evaluate_predictions
+    from training.per_set import per_set_scores
+
+    valid_raw = trainer.final_valid_probs
+    temperature = fit_temperature(valid_rows.labels, valid_raw) if calibrate else 1.0
     test_scores = None
+    test_raw = None
     if the_split.test:
-        from training.metrics import evaluate_predictions
+        from training.calibration import temper
 
         test_rows = Encoded.of(the_split.test, encode)
-        loss, probs = evaluate_rows(
+        loss, test_raw = evaluate_rows(
             model, test_rows, base.family, token_ids, pad_id, cfg.eval_batch_size
         )
-        test_scores = evaluate_predictions(test_rows.labels, probs, loss)
+        test_scores = evaluate_predictions(test_rows.labels, temper(test_raw, temperature), loss)
+    sets = per_set_scores(the_split, request.name, valid_raw, test_raw, temperature)
+    if len(sets) > 1 or calibrate:
+        say(sets_summary(sets, temperature))
 
     from training.saving import save_trained
 
@@ -302,6 +357,7 @@ def train_model(
         command=command,
         method_config=resolved,
         data={k: v for k, v in info.items() if k != "train_counts"},
+        temperature=temperature,
     )
     save_trained(model, base, manifest, out)
     write_manifest(out, manifest)
@@ -322,10 +378,23 @@ def train_model(
         "history": loop.state.history,
     }
     (out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    write_eval_json(out / "eval.json", test_scores or loop.valid_scores, info, loop.valid_scores)
+    write_eval_json(
+        out / "eval.json",
+        test_scores or loop.valid_scores,
+        info,
+        loop.valid_scores,
+        sets=sets,
+        temperature=temperature,
+    )
+    from training.calibration import reliability_chart
     from training.card import write_card
 
-    write_card(out, manifest, report, loop.valid_scores, test_scores)
+    reliability_chart(
+        out / "reliability.png",
+        {name: entry["calibration"] for name, entry in sets.items()},
+        temperature,
+    )
+    write_card(out, manifest, report, loop.valid_scores, test_scores, sets)
     if not keep_checkpoints:
         shutil.rmtree(out / "checkpoints", ignore_errors=True)
     return TrainOutcome(
@@ -340,6 +409,8 @@ def train_model(
         stopped_early=loop.state.stopped_early,
         valid=loop.valid_scores,
         test=test_scores,
+        sets=sets,
+        temperature=temperature,
         classifier=SentimentClassifier(
             model=model,
             tokenizer=base.tokenizer,
@@ -405,20 +476,3 @@ def _flat_eval(
     if "loss" in valid:
         flat["valid_loss"] = round(float(valid["loss"]), 5)
     return flat
-
-
-def write_eval_json(
-    path: Path,
-    scores: dict[str, Any],
-    info: dict[str, Any] | None = None,
-    valid: dict[str, Any] | None = None,
-) -> Path:
-    """Scores with top-level `accuracy`, `macro_f1`, `weighted_f1` (fractions in [0, 1])."""
-    document: dict[str, Any] = dict(scores)
-    if info is not None:
-        document["data"] = info
-    if valid is not None and valid is not scores:
-        document["valid"] = {k: valid[k] for k in ("accuracy", "macro_f1", "weighted_f1", "n")}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return path

@@ -27,12 +27,80 @@ def normalise(text: str) -> str:
 
 
 @dataclass(frozen=True)
+class SetPart:
+    """One named data set's share of a combined split: its rows sit, in this order, at
+    `offset` onwards of each of the split's lists."""
+
+    name: str
+    weight: float
+    n_train: int
+    n_valid: int
+    n_test: int
+    strategy: str
+    train_offset: int = 0
+    valid_offset: int = 0
+    test_offset: int = 0
+
+    def rows(self, which: str) -> slice:
+        if which == "train":
+            return slice(self.train_offset, self.train_offset + self.n_train)
+        if which == "valid":
+            return slice(self.valid_offset, self.valid_offset + self.n_valid)
+        return slice(self.test_offset, self.test_offset + self.n_test)
+
+
+@dataclass(frozen=True)
 class Split:
     train: list[Example]
     valid: list[Example]
     test: list[Example]
-    strategy: str  # "temporal", "stratified" or "given"
+    strategy: str  # "temporal", "stratified", "given" or "per set"
     dropped_overlap: int = 0
+    sets: tuple[SetPart, ...] = ()  # several named data sets (empty: one set)
+
+    def example_weights(self) -> list[float] | None:
+        """Each training row's loss weight (its set's), or None when every weight is 1."""
+        if all(part.weight == 1.0 for part in self.sets):
+            return None
+        weights = [1.0] * len(self.train)
+        for part in self.sets:
+            weights[part.rows("train")] = [part.weight] * part.n_train
+        return weights
+
+
+def combine_sets(named: Sequence[tuple[str, float, Split]]) -> Split:
+    """One split from several sets' own splits, each set's rows kept together and named.
+
+    A text held out by any set (validation or test) is dropped from every set's training rows,
+    so a headline that two sets share cannot leak across them."""
+    held = {normalise(e.text) for _, _, s in named for e in (*s.valid, *s.test)}
+    train: list[Example] = []
+    valid: list[Example] = []
+    test: list[Example] = []
+    parts = []
+    dropped = 0
+    for name, weight, split in named:
+        kept = [e for e in split.train if normalise(e.text) not in held]
+        dropped += split.dropped_overlap + len(split.train) - len(kept)
+        if not kept:
+            raise DataError(f"set {name!r}: no training rows left after removing held-out texts")
+        parts.append(
+            SetPart(
+                name=name,
+                weight=weight,
+                n_train=len(kept),
+                n_valid=len(split.valid),
+                n_test=len(split.test),
+                strategy=split.strategy,
+                train_offset=len(train),
+                valid_offset=len(valid),
+                test_offset=len(test),
+            )
+        )
+        train.extend(kept)
+        valid.extend(split.valid)
+        test.extend(split.test)
+    return Split(train, valid, test, "per set", dropped, tuple(parts))
 
 
 def split_examples(

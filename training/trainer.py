@@ -37,7 +37,7 @@ from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
 from training.methods import load_trainable_state, trainable_state
-from training.metrics import evaluate_predictions
+from training.metrics import evaluate_predictions, validation_by_set
 from training.splits import Split, class_weights
 
 log = get_logger(__name__)
@@ -220,6 +220,13 @@ class Trainer:
         weights = class_weights(split.train, cfg.class_weights)
         self.weights = torch.tensor(weights, dtype=torch.float32) if weights else None
         self.class_weights = weights
+        # each row's set weight (several sets of a data mix), times its class weight in the loss
+        per_row = split.example_weights()
+        self.row_weights = torch.tensor(per_row, dtype=torch.float32) if per_row else None
+        # several named sets: each is scored at every validation, and the weights kept are the
+        # best by the mean over sets, so a small set counts as much as a big one
+        self.parts = split.sets if len(split.sets) > 1 else ()
+        self.final_valid_probs = np.zeros((0, 3))
         micro = math.ceil(len(train.rows) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(micro / cfg.grad_accum)
         self.total_steps = max(1, math.ceil(cfg.epochs * self.steps_per_epoch))
@@ -263,13 +270,15 @@ class Trainer:
             batches.extend(chunk[i : i + size] for i in range(0, len(chunk), size))
         return [batches[k] for k in rng.permutation(len(batches)).tolist()]
 
-    def _batch(self, indices: list[int]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def _batch(
+        self, indices: list[int]
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         batch = collate([self.train_data.rows[i] for i in indices], self.pad_id)
         labels = torch.tensor([self.train_data.labels[i] for i in indices])
-        return batch, labels
-
-    def _weight(self, labels: torch.Tensor) -> torch.Tensor:
-        return self.weights[labels] if self.weights is not None else torch.ones(len(labels))
+        weight = self.weights[labels] if self.weights is not None else torch.ones(len(labels))
+        if self.row_weights is not None:
+            weight = weight * self.row_weights[indices]
+        return batch, labels, weight
 
     # ---------------------------------------------------------------------------------------
     # the loop
@@ -337,12 +346,12 @@ class Trainer:
 
     def _step(self, group: list[list[int]]) -> float:
         batches = [self._batch(indices) for indices in group]
-        total_weight = float(sum(self._weight(labels).sum() for _, labels in batches))
+        total_weight = float(sum(weight.sum() for _, _, weight in batches))
         loss_sum = 0.0
-        for batch, labels in batches:
+        for batch, labels, weight in batches:
             logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
             losses = example_loss(logits, vocab, labels, self.token_ids, self.cfg.label_smoothing)
-            loss = (losses * self._weight(labels)).sum() / total_weight
+            loss = (losses * weight).sum() / total_weight
             loss.backward()
             loss_sum += float(loss.detach())
         if self.cfg.max_grad_norm > 0:
@@ -379,6 +388,9 @@ class Trainer:
                 state.stopped_early = True
         keep = self.cfg.keep_best
         score = -loss if keep == "loss" else 0.0 if keep == "last" else float(scores[keep])
+        per_set = validation_by_set(self.parts, self.valid_data.labels, probs)
+        if per_set and keep in ("accuracy", "macro_f1"):
+            score = float(np.mean([entry[keep] for entry in per_set.values()]))
         improved = keep == "last" or score > state.best_score + 1e-9
         if improved:
             state.best_score = score
@@ -396,6 +408,8 @@ class Trainer:
             "lr": self.scheduler.get_last_lr()[0],
             "best": improved,
         }
+        if per_set:
+            entry["sets"] = per_set
         state.history.append(entry)
         log.info("validation", **entry)
         if state.stopped_early:
@@ -417,6 +431,7 @@ class Trainer:
             self.cfg.eval_batch_size,
             self.weights,
         )
+        self.final_valid_probs = probs
         return evaluate_predictions(self.valid_data.labels, probs, loss)
 
     # ---------------------------------------------------------------------------------------

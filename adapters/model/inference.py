@@ -96,6 +96,8 @@ class Scorer:
             self.template = prompt_template(loaded.manifest)
             self.label_ids = list(label_token_ids(self.tokenizer, loaded.manifest))
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
+        # the calibration temperature fitted by `lorabot train`: logits are divided by it
+        self.temperature = loaded.manifest.temperature
         self._graph: Any = None
 
     def prepare_graph(self) -> bool:
@@ -181,7 +183,10 @@ class Scorer:
         if single:
             torch.set_num_threads(1)
         try:
-            result: list[list[float]] = self._logits(input_ids, mask).softmax(dim=-1).tolist()
+            logits = self._logits(input_ids, mask)
+            if self.temperature != 1.0:
+                logits = logits / self.temperature
+            result: list[list[float]] = logits.softmax(dim=-1).tolist()
         finally:
             if single:
                 torch.set_num_threads(threads)

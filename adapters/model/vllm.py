@@ -37,7 +37,7 @@ from adapters.model.resilience import CircuitBreaker, Retryable, call_with_retri
 from bot.config import Settings
 from bot.errors import UserError
 from bot.log import get_logger
-from bot.manifest import LABELS, MANIFEST_NAME, Manifest, read_manifest, resolve_base
+from bot.manifest import LABELS, MANIFEST_NAME, Manifest, read_manifest, resolve_base, temper
 from bot.protocols import Prediction
 
 log = get_logger(__name__)
@@ -113,6 +113,8 @@ class VllmModel:
         self.manifest = manifest
         self.folder = folder
         self.family = manifest.family if manifest else "encoder"
+        # the calibration temperature of `lorabot train`: applied here, as in-process
+        self.temperature = manifest.temperature if manifest else 1.0
         self.served_name = options.served_name
         self.max_length = options.max_length or (manifest.max_length if manifest else 0)
         self._breaker = CircuitBreaker(options.circuit_failures, options.circuit_reset)
@@ -258,7 +260,7 @@ class VllmModel:
         chunks = [list(texts[i : i + size]) for i in range(0, len(texts), size)]
         scorer = self._classify_chunk if self.family == "encoder" else self._score_chunk
         results = await asyncio.gather(*(scorer(chunk) for chunk in chunks))
-        probs = [p for chunk in results for p in chunk]
+        probs = [temper(p, self.temperature) for chunk in results for p in chunk]
         return [Prediction.from_probs(p, self._model_id) for p in probs]
 
     async def _classify_chunk(self, texts: list[str]) -> list[list[float]]:

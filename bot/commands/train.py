@@ -15,6 +15,7 @@ from bot.cli import config_option
 from bot.commands.paths import writable_file, writable_folder
 from bot.commands.training_options import (
     METHOD_CHOICE,
+    chosen_sets,
     command_line,
     csv_values,
     data_options,
@@ -22,10 +23,10 @@ from bot.commands.training_options import (
     echo_err,
     hyper_options,
     reading_options,
+    set_options,
     setup_command,
     training_config,
 )
-from training.data import FORMATS
 
 # ---------------------------------------------------------------------------------------------
 # train
@@ -45,13 +46,24 @@ from training.data import FORMATS
 @click.option("--overwrite", is_flag=True, help="Replace a trained model already in --out.")
 @click.option("--keep-checkpoints", is_flag=True, help="Keep checkpoints after a finished run.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Start from this trained adapter's weights (same method and rank), e.g. the default.",
+)
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    help="Fit a temperature on the validation rows after training (default: on).",
+)
 @config_option
 @click.pass_context
 def train(ctx: click.Context, **params: Any) -> None:
     """Fine-tune a sentiment model (LoRA, QLoRA, prefix, prompt, adapter or full).
 
     Example: lorabot train --data news.csv --out runs/lora
-    (CSV with a header text,label and bearish/neutral/bullish labels).
+    (CSV with a header text,label and bearish/neutral/bullish labels). Several sets:
+    --data a.csv --data b.csv, or --data-mix mix.toml; each is split and scored on its own.
     """
     settings = setup_command(ctx, params["config_path"])
     from training.metrics import headline
@@ -72,6 +84,8 @@ def train(ctx: click.Context, **params: Any) -> None:
         progress=params["progress"],
         command=command_line(ctx),
         echo=echo_err,
+        calibrate=params["calibrate"],
+        init_from=params["init_from"],
     )
     click.echo(f"model: {outcome.out}")
     click.echo(
@@ -85,6 +99,11 @@ def train(ctx: click.Context, **params: Any) -> None:
     click.echo(f"validation: {headline(outcome.valid)}")
     if outcome.test is not None:
         click.echo(f"test: {headline(outcome.test)}")
+    if len(outcome.sets) > 1:
+        from training.per_set import render_sets_table
+
+        click.echo(render_sets_table(outcome.sets))
+    click.echo(f"calibration temperature: {outcome.temperature:g}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,10 +118,9 @@ def train(ctx: click.Context, **params: Any) -> None:
     help="Model folder (default: the shipped default adapter).",
 )
 @click.option("--base", help="Override the base model named in the model's manifest.")
-@click.option("--data", required=True, help="A labelled file, or a known name (its test split).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto")
+@set_options
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--limit", type=int, help="Score a seeded random N examples.")
+@click.option("--limit", type=int, help="Score a seeded random N examples of each set.")
 @click.option("--batch-size", type=int, default=None, help="Texts per forward pass.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (0: default).")
 @reading_options
@@ -112,41 +130,57 @@ def eval_command(
     ctx: click.Context,
     model_dir: Path | None,
     base: str | None,
-    data: str,
-    fmt: str,
     json_path: Path | None,
     limit: int | None,
     batch_size: int | None,
     threads: int | None,
     config_path: Path | None,
-    **reading: Any,
+    **params: Any,
 ) -> None:
-    """Score a model: accuracy, macro/weighted F1, per-class precision/recall, confusion matrix."""
+    """Score a model on one or several sets: accuracy, macro/weighted F1, calibration (ECE).
+
+    Each set is scored on its test rows (a known set's held-out split, a mix set's `test` or
+    `test_from`), else on all its rows. One set: the full report; several: one table.
+    """
     settings = setup_command(ctx, config_path)
     if json_path is not None:
         writable_file(json_path, "--json")
     from training.classifier import load_model
-    from training.data import load_examples, sample
-    from training.metrics import evaluate_predictions, render_report
+    from training.metrics import render_report
+    from training.per_set import evaluate_sets, render_sets_table
     from training.pipeline import read_options, write_eval_json
 
-    cfg = training_config(settings, reading)
-    examples = load_examples(data, fmt, read_options(cfg), split="test")
-    examples = sample(examples, limit, cfg.seed)
+    cfg = training_config(settings, params)
+    sets = chosen_sets(params)
     model = load_model(
         model_dir,
         base=base,
         num_threads=threads if threads is not None else cfg.num_threads,
         batch_size=batch_size or cfg.eval_batch_size,
     )
-    probs = model.predict_proba([e.text for e in examples])
-    scores = evaluate_predictions([int(e.label) for e in examples], probs)
+    scored = evaluate_sets(model, sets, read_options(cfg), limit=limit, seed=cfg.seed)
     folder = model.folder
-    title = f"{folder} on {data} ({len(examples)} examples)"
-    click.echo(render_report(scores, title))
+    if len(scored) == 1:
+        scores = next(iter(scored.values()))
+        calibration = scores["calibration"]
+        click.echo(render_report(scores, f"{folder} on {sets[0].path} ({scores['n']} examples)"))
+        click.echo(
+            f"\ncalibration: temperature {model.temperature:g}, ECE "
+            f"{calibration['ece_after']:.4f} (uncalibrated {calibration['ece_before']:.4f})"
+        )
+    else:
+        click.echo(f"{folder} (temperature {model.temperature:g})")
+        click.echo(render_sets_table(scored))
     if json_path is not None:
-        info = {"model": str(folder), "data": data, "format": fmt, "limit": limit or 0}
-        write_eval_json(json_path, scores, info)
+        info = {
+            "model": str(folder),
+            "data": [item.path for item in sets] if len(sets) > 1 else sets[0].path,
+            "format": [item.fmt for item in sets] if len(sets) > 1 else sets[0].fmt,
+            "limit": limit or 0,
+        }
+        # one set: today's top-level keys; several: only under `sets`
+        top = next(iter(scored.values())) if len(scored) == 1 else {"model": str(folder)}
+        write_eval_json(json_path, top, info, sets=scored, temperature=model.temperature)
         echo_err(f"wrote {json_path}")
 
 

@@ -22,6 +22,7 @@ from bot.errors import UserError
 from training.data import FORMATS
 
 if TYPE_CHECKING:
+    from training.mix import DataSet
     from training.pipeline import DataRequest
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -140,15 +141,36 @@ def hyper_options(function: F) -> F:
     return function
 
 
-def data_options(function: F) -> F:
+def set_options(function: F) -> F:
+    """Which data sets: `--data` (repeatable) with `--format`, or one `--data-mix` file."""
     options = [
         click.option(
             "--data",
-            required=True,
-            help="Training data: a file (CSV text,label / JSONL / TFNS / PhraseBank / FiQA), "
-            "a PhraseBank folder, or a known name (tfns, phrasebank).",
+            multiple=True,
+            help="Data: a file (CSV text,label / JSONL / TFNS / PhraseBank / FiQA), a PhraseBank "
+            "folder, or a known name (tfns, phrasebank); repeat it for several sets.",
         ),
-        click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto"),
+        click.option(
+            "--data-mix",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="A TOML file of [[sets]] (path, format, text_column, label_column, label_map, "
+            "date_column, weight, test, test_from, valid).",
+        ),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice(FORMATS),
+            multiple=True,
+            help="Format of --data (default auto); once for all, or once per --data.",
+        ),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def data_options(function: F) -> F:
+    options = [
         click.option("--valid", help="Validation file (default: hold out --valid-fraction)."),
         click.option("--test", help="Test file, scored once at the end."),
         click.option("--limit", type=int, help="Use a seeded random N training examples."),
@@ -156,20 +178,51 @@ def data_options(function: F) -> F:
     ]
     for option in reversed(options):
         function = option(function)
-    return reading_options(function)
+    return set_options(reading_options(function))
+
+
+def chosen_sets(params: dict[str, Any]) -> list[DataSet]:
+    """The named sets of `set_options` (a lone --data is one set named after its file)."""
+    from training.mix import read_mix, sets_from_flags
+
+    data, mix = tuple(params.get("data") or ()), params.get("data_mix")
+    formats = tuple(params.get("fmt") or ())
+    if mix is not None and data:
+        raise UserError("--data and --data-mix: give one of them (list every set in the mix)")
+    if mix is not None:
+        if formats:
+            raise UserError("--format with --data-mix: give each set's format in the mix file")
+        return read_mix(mix)
+    if not data:
+        raise UserError("no data: give --data FILE (repeat it for several sets) or --data-mix")
+    return sets_from_flags(data, formats)
 
 
 def data_request(params: dict[str, Any]) -> DataRequest:
     """What `data_options` asked for, as the pipeline takes it."""
     from training.pipeline import DataRequest
 
+    sets = chosen_sets(params)
+    if len(sets) == 1 and params.get("data_mix") is None:
+        return DataRequest(
+            data=sets[0].path,
+            fmt=sets[0].fmt,
+            valid=params["valid"],
+            test=params["test"],
+            limit=params["limit"],
+            test_limit=params["test_limit"],
+        )
+    if params["valid"] or params["test"]:
+        raise UserError(
+            "--valid and --test belong to one data set: with several, give each set's "
+            "`valid` or `test` (or `test_from`) in a --data-mix file"
+        )
     return DataRequest(
-        data=params["data"],
-        fmt=params["fmt"],
-        valid=params["valid"],
-        test=params["test"],
+        data=" + ".join(item.name for item in sets),
+        fmt="mix",
         limit=params["limit"],
         test_limit=params["test_limit"],
+        sets=tuple(sets),
     )
 
 
@@ -200,10 +253,12 @@ def command_line(ctx: click.Context) -> str:
         return "lorabot " + shlex.join(argv[1:])
     parts = ["lorabot", ctx.info_name or "train"]
     for name, value in ctx.params.items():
-        if value is None or value is False or name == "config_path":
+        if value is None or value is False or value == () or name == "config_path":
             continue
-        flag = "--" + name.replace("_", "-")
-        parts.extend([flag] if value is True else [flag, str(value)])
+        flag = "--" + ("format" if name == "fmt" else name.replace("_", "-"))
+        values = value if isinstance(value, tuple) else (value,)
+        for one in values:
+            parts.extend([flag] if one is True else [flag, str(one)])
     return shlex.join(parts)
 
 
