@@ -26,6 +26,7 @@ from bot.commands.training_options import (
     training_config,
 )
 from training.data import FORMATS
+from training.impact.command import impact_options, run_impact
 
 # ---------------------------------------------------------------------------------------------
 # train
@@ -45,6 +46,7 @@ from training.data import FORMATS
 @click.option("--overwrite", is_flag=True, help="Replace a trained model already in --out.")
 @click.option("--keep-checkpoints", is_flag=True, help="Keep checkpoints after a finished run.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+@impact_options
 @config_option
 @click.pass_context
 def train(ctx: click.Context, **params: Any) -> None:
@@ -52,8 +54,14 @@ def train(ctx: click.Context, **params: Any) -> None:
 
     Example: lorabot train --data news.csv --out runs/lora
     (CSV with a header text,label and bearish/neutral/bullish labels).
+    Impact models: lorabot train --task impact --news NEWS --bars BARS --horizon 4h --out OUT
     """
     settings = setup_command(ctx, params["config_path"])
+    if params["task"] == "impact":
+        writable_folder(params["out"], "--out")
+        fixed = {"method": params["method"]} if params["method"] else {}
+        cfg = training_config(settings, params, **fixed)
+        return run_impact(settings, cfg, params, command_line(ctx), echo_err)
     from training.metrics import headline
     from training.pipeline import train_model
 

@@ -144,7 +144,7 @@ def data_options(function: F) -> F:
     options = [
         click.option(
             "--data",
-            required=True,
+            # required, except by `lorabot train --task impact` (checked in `data_request`)
             help="Training data: a file (CSV text,label / JSONL / TFNS / PhraseBank / FiQA), "
             "a PhraseBank folder, or a known name (tfns, phrasebank).",
         ),
@@ -163,6 +163,8 @@ def data_request(params: dict[str, Any]) -> DataRequest:
     """What `data_options` asked for, as the pipeline takes it."""
     from training.pipeline import DataRequest
 
+    if not params.get("data"):
+        raise click.UsageError("Missing option '--data'.")
     return DataRequest(
         data=params["data"],
         fmt=params["fmt"],
