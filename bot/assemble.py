@@ -36,7 +36,7 @@ from bot.protocols import (
     Publish,
     SentimentModel,
 )
-from bot.signals import SignalCache, SignalService
+from bot.signals import MarketInputs, SignalCache, SignalService
 from bot.store import Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
@@ -92,6 +92,11 @@ def build_model(settings: Settings) -> SentimentModel:
         if not settings.model.scripted_file:
             raise UserError("[model] backend = 'scripted' needs [model] scripted_file")
         return ScriptedModel.from_file(settings.model.scripted_file)
+    if backend == "embedded" and settings.model.path:
+        from adapters.model.impact import build_impact
+
+        if (impact := build_impact(settings)) is not None:  # an impact model folder
+            return impact
     if backend == "embedded":
         try:
             from adapters.model.embedded import build_embedded
@@ -105,6 +110,13 @@ def build_model(settings: Settings) -> SentimentModel:
             raise UserError(f"the vLLM model backend is not available: {error}") from None
         return build_vllm(settings)
     raise UserError(f"[model] backend: unknown backend {backend!r}")
+
+
+def market_inputs(settings: Settings, model: SentimentModel) -> MarketInputs | None:
+    """An impact model's market contexts, from the bars `build_engine` routes to `on_bar`."""
+    from adapters.model.impact import market_inputs_of
+
+    return market_inputs_of(model) if settings.model.path else None
 
 
 def signal_cache(settings: Settings) -> SignalCache:
@@ -155,6 +167,7 @@ def signal_service(
         max_wait=model_config.max_wait,
         max_pending=model_config.max_pending,
         timeout=model_config.timeout,
+        market=market_inputs(settings, model),
     )
 
 
@@ -190,6 +203,8 @@ def build_engine(
         exits=_exit_book(settings),
         margins=margin_rules(settings, symbols),
     )
+    if signals.market is not None:
+        bus.subscribe(Bar, signals.on_bar)
     # after the engine: what it rejected is never journalled
     journal_to(store, bus, decisions=journal_decisions)
     return Parts(settings, clock, bus, store, symbols, model, signals, broker, engine)

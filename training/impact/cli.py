@@ -26,9 +26,10 @@ from bot.research.timeline import parse_horizon, spell
 from bot.symbols import SymbolTable
 from training.impact.dataset import ImpactData, build_dataset, describe_drops
 from training.impact.features import FeatureSpec, MarketBars
-from training.impact.heads import IMPACT_MANIFEST, HeadSettings
+from training.impact.heads import HeadSettings
 from training.impact.labels import LabelOptions
-from training.impact.report import score, write_report
+from training.impact.manifest import IMPACT_MANIFEST
+from training.impact.report import PREDICTIONS_CSV, score, write_predictions, write_report
 from training.impact.run import MODELS, Outcome, train_folds
 from training.impact.split import Fold, default_split, split_at, walk_forward
 
@@ -104,6 +105,15 @@ def run(
     document["wall_seconds"] = round(time.perf_counter() - began, 1)
     _record_eval(request.out, document)
     write_report(request.out, document)
+    rows = outcome.tested
+    write_predictions(
+        request.out / PREDICTIONS_CSV,
+        data.received[rows],
+        [data.texts[i] for i in rows],
+        data.label[rows],
+        data.abnormal[rows],
+        outcome.probs,
+    )
     return document
 
 

@@ -20,7 +20,6 @@ feature names and their standardisation, sizes, scores, split) and `head.safeten
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
-IMPACT_MANIFEST = "impact.json"
+from training.impact.manifest import IMPACT_MANIFEST, read_impact_manifest
+
 HEAD_WEIGHTS = "head.safetensors"
 ENCODER_FOLDER = "encoder"
 
@@ -88,7 +88,7 @@ class ImpactNet(nn.Module):
         if self.text_norm is not None:
             assert text is not None, "the fusion model needs the text embedding"
             parts.append(self.text_norm(text))
-        return self.head(torch.cat(parts, dim=1))  # type: ignore[no-any-return]
+        return self.head(torch.cat(parts, dim=1))
 
 
 @dataclass
@@ -111,7 +111,7 @@ class HeadModel:
             numbers = torch.from_numpy(self.scaler.apply(features))
             embedded = torch.from_numpy(text.astype(np.float32)) if text is not None else None
             logits = self.net(numbers, embedded)
-            return torch.softmax(logits.double(), dim=-1).numpy()  # type: ignore[no-any-return]
+            return torch.softmax(logits.double(), dim=-1).numpy()
 
     def save(self, folder: Path, manifest: dict[str, Any]) -> None:
         from safetensors.torch import save_file
@@ -124,17 +124,6 @@ class HeadModel:
             json.dumps(document, indent=2) + "\n", encoding="utf-8"
         )
         self.manifest = document
-
-
-def read_impact_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / IMPACT_MANIFEST
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: not a readable impact manifest ({error})") from None
-    if not isinstance(document, dict) or document.get("task") != "impact":
-        raise ValueError(f"{path}: not an impact model manifest (no task = impact)")
-    return document
 
 
 def load_head(folder: Path) -> HeadModel:
@@ -204,7 +193,3 @@ def _class_weights(labels: np.ndarray) -> torch.Tensor:
     counts = np.bincount(labels, minlength=3).astype(float)
     weights = np.where(counts > 0, counts.sum() / (3 * np.maximum(counts, 1)), 0.0)
     return torch.tensor(weights, dtype=torch.float32)
-
-
-def stack(values: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate(values) if values else np.zeros(0)

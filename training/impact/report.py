@@ -14,9 +14,11 @@ The document also holds `split` (each fold's dates and sizes, purged and embargo
 
 from __future__ import annotations
 
+import csv
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from training.metrics import evaluate_predictions
 
 REPORT_JSON = "impact_report.json"
 REPORT_MD = "impact_report.md"
+PREDICTIONS_CSV = "impact_predictions.csv"
 MODEL_ORDER = ("text", "numbers", "fusion", "sentiment")
 
 
@@ -70,6 +73,28 @@ def write_report(out: Path, document: Mapping[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / REPORT_JSON).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     (out / REPORT_MD).write_text(render_markdown(document), encoding="utf-8")
+
+
+def write_predictions(
+    path: Path,
+    received: np.ndarray,
+    texts: Sequence[str],
+    labels: np.ndarray,
+    abnormal: np.ndarray,
+    probs: Mapping[str, np.ndarray],
+) -> None:
+    """Every test item's label and each model's probabilities: the raw material of the scores
+    (and what a reloaded model must reproduce)."""
+    names = [m for m in MODEL_ORDER if m in probs]
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        columns = [f"{m}_p_{c}" for m in names for c in ("down", "flat", "up")]
+        writer.writerow(["received", "label", "abnormal_bps", *columns, "text"])
+        for row in range(len(texts)):
+            stamp = datetime.fromtimestamp(int(received[row]), UTC).isoformat()
+            values = [f"{float(p):.9g}" for m in names for p in probs[m][row]]
+            label = ("down", "flat", "up")[int(labels[row])]
+            writer.writerow([stamp, label, f"{abnormal[row] * 1e4:.4f}", *values, texts[row]])
 
 
 def render_markdown(document: Mapping[str, Any]) -> str:
