@@ -44,6 +44,10 @@ def test_numbers_carry_the_signal_the_text_does_not(
     assert fold["test_from"] == "2022-03-10T04:00:00Z"  # the embargo is the horizon
     assert document["embargo"] == "4h" and document["horizon"] == "4h"
     assert sum(document["label_counts"]["test"].values()) == n_test
+    # the event study of the predictions: up calls are followed by the +3% move, down by -3%
+    up, down = document["edge"]["numbers"]["up"], document["edge"]["numbers"]["down"]
+    assert up["ci_low_bps"] > 100 and down["ci_high_bps"] < -100, document["edge"]
+    assert up["n"] + down["n"] + document["edge"]["numbers"]["flat"]["n"] == n_test
     # three model folders and the report
     assert (out / "text" / "lorabot.json").is_file()
     for kind in ("numbers", "fusion"):

@@ -29,7 +29,13 @@ from training.impact.features import FeatureSpec, MarketBars
 from training.impact.heads import HeadSettings
 from training.impact.labels import LabelOptions
 from training.impact.manifest import IMPACT_MANIFEST
-from training.impact.report import PREDICTIONS_CSV, score, write_predictions, write_report
+from training.impact.report import (
+    PREDICTIONS_CSV,
+    edge_by_label,
+    score,
+    write_predictions,
+    write_report,
+)
 from training.impact.run import MODELS, Outcome, train_folds
 from training.impact.split import Fold, default_split, split_at, walk_forward
 
@@ -101,11 +107,22 @@ def run(
         echo=echo,
     )
     document = report_document(data, folds, outcome, request, embargo_s, left_out)
+    rows = outcome.tested
+    document["edge"] = {
+        name: edge_by_label(
+            bars.research(),
+            data.received[rows],
+            probs,
+            [data.texts[i] for i in rows],
+            symbol,
+            request.horizon,
+        )
+        for name, probs in outcome.probs.items()
+    }
     document["inputs"] = describe | {"news_span": _news_span(news)}
     document["wall_seconds"] = round(time.perf_counter() - began, 1)
     _record_eval(request.out, document)
     write_report(request.out, document)
-    rows = outcome.tested
     write_predictions(
         request.out / PREDICTIONS_CSV,
         data.received[rows],

@@ -9,7 +9,9 @@ of an edge only where the whole interval lies above zero.
 
 The document also holds `split` (each fold's dates and sizes, purged and embargoed counts),
 `embargo`, `horizon`, `threshold`, `symbol`, `features`, `label_counts` (train / test / all),
-`counts` (the items left out, by reason) and `seconds` (training time per model).
+`counts` (the items left out, by reason), `seconds` (training time per model) and `edge`:
+per model and predicted label (down / flat / up), the event study's `{n, mean_abnormal_bps,
+ci_low_bps, ci_high_bps, hit_rate, pre_event_bps}` at the horizon.
 """
 
 from __future__ import annotations
@@ -25,14 +27,17 @@ from typing import Any
 import numpy as np
 
 from bot.research.bootstrap import percentile_interval, stationary_weights
+from bot.research.event_study import StudyOptions, analyze
 from bot.research.rank_ic import resampled_spearman, spearman
-from bot.research.timeline import DAY
+from bot.research.signals import LABELS, SignalArrays
+from bot.research.timeline import DAY, Bars
 from training.metrics import evaluate_predictions
 
 REPORT_JSON = "impact_report.json"
 REPORT_MD = "impact_report.md"
 PREDICTIONS_CSV = "impact_predictions.csv"
 MODEL_ORDER = ("text", "numbers", "fusion", "sentiment")
+LABEL_NAMES = ("down", "flat", "up")
 
 
 def score(
@@ -67,6 +72,37 @@ def score(
     record |= {"ic": _rounded(spearman(signed, abnormal)), "ic_ci_low": _rounded(low)}
     record["ic_ci_high"] = _rounded(high)
     return record
+
+
+def edge_by_label(
+    bars: Bars,
+    received: np.ndarray,
+    probs: np.ndarray,
+    texts: Sequence[str],
+    symbol: str,
+    horizon: str,
+) -> dict[str, dict[str, float | int | None]]:
+    """The research issue's event study of one model's test predictions: per predicted label,
+    the mean abnormal return over the horizon in bps with its day-block 95% interval (near-
+    duplicate headlines merged, as `lorabot analyze` does)."""
+    if len(received) < 2:
+        return {}
+    signals = SignalArrays.build(
+        received=received,
+        label=probs.argmax(axis=1),
+        probs=probs,
+        source=["impact"] * len(received),
+        symbol=[symbol] * len(received),
+        key=list(texts),
+    )
+    study = analyze(signals, {symbol: bars}, StudyOptions(horizons=(horizon,)))
+    labels = study["label"]
+    assert isinstance(labels, dict)
+    keep = ("n", "mean_abnormal_bps", "ci_low_bps", "ci_high_bps", "hit_rate", "pre_event_bps")
+    return {
+        LABEL_NAMES[code]: {k: labels[name][horizon][k] for k in keep}
+        for code, name in enumerate(LABELS)
+    }
 
 
 def write_report(out: Path, document: Mapping[str, Any]) -> None:
@@ -124,6 +160,19 @@ def render_markdown(document: Mapping[str, Any]) -> str:
             f"| {name} | {row['accuracy']:.3f} | {row['macro_f1']:.3f} | {ic} | {interval} | "
             f"{row['n_test']} | {'' if took is None else f'{took:.1f}'} |"
         )
+    edges = document.get("edge", {})
+    if edges:
+        lines += [
+            "",
+            f"Abnormal return over {document['horizon']} after each predicted label (bps, "
+            "day-block 95% interval; the event study of `lorabot analyze`):",
+            "",
+            "| model | down: n | down: bps | up: n | up: bps |",
+            "|---|---:|---|---:|---|",
+        ]
+        for name in [m for m in MODEL_ORDER if m in edges]:
+            cells = [_edge_cells(edges[name].get(side, {})) for side in ("down", "up")]
+            lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     lines += ["", "Split:", ""]
     for fold in document["split"]["folds"]:
         lines.append(
@@ -142,6 +191,15 @@ def render_markdown(document: Mapping[str, Any]) -> str:
         lines += ["", document["left_out"]]
     lines += ["", "An edge is claimed only where the IC interval excludes zero.", ""]
     return "\n".join(lines)
+
+
+def _edge_cells(entry: Mapping[str, Any]) -> str:
+    if not entry or entry.get("mean_abnormal_bps") is None:
+        return f"{entry.get('n', 0)} | n/a"
+    return (
+        f"{entry['n']} | {entry['mean_abnormal_bps']:+.1f} ({entry['ci_low_bps']:+.1f} to "
+        f"{entry['ci_high_bps']:+.1f})"
+    )
 
 
 def _rounded(value: float) -> float | None:
