@@ -68,6 +68,7 @@ def test_a_symbol_without_bars(tmp_path: Path) -> None:
         run(Settings(), TrainingConfig(), _request(news, empty, tmp_path / "o"))
 
 
+@pytest.mark.slow
 def test_bars_that_do_not_cover_the_news_span(tmp_path: Path) -> None:
     news, bars, n_items = write_momentum_files(tmp_path)
     lines = bars.read_text().splitlines()

@@ -58,3 +58,28 @@ def test_numbers_carry_the_signal_the_text_does_not(
     saved = json.loads((out / "impact_report.json").read_text())
     assert saved["models"] == models
     assert "| numbers |" in (out / "impact_report.md").read_text()
+
+
+@pytest.mark.slow
+def test_walk_forward_scores_every_month_out_of_sample(tmp_path: Path) -> None:
+    news, bars, _ = write_momentum_files(tmp_path)
+    request = ImpactRequest(
+        news=news,
+        bars={"BTCUSDT": bars},
+        out=tmp_path / "out",
+        split_date=datetime(2022, 2, 15, tzinfo=UTC),
+        walk_forward="1M",
+        models=("numbers",),
+    )
+    document = run(Settings(), Settings().training, request, head=HeadSettings(epochs=40))
+    folds = document["split"]["folds"]
+    assert document["split"]["kind"] == "walk-forward 1M"
+    assert [f["name"] for f in folds] == ["2022-02-15", "2022-03-15"]
+    assert folds[0]["test_to"] == folds[1]["train_before"] == "2022-03-15T00:00:00Z"
+    assert folds[1]["n_train"] > folds[0]["n_train"] + folds[0]["n_test"] - 5
+    n_test = document["models"]["numbers"]["n_test"]
+    assert n_test == sum(f["n_test"] for f in folds)
+    assert document["models"]["numbers"]["accuracy"] > 0.8
+    # the saved model is the last fold's
+    manifest = json.loads((tmp_path / "out" / "numbers" / "impact.json").read_text())
+    assert manifest["split"]["name"] == "2022-03-15"
