@@ -13,6 +13,7 @@ import click
 
 from bot.cli import config_option
 from bot.commands.paths import writable_file, writable_folder
+from bot.commands.train_impact import impact_options, run_impact
 from bot.commands.training_options import (
     METHOD_CHOICE,
     command_line,
@@ -26,7 +27,6 @@ from bot.commands.training_options import (
     training_config,
 )
 from training.data import FORMATS
-from training.impact.command import impact_options, run_impact
 
 # ---------------------------------------------------------------------------------------------
 # train
