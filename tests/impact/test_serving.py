@@ -126,3 +126,21 @@ def test_report_is_documented_json(trained: dict[str, Path]) -> None:
             "ic_ci_high",
             "n_test",
         }
+
+
+def test_judged_by_lorabot_analyze(trained: dict[str, Path]) -> None:
+    """`lorabot analyze` through the impact model: each item read with the bars before it, so
+    its up calls are followed by the +3% move and its down calls by the -3% one."""
+    from bot.research.run_analysis import AnalysisRequest, run_analysis
+
+    settings = Settings().with_overrides(
+        model={"path": str(trained["out"] / "numbers"), "cache": False}
+    )
+    request = AnalysisRequest(
+        news_path=trained["news"], bars={"BTCUSDT": trained["bars"]}, horizons=("4h",)
+    )
+    document = run_analysis(settings, request).document
+    bullish, bearish = document["label"]["bullish"]["4h"], document["label"]["bearish"]["4h"]
+    assert bullish["n"] > 20 and bearish["n"] > 20
+    assert bullish["ci_low_bps"] > 100 and bearish["ci_high_bps"] < -100
+    assert document["inputs"]["model_id"].startswith("impact-numbers-")
