@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--split-date", default="2022-04-01")
     parser.add_argument("--walk-forward", default=None)
+    parser.add_argument("--models", default="text,numbers,fusion", help="impact models to train")
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -60,6 +61,7 @@ def main() -> None:
         horizon="4h",
         split_date=split,
         walk_forward=args.walk_forward,
+        models=tuple(args.models.split(",")),
         progress=False,
         command="bench/impact_acceptance.py",
     )
