@@ -36,6 +36,10 @@ def main() -> None:
     parser.add_argument("--split-date", default="2022-04-01")
     parser.add_argument("--walk-forward", default=None)
     parser.add_argument("--models", default="text,numbers,fusion", help="impact models to train")
+    parser.add_argument(
+        "--max-length", type=int, default=None, help="text tokens (default: config)"
+    )
+    parser.add_argument("--no-sentiment", action="store_true", help="skip the sentiment row")
     args = parser.parse_args()
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,13 +49,15 @@ def main() -> None:
     from bot.config import Settings, TrainingConfig
     from training.classifier import load_model
     from training.impact.cli import ImpactRequest, run
-    from training.impact.report import score, write_report
+    from training.impact.report import edge_by_label, score, write_report
     from training.runtime import quiet_libraries
 
     quiet_libraries()
     settings = Settings()
     cfg = TrainingConfig.model_validate(
-        settings.training.model_dump() | {"epochs": args.epochs, "num_threads": args.threads}
+        settings.training.model_dump()
+        | {"epochs": args.epochs, "num_threads": args.threads}
+        | ({"max_length": args.max_length} if args.max_length else {})
     )
     split = datetime.fromisoformat(args.split_date).replace(tzinfo=UTC)
     request = ImpactRequest(
@@ -69,6 +75,9 @@ def main() -> None:
     document = run(settings, cfg, request, echo=print)
     document["bench_wall_seconds"] = round(time.perf_counter() - began, 1)
 
+    if args.no_sentiment:
+        write_report(args.out, document)
+        return
     with (args.out / "impact_predictions.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     began = time.perf_counter()
@@ -79,10 +88,25 @@ def main() -> None:
     abnormal = np.array([float(row["abnormal_bps"]) / 1e4 for row in rows])
     received = np.array([int(datetime.fromisoformat(r["received"]).timestamp()) for r in rows])
     document["models"]["sentiment"] = score(labels, probs, abnormal, received)
+    document["edge"]["sentiment"] = edge_by_label(
+        _market_bars(args.bars).research(),
+        received,
+        probs,
+        [row["text"] for row in rows],
+        "BTCUSDT",
+        "4h",
+    )
     document["sentiment_model"] = default.model_id
     write_report(args.out, document)
     print((args.out / "impact_report.md").read_text())
     print(json.dumps(document["seconds"]))
+
+
+def _market_bars(path: Path):  # type: ignore[no-untyped-def]
+    from bot import assemble
+    from training.impact.features import MarketBars
+
+    return MarketBars.from_bars(assemble.bars_file(path, "BTCUSDT"), "BTCUSDT")
 
 
 if __name__ == "__main__":
