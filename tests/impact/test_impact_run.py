@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings, TrainingConfig
+from bot.manifest import read_manifest
 from training.impact.cli import ImpactRequest, run
 from training.impact.heads import HeadSettings
 
@@ -49,7 +50,8 @@ def test_numbers_carry_the_signal_the_text_does_not(
     assert up["ci_low_bps"] > 100 and down["ci_high_bps"] < -100, document["edge"]
     assert up["n"] + down["n"] + document["edge"]["numbers"]["flat"]["n"] == n_test
     # three model folders and the report
-    assert (out / "text" / "lorabot.json").is_file()
+    span = read_manifest(out / "text").data["span"]  # a backtest's training-overlap check
+    assert span["start"] < span["end"] <= "2022-03-10T00:00:00Z"
     for kind in ("numbers", "fusion"):
         manifest = json.loads((out / kind / "impact.json").read_text())
         assert manifest["kind"] == kind and manifest["symbol"] == "BTCUSDT"

@@ -118,6 +118,7 @@ def _train_fold(
             valid_rows,
             where / "text",
             text_info,
+            span=(int(data.received[rows].min()), int(data.window_end[rows].max())),
             progress=progress,
         )
         classifier = trained.classifier

@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,7 @@ def train_text(
     out: Path,
     describe: dict[str, Any],
     *,
+    span: tuple[int, int] | None = None,
     progress: bool = False,
     echo: Callable[[str], None] | None = None,
 ) -> TextModel:
@@ -64,6 +66,8 @@ def train_text(
         "split": split.strategy,
         "impact": describe,
     }
+    if span is not None:  # what a backtest checks its replay against (training overlap)
+        info["span"] = {"start": _iso(span[0]), "end": _iso(span[1])}
     outcome = train_model(
         cfg,
         DataRequest(data=str(describe.get("news", "impact"))),
@@ -75,6 +79,10 @@ def train_text(
         command=str(describe.get("command", "")),
     )
     return TextModel(outcome.classifier, outcome.seconds)
+
+
+def _iso(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat().replace("+00:00", "Z")
 
 
 def pooled_embeddings(
