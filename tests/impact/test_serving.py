@@ -83,6 +83,7 @@ def test_served_in_a_backtest_through_model_path(trained: dict[str, Path], tmp_p
         bars_path=trained["bars"],
         news_path=trained["news"],
         out_dir=tmp_path / "bt",
+        start=SPLIT,  # the bars before it still reach the model's features (not the engine)
         progress=False,
         luck=LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False),
     )
