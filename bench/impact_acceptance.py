@@ -83,7 +83,7 @@ def main() -> None:
     began = time.perf_counter()
     default = load_model(num_threads=args.threads, batch_size=128)
     probs = default.predict_proba([row["text"] for row in rows])
-    document["seconds"]["sentiment"] = round(time.perf_counter() - began, 1)
+    document["sentiment_scoring_seconds"] = round(time.perf_counter() - began, 1)  # not training
     labels = np.array([("down", "flat", "up").index(row["label"]) for row in rows])
     abnormal = np.array([float(row["abnormal_bps"]) / 1e4 for row in rows])
     received = np.array([int(datetime.fromisoformat(r["received"]).timestamp()) for r in rows])
