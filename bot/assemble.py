@@ -36,7 +36,7 @@ from bot.protocols import (
     NewsSource,
     SentimentModel,
 )
-from bot.signals import SignalCache, SignalService
+from bot.signals import MarketInputs, SignalCache, SignalService
 from bot.store import Store
 from bot.symbols import SymbolTable
 from bot.venue_exits import VenueExits
@@ -69,6 +69,11 @@ def build_model(settings: Settings) -> SentimentModel:
         if not settings.model.scripted_file:
             raise UserError("[model] backend = 'scripted' needs [model] scripted_file")
         return ScriptedModel.from_file(settings.model.scripted_file)
+    if backend == "embedded" and settings.model.path:
+        from adapters.model.impact import build_impact
+
+        if (impact := build_impact(settings)) is not None:  # an impact model folder
+            return impact
     if backend == "embedded":
         try:
             from adapters.model.embedded import build_embedded
@@ -82,6 +87,13 @@ def build_model(settings: Settings) -> SentimentModel:
             raise UserError(f"the vLLM model backend is not available: {error}") from None
         return build_vllm(settings)
     raise UserError(f"[model] backend: unknown backend {backend!r}")
+
+
+def market_inputs(settings: Settings, model: SentimentModel) -> MarketInputs | None:
+    """An impact model's market contexts, from the bars `build_engine` routes to `on_bar`."""
+    from adapters.model.impact import market_inputs_of
+
+    return market_inputs_of(model) if settings.model.path else None
 
 
 def signal_cache(settings: Settings) -> SignalCache:
@@ -132,6 +144,7 @@ def signal_service(
         max_wait=model_config.max_wait,
         max_pending=model_config.max_pending,
         timeout=model_config.timeout,
+        market=market_inputs(settings, model),
     )
 
 
@@ -168,7 +181,7 @@ def wire_engine(
 ) -> Engine:  # fmt: skip
     """The engine and its signal service: with a store (`build_engine`), or without one for a
     replay that keeps nothing (`bot.replay.trial_engine`)."""
-    return Engine(
+    engine = Engine(
         settings=settings,
         clock=clock,
         bus=bus,
@@ -185,6 +198,9 @@ def wire_engine(
         margins=margin_rules(settings, symbols),
         record_decisions=record_decisions,
     )
+    if engine.signals.market is not None:  # an impact model reads the bars seen before an item
+        bus.subscribe(Bar, engine.signals.on_bar)
+    return engine
 
 
 def build_strategy(settings: Settings) -> Strategy:

@@ -7,6 +7,7 @@ whatever satisfies these protocols. Adapters live in `adapters/` and are chosen 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,6 +69,47 @@ class SentimentModel(Protocol):
     async def classify(self, texts: Sequence[str]) -> list[Prediction]: ...
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MarketContext:
+    """The numbers a market-aware model reads beside a headline: features of the bars that had
+    closed by the item's `received` time (names and values in the model's own order; NaN where a
+    window was incomplete). `key` is part of the signal cache's key, so a numbers-aware answer is
+    never confused with a text-only one, nor with the same headline in another market."""
+
+    names: tuple[str, ...]
+    values: tuple[float, ...]
+
+    @property
+    def key(self) -> str:
+        return ",".join("nan" if math.isnan(v) else f"{v:.9g}" for v in self.values)
+
+
+class MarketFeatures(Protocol):
+    """Turns the bars seen so far into an item's `MarketContext` (past-only by construction:
+    it only ever holds bars that have been released)."""
+
+    def on_bar(self, bar: Bar) -> None: ...
+
+    def context(self, before: datetime) -> MarketContext: ...
+
+
+@runtime_checkable
+class MarketAwareModel(SentimentModel, Protocol):
+    """A model that reads a headline together with its market context (an impact model).
+
+    `prepare` does the costly, context-free part for many texts at once (a text encoder's
+    embeddings; nothing for a numbers-only model), off the event loop; `classify_in_context` is
+    then cheap and synchronous, so a replay can answer each item when it is released, once the
+    bars before it have been seen. Plain `classify` answers with an unknown (all-NaN) context.
+    """
+
+    async def prepare(self, texts: Sequence[str]) -> None: ...
+
+    def classify_in_context(
+        self, texts: Sequence[str], contexts: Sequence[MarketContext]
+    ) -> list[Prediction]: ...
 
 
 @runtime_checkable

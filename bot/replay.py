@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,6 +86,20 @@ def prefetch(parts: Parts, texts: Sequence[str], progress: bool | None = False) 
         asyncio.run(parts.signals.prefetch(list(texts), meter.update))
     finally:
         meter.close()
+
+
+def warm_market(
+    parts: Parts, events: Iterable[NewsItem | Bar], start: datetime | None
+) -> Iterator[NewsItem | Bar]:
+    """A market-aware model reads the bars before each item, those before `--from` too: they go
+    to the signal service alone (nothing trades on them), the rest pass through unchanged."""
+    if start is None or parts.signals.market is None:
+        yield from events
+        return
+    for event in events:
+        if type(event) is Bar and event.ts < start:
+            parts.signals.on_bar(event)
+        yield event
 
 
 def play(
@@ -218,7 +232,7 @@ def replay(
     try:
         recording = play(
             parts,
-            window(merge(news, bars), start, end),
+            window(warm_market(parts, merge(news, bars), start), start, end),
             symbol=symbol,
             on_first=open_run,
             meter=meter,

@@ -11,6 +11,11 @@ Why it is built this way:
   a retrained model never reads stale answers, and a repeated backtest never runs the model twice.
 - A model that fails (server down, timeout) never costs an item: it is marked failed in the store
   and retried on a timer, and no signal — hence no trade — exists until an answer does.
+- A market-aware model (an impact model, `MarketInputs`) also reads the item's market context:
+  the features of the bars the service has seen by the item's `received` time (bars reach it
+  through `on_bar`, in release order, so a replay stays past-only by construction). Its answers
+  are cached under the text and the context together; a replay's prefetch only prepares the
+  texts (the encoder's part), and each item is answered when it is released.
 """
 
 from __future__ import annotations
@@ -19,12 +24,20 @@ import asyncio
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import Clock
-from bot.events import Label, NewsItem, Signal
+from bot.events import Bar, Label, NewsItem, Signal
 from bot.log import get_logger
-from bot.protocols import ModelUnavailable, Prediction, SentimentModel
+from bot.protocols import (
+    MarketAwareModel,
+    MarketContext,
+    MarketFeatures,
+    ModelUnavailable,
+    Prediction,
+    SentimentModel,
+)
 from bot.store import Store
 from bot.symbols import SymbolTable
 
@@ -37,6 +50,21 @@ PREFETCH_CHUNK = 1024
 def normalise(text: str) -> str:
     """The cache key's text: case and whitespace do not change what a headline means."""
     return " ".join(text.lower().split())
+
+
+def context_key(text: str, context: MarketContext | None) -> str:
+    """The cache key of a text read with a market context (the text alone without one)."""
+    key = normalise(text)
+    return key if context is None else f"{key}\x1f{context.key}"
+
+
+@dataclass(frozen=True)
+class MarketInputs:
+    """A market-aware model and where its contexts come from (the same model object the
+    service is given as `model`, typed for its extra abilities)."""
+
+    model: MarketAwareModel
+    features: MarketFeatures
 
 
 class SignalCache:
@@ -127,8 +155,11 @@ class SignalService:
         max_wait: float = 0.02,
         max_pending: int = 10_000,
         timeout: float = 30.0,
+        market: MarketInputs | None = None,
     ) -> None:
         self.model = model
+        self.market = market
+        self._contexts: dict[str, MarketContext] = {}
         self.symbols = symbols
         self.clock = clock
         self.emit = emit
@@ -147,9 +178,22 @@ class SignalService:
 
     # -- the synchronous path (engine handler) ----------------------------------------------
 
+    def on_bar(self, bar: Bar) -> None:
+        """A released bar: a market-aware model's contexts are computed from these."""
+        if self.market is not None:
+            self.market.features.on_bar(bar)
+
     def on_news(self, item: NewsItem) -> None:
-        prediction = self.cache.get(self.model.model_id, normalise(item.text))
+        context = None if self.market is None else self.market.features.context(item.received)
+        key = context_key(item.text, context)
+        prediction = self.cache.get(self.model.model_id, key)
         if prediction is not None:
+            self._emit_signals(item, prediction)
+            return
+        if self.market is not None and context is not None and self._queue is None:
+            # a replay: the texts were prepared by `prefetch`, the head is cheap
+            prediction = self.market.model.classify_in_context([item.text], [context])[0]
+            self.cache.put_many(self.model.model_id, [(key, prediction)])
             self._emit_signals(item, prediction)
             return
         if self._queue is None:
@@ -168,6 +212,8 @@ class SignalService:
             )
             return
         self._in_flight.add(item.id)
+        if context is not None:
+            self._contexts[item.id] = context
         self._queue.put_nowait(item)
 
     def _emit_signals(self, item: NewsItem, prediction: Prediction) -> None:
@@ -237,6 +283,14 @@ class SignalService:
         # The weights load only when the cache lacks an answer: a warm analysis or backtest
         # never pays the model's start-up (the model id is known before loading).
         model_id = self.model.model_id
+        if self.market is not None:
+            # contexts are known only as the bars are released: prepare the texts now
+            unique = list(dict.fromkeys(texts))
+            await self.model.load()
+            await self.market.model.prepare(unique)
+            if progress is not None:
+                progress(len(unique))
+            return len(unique)
         keys = list(dict.fromkeys(normalise(t) for t in texts))
         known = self.cache.get_many(model_id, keys)
         missing = [k for k in keys if k not in known]
@@ -280,10 +334,14 @@ class SignalService:
 
     async def _answer(self, batch: list[NewsItem]) -> None:
         model_id = self.model.model_id
-        keys = [normalise(item.text) for item in batch]
+        contexts = [self._contexts.pop(item.id, None) for item in batch]
+        keys = [context_key(item.text, c) for item, c in zip(batch, contexts, strict=True)]
         unique = list(dict.fromkeys(keys))
         try:
-            predictions = await self.classify(unique)
+            if self.market is None:
+                predictions = await self.classify(unique)
+            else:
+                predictions = await self._classify_in_context(batch, contexts, keys, unique)
         except ModelUnavailable as error:
             self.failed_batches += 1
             log.error("model unavailable: items kept for retry", error=str(error), items=len(batch))
@@ -297,6 +355,26 @@ class SignalService:
         for item, key in zip(batch, keys, strict=True):
             self._in_flight.discard(item.id)
             self._emit_signals(item, answers[key])
+
+    async def _classify_in_context(
+        self,
+        batch: Sequence[NewsItem],
+        contexts: Sequence[MarketContext | None],
+        keys: Sequence[str],
+        unique: Sequence[str],
+    ) -> list[Prediction]:
+        """The live path of a market-aware model: prepare the texts, then the cheap head."""
+        assert self.market is not None
+        first = {key: index for index, key in reversed(list(enumerate(keys)))}
+        chosen = [first[key] for key in unique]
+        texts = [batch[i].text for i in chosen]
+        known = [contexts[i] or self.market.features.context(batch[i].received) for i in chosen]
+        self.model_calls += 1
+        try:
+            await asyncio.wait_for(self.market.model.prepare(texts), self.timeout)
+        except (TimeoutError, ConnectionError, OSError) as error:
+            raise ModelUnavailable(str(error) or type(error).__name__) from error
+        return self.market.model.classify_in_context(texts, known)
 
     def retry_pending(self, items: Iterable[NewsItem]) -> int:
         """Re-queue stored items the model has not answered (after a failure or a restart)."""

@@ -13,6 +13,7 @@ import click
 
 from bot.cli import config_option
 from bot.commands.paths import writable_file, writable_folder
+from bot.commands.train_impact import impact_options, run_impact
 from bot.commands.training_options import (
     METHOD_CHOICE,
     chosen_sets,
@@ -56,6 +57,7 @@ from bot.commands.training_options import (
     default=True,
     help="Fit a temperature on the validation rows after training (default: on).",
 )
+@impact_options
 @config_option
 @click.pass_context
 def train(ctx: click.Context, **params: Any) -> None:
@@ -64,8 +66,14 @@ def train(ctx: click.Context, **params: Any) -> None:
     Example: lorabot train --data news.csv --out runs/lora
     (CSV with a header text,label and bearish/neutral/bullish labels). Several sets:
     --data a.csv --data b.csv, or --data-mix mix.toml; each is split and scored on its own.
+    Impact models: lorabot train --task impact --news NEWS --bars BARS --horizon 4h --out OUT
     """
     settings = setup_command(ctx, params["config_path"])
+    if params["task"] == "impact":
+        writable_folder(params["out"], "--out")
+        fixed = {"method": params["method"]} if params["method"] else {}
+        cfg = training_config(settings, params, **fixed)
+        return run_impact(settings, cfg, params, command_line(ctx), echo_err)
     from training.metrics import headline
     from training.pipeline import train_model
 

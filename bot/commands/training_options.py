@@ -147,6 +147,7 @@ def set_options(function: F) -> F:
         click.option(
             "--data",
             multiple=True,
+            # required, except by `lorabot train --task impact` (checked in `chosen_sets`)
             help="Data: a file (CSV text,label / JSONL / TFNS / PhraseBank / FiQA), a PhraseBank "
             "folder, or a known name (tfns, phrasebank); repeat it for several sets.",
         ),

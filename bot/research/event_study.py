@@ -135,7 +135,7 @@ def _study(
     before = relevant.received < first
     after = relevant.received > last
     signals = relevant.take(~before & ~after)
-    entry = np.searchsorted(bars.open_time, signals.received, side="left")
+    entry = bars.entry_index(signals.received)
     entry_time = bars.open_time[entry]
     merged = merged_mask(list(signals.key), signals.received, options.dedupe_window_s)
     kept = ~merged

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -28,12 +28,13 @@ from bot import assemble
 from bot.clock import ReplayClock
 from bot.config import Settings
 from bot.errors import InputError, UserError
-from bot.events import NewsItem, Signal
+from bot.events import Bar, NewsItem, Signal
 from bot.protocols import ModelUnavailable
 from bot.replay import Progress
 from bot.research.event_study import StudyOptions, analyze
 from bot.research.signals import SignalArrays
 from bot.research.timeline import Bars, parse_horizon
+from bot.streams import merge
 from bot.symbols import SymbolTable
 
 
@@ -134,7 +135,11 @@ def run_analysis(
     check_horizons(bars, request.horizons)  # before the model reads a single headline
     timings["read_s"] = time.perf_counter() - began
     began = time.perf_counter()
-    signals, model_calls = news_signals(settings, news, symbols, progress=request.progress)
+    first, path = next(iter(request.bars.items()))
+    streamed = assemble.bars_file(path, first, skip_bad_rows=request.skip_bad_rows)  # lazy
+    signals, model_calls = news_signals(
+        settings, news, symbols, progress=request.progress, bars=streamed
+    )
     timings["signals_s"] = time.perf_counter() - began
     titles = {item.id: item.title for item in news}
     arrays = SignalArrays.from_signals(signals, titles)
@@ -160,10 +165,13 @@ def news_signals(
     symbols: SymbolTable,
     *,
     progress: bool | None = False,
+    bars: Iterable[Bar] = (),
 ) -> tuple[list[Signal], int]:
     """Every `Signal` the signal service emits for `news` in release order, on a replay clock,
     and how many model calls it took. The service is the one `bot.assemble` configures for the
-    engine, so the tagging, market-wide weighting, model and cache are the backtest's."""
+    engine, so the tagging, market-wide weighting, model and cache are the backtest's. A
+    market-aware (impact) model also gets `bars`, released in order between the items, as in a
+    backtest: each item's context is the bars before it (other models never read them)."""
     model = assemble.build_model(settings)
     cache = assemble.signal_cache(settings)
     clock = ReplayClock()
@@ -177,9 +185,12 @@ def news_signals(
             raise UserError(f"the model could not classify the news: {error}") from None
         finally:
             meter.close()
-        for item in news:
-            clock.advance_to(item.ts)
-            service.on_news(item)
+        for event in merge(news, bars) if service.market is not None else news:
+            clock.advance_to(event.ts)
+            if isinstance(event, NewsItem):
+                service.on_news(event)
+            else:
+                service.on_bar(event)
     finally:
         cache.close()
         asyncio.run(model.close())

@@ -128,6 +128,11 @@ class Bars:
     def log_open(self) -> np.ndarray:
         return np.log(self.open)
 
+    def entry_index(self, received: np.ndarray) -> np.ndarray:
+        """Index of the first bar opening at or after each time: the bar a fill would use (the
+        event study's alignment, and the impact labels'). Past the last bar it is `len(bars)`."""
+        return np.searchsorted(self.open_time, received, side="left")
+
 
 @dataclass(frozen=True)
 class ForwardReturns:
