@@ -27,6 +27,7 @@ from bot.engine import Engine
 from bot.errors import UserError
 from bot.events import Bar, NewsItem
 from bot.journal import journal_to
+from bot.latency import NewsToOrder
 from bot.log import get_logger
 from bot.portfolio import Portfolio
 from bot.protocols import (
@@ -67,6 +68,8 @@ class Parts:
     live: LiveBroker | None = None
     news_sources: list[NewsSource] = field(default_factory=list)
     market_streams: list[MarketStream] = field(default_factory=list)
+    # Live only: news-to-order latency, fed to the console's /metrics and the benchmark.
+    latency: NewsToOrder | None = None
 
 
 @dataclass
@@ -310,6 +313,8 @@ async def live_parts(
         exits_on_venue=on_venue,
     )
     parts.live = live
+    parts.latency = NewsToOrder(clock.monotonic)
+    parts.latency.attach(bus, parts.engine.submit_listeners)
     if on_venue and live is not None:
         VenueExits(parts.engine, live, rules, settings.strategy.atr_period)
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)

@@ -117,6 +117,9 @@ class Engine:
         self._has_positions = False
         self.decisions = DecisionLog(id_prefix, bus.publish)
         self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
+        # Called with each order the moment before the broker is asked to place it (the daemon's
+        # news-to-order latency probe, bot/latency.py); empty in a replay.
+        self.submit_listeners: list[Callable[[Order], None]] = []
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -397,6 +400,8 @@ class Engine:
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
         self.store.record_order(order)  # stored (committed when durable) before it is sent
         self.bus.publish(request)
+        for listener in self.submit_listeners:
+            listener(order)
         self.broker.submit(order)
         if order.status is OrderStatus.CREATED:
             order.transition(OrderStatus.SUBMITTED, now)

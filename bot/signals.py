@@ -269,6 +269,9 @@ class SignalService:
             batch = [await queue.get()]
             deadline = loop.time() + self.max_wait
             while len(batch) < self.batch_size:
+                if not queue.empty():  # what has already arrived joins at once, never waits
+                    batch.append(queue.get_nowait())
+                    continue
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
