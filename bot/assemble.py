@@ -39,7 +39,6 @@ from bot.protocols import (
     SentimentModel,
 )
 from bot.signals import SignalCache, SignalService
-from bot.store import Store
 from bot.symbols import SymbolTable
 from bot.venue_exits import VenueExits
 from strategies.exits import ExitBook, ExitRules
@@ -49,6 +48,7 @@ from strategies.vote_strategy import VoteStrategy, exit_rules, risk_params
 
 if TYPE_CHECKING:
     from bot.console.service import Console
+    from bot.store import Store  # sqlmodel/sqlalchemy: kept off `lorabot classify`'s imports
 
 log = get_logger("bot.assemble")
 

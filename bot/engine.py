@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot import protection, venue_sync
 from bot.bus import Bus
@@ -43,12 +44,14 @@ from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
-from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
 from strategies.risk import RiskGate
 from strategies.vote_strategy import VoteStrategy
+
+if TYPE_CHECKING:  # the store pulls in sqlmodel/sqlalchemy: imported where it is built
+    from bot.store import AccountState, Store
 
 log = get_logger("bot.engine")
 

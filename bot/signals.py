@@ -20,13 +20,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.events import Label, NewsItem, Signal
 from bot.log import get_logger
 from bot.protocols import ModelUnavailable, Prediction, SentimentModel
-from bot.store import Store
 from bot.symbols import SymbolTable
+
+if TYPE_CHECKING:  # the store pulls in sqlmodel/sqlalchemy: imported where it is built
+    from bot.store import Store
 
 log = get_logger("bot.signals")
 
@@ -124,7 +127,7 @@ class SignalService:
         store: Store | None = None,
         market_wide_weight: float = 0.5,
         batch_size: int = 32,
-        max_wait: float = 0.02,
+        max_wait: float = 0.0,
         max_pending: int = 10_000,
         timeout: float = 30.0,
     ) -> None:
