@@ -51,9 +51,28 @@ def run(tree: Path, args: list[str], env: dict[str, str], extra: tuple[str, ...]
     return elapsed
 
 
-def median_of(tree: Path, args: list[str], env: dict[str, str], repeat: int) -> list[float]:
-    run(tree, args, env)  # warm: file cache, signal cache
-    return [run(tree, args, env) for _ in range(repeat)]
+def interleaved(
+    trees: list[Path], args: list[str], envs: dict[Path, dict[str, str]], repeat: int
+) -> dict[Path, list[float]]:
+    """One warm-up each, then the trees in turn `repeat` times: a load spike on this shared
+    machine hits every tree alike rather than whichever ran during it."""
+    for tree in trees:
+        run(tree, args, envs[tree])
+    times: dict[Path, list[float]] = {tree: [] for tree in trees}
+    for _ in range(repeat):
+        for tree in trees:
+            times[tree].append(run(tree, args, envs[tree]))
+    return times
+
+
+def bare_python(repeat: int) -> float:
+    """The floor no change to lorabot can go under: this interpreter starting and exiting."""
+    values = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        values.append(time.perf_counter() - start)
+    return statistics.median(values)
 
 
 def slowest_imports(tree: Path, env: dict[str, str], count: int = 12) -> list[tuple[int, str]]:
@@ -94,27 +113,32 @@ def main() -> None:
     print("| tree | `--help` | `classify`, cached | `classify --no-cache` (model loads) |")
     print("|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        for tree in trees:
-            home = Path(tmp) / tree.name
-            env = {
+        envs = {}
+        for n, tree in enumerate(trees):
+            home = Path(tmp) / str(n)
+            envs[tree] = {
                 **os.environ,
                 "XDG_CACHE_HOME": str(home / "cache"),
                 "XDG_DATA_HOME": str(home / "data"),
                 "XDG_CONFIG_HOME": str(home / "config"),
             }
-            helps = median_of(tree, ["--help"], env, args.repeat)
-            cached = median_of(tree, ["classify", HEADLINE], env, args.repeat)
-            cold = median_of(tree, ["classify", "--no-cache", HEADLINE], env, args.repeat)
-            print(
-                f"| {tree} | {statistics.median(helps):.2f} | {statistics.median(cached):.2f} |"
-                f" {statistics.median(cold):.2f} |",
-                flush=True,
+        figures = [
+            interleaved(trees, command, envs, args.repeat)
+            for command in (
+                ["--help"],
+                ["classify", HEADLINE],
+                ["classify", "--no-cache", HEADLINE],
             )
-            if args.importtime:
-                print("\n  slowest imports of the cached classify (cumulative ms):")
-                for micros, name in slowest_imports(tree, env):
-                    print(f"  {micros / 1000:8.1f}  {name}")
-                print()
+        ]
+        for tree in trees:
+            cells = " | ".join(f"{statistics.median(f[tree]):.2f}" for f in figures)
+            print(f"| {tree} | {cells} |")
+        print(f"\n`python -c pass` (the interpreter alone): {bare_python(args.repeat):.2f} s")
+        if args.importtime:
+            for tree in trees:
+                print(f"\nslowest imports of the cached classify, {tree} (cumulative ms):\n")
+                for micros, name in slowest_imports(tree, envs[tree]):
+                    print(f"    {micros / 1000:8.1f}  {name}")
 
 
 if __name__ == "__main__":
