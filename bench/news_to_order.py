@@ -68,7 +68,8 @@ BUCKETS_MS = (1, 2.5, 5, 7.5, 10, 15, 20, 30, 50, 100, 250, 1000)
 
 def headline(n: int) -> str:
     pool = BULLISH if n % 2 == 0 else BEARISH
-    return pool[(n // 2) % len(pool)].format(n=n % 97 + 2)
+    # the item number keeps every text distinct (no answer comes from the signal cache)
+    return pool[(n // 2) % len(pool)].format(n=n % 97 + 2) + f", report {n}"
 
 
 def settings(sim: Simulator, folder: Path, max_wait: float, feed: str | None) -> Settings:
