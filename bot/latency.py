@@ -20,8 +20,8 @@ from bot.bus import Bus
 from bot.events import Decision, NewsItem
 from bot.orders import Order
 
-# News items remembered while waiting for their order: a headline that trades does so within
-# seconds, and one that does not must not grow memory for ever.
+# News items (and orders) remembered while waiting for their pair: a headline that trades does
+# so within seconds, and one that does not must not grow memory for ever.
 _NEWS_KEPT = 10_000
 SAMPLES_KEPT = 100_000
 
@@ -62,6 +62,8 @@ class NewsToOrder:
 
     def on_submit(self, order: Order) -> None:
         self._orders[order.client_order_id] = self.monotonic()
+        if len(self._orders) > _NEWS_KEPT:  # an order no decision record names (an exit)
+            del self._orders[next(iter(self._orders))]
 
     def on_decision(self, decision: Decision) -> None:
         """The decision record is published after `place` returns; it names both ends."""
