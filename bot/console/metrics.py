@@ -1,7 +1,8 @@
 """The console's Prometheus metrics, on a registry of its own (two daemons in one test process,
 or a test's own collectors, never collide with the process-wide default registry).
 
-Counters and histograms are fed by `Observer` on the main loop as events pass on the bus;
+Counters and histograms are fed by `Observer` on the main loop as events pass on the bus (the
+news-to-order histogram by the daemon's probe, bot/latency.py, the benchmark's measurement);
 gauges are set from each tick's snapshot; `/metrics` renders them from the console's thread
 (prometheus-client's metrics are thread-safe).
 """
