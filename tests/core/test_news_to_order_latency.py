@@ -96,3 +96,31 @@ def test_metrics_news_to_order_counts_each_order_a_headline_caused(tmp_path: Pat
         assert 0 < total / count < 1.0
     finally:
         daemon.stop()
+
+
+async def test_with_no_batching_wait_what_is_queued_still_goes_in_one_call() -> None:
+    """`[model] max_wait = 0` (the default): a lone headline never waits for company, and a burst
+    already in the queue is still one model call, not one call per headline."""
+    from adapters.model.lexicon import LexiconModel
+    from bot.config import Settings
+    from bot.signals import SignalService
+    from bot.symbols import SymbolTable
+
+    emitted: list[object] = []
+    settings = Settings()
+    service = SignalService(
+        LexiconModel(), SymbolTable.from_settings(settings), LiveClock(), emitted.append,
+        max_wait=0.0,
+    )  # fmt: skip
+    service.start_live()
+    now = datetime.now(UTC)
+    for n in range(5):
+        service.on_news(NewsItem(f"n{n}", "test", f"Bitcoin surges {n}", now, symbols=("BTCUSDT",)))
+    runner = asyncio.create_task(service.run())
+    for _ in range(200):
+        if len(emitted) == 5:
+            break
+        await asyncio.sleep(0.01)
+    runner.cancel()
+    assert len(emitted) == 5
+    assert service.model_calls == 1
