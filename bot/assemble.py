@@ -26,6 +26,7 @@ from bot.engine import Engine
 from bot.errors import UserError
 from bot.events import Bar, NewsItem
 from bot.journal import journal_to
+from bot.latency import NewsToOrder
 from bot.log import get_logger
 from bot.parts import Parts, ReplayFiles, committing
 from bot.portfolio import Portfolio
@@ -37,7 +38,6 @@ from bot.protocols import (
     SentimentModel,
 )
 from bot.signals import MarketInputs, SignalCache, SignalService
-from bot.store import Store
 from bot.symbols import SymbolTable
 from bot.venue_exits import VenueExits
 from strategies.exits import ExitBook, ExitRules
@@ -48,6 +48,7 @@ from strategies.vote_strategy import exit_rules, risk_params
 
 if TYPE_CHECKING:
     from bot.console.service import Console
+    from bot.store import Store  # sqlmodel/sqlalchemy: kept off `lorabot classify`'s imports
 
 log = get_logger("bot.assemble")
 
@@ -323,6 +324,8 @@ async def live_parts(
         exits_on_venue=on_venue,
     )
     parts.live = live
+    parts.latency = NewsToOrder(clock.monotonic)
+    parts.latency.attach(bus, parts.engine.submit_listeners)
     if on_venue and live is not None:
         VenueExits(parts.engine, live, rules, settings.strategy.atr_period)
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)

@@ -13,12 +13,14 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from bot.config import ConfigError, Settings, load_settings
 from bot.errors import UserError
+
+if TYPE_CHECKING:  # pydantic's models take longer to build than `--help` may
+    from bot.config import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,6 +130,8 @@ def config_option(function: F) -> F:
 
 def settings_for(ctx: click.Context, config_path: Path | None) -> Settings:
     """Settings from the command's `--config`, else the group's, else the default search."""
+    from bot.config import ConfigError, load_settings
+
     root = ctx.find_root()
     path = config_path or (root.obj or {}).get("config_path")
     try:

@@ -69,6 +69,11 @@ class ReplayClock:
             raise ClockError("the replay clock has not been set to a first event yet")
         return self._now
 
+    def monotonic(self) -> float:
+        """Seconds on a steady scale for measuring intervals: replay time, so a replay's
+        latencies are as deterministic as the rest of it (zero: nothing waits in a replay)."""
+        return self.now().timestamp()
+
     def advance_to(self, when: datetime) -> None:
         """Move to `when`, firing every timer due up to and including it, in time order."""
         now = self._now
@@ -133,6 +138,12 @@ class LiveClock:
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(time.time(), UTC) + self.offset
+
+    def monotonic(self) -> float:
+        """Seconds on a steady, high-resolution scale (`time.perf_counter`) for measuring
+        latencies: never moved by a clock step or `offset`, comparable with a benchmark's own
+        `perf_counter` readings in the same process."""
+        return time.perf_counter()
 
     def schedule_every(
         self, interval: timedelta, callback: TimerCallback, name: str = ""

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from bot import protection, venue_sync
 from bot.bus import Bus
@@ -45,12 +46,14 @@ from bot.portfolio import FillEffect, Portfolio
 from bot.prices import Price
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
-from bot.store import AccountState, Store
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
 from strategies.protocol import Strategy
 from strategies.risk import RiskGate
+
+if TYPE_CHECKING:  # the store pulls in sqlmodel/sqlalchemy: imported where it is built
+    from bot.store import AccountState, Store
 
 log = get_logger("bot.engine")
 
@@ -114,6 +117,9 @@ class Engine:
         self._has_positions = False
         self.decisions = DecisionLog(id_prefix, bus.publish if record_decisions else None)
         self.foreign_orders: set[str] = set()  # venue order ids of orders lorabot did not place
+        # Called with each order the moment before the broker is asked to place it (the daemon's
+        # news-to-order latency probe, bot/latency.py); empty in a replay.
+        self.submit_listeners: list[Callable[[Order], None]] = []
 
         broker.bind(bus.publish)
         bus.subscribe(NewsItem, self._on_news)
@@ -395,6 +401,8 @@ class Engine:
         self.open_orders.setdefault(symbol, {})[order.client_order_id] = order
         self._keep(order)  # stored (committed when durable) before it is sent
         self.bus.publish(request)
+        for listener in self.submit_listeners:
+            listener(order)
         self.broker.submit(order)
         if order.status is OrderStatus.CREATED:
             order.transition(OrderStatus.SUBMITTED, now)

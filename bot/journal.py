@@ -11,9 +11,13 @@ the source that published it (the source de-duplicates against what it wrote).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.bus import Bus
 from bot.events import Decision, EquitySnapshot, Fill, Signal
-from bot.store import Store
+
+if TYPE_CHECKING:  # the store pulls in sqlmodel/sqlalchemy: imported where it is built
+    from bot.store import Store
 
 
 def journal_to(store: Store, bus: Bus, *, decisions: bool = True) -> None:

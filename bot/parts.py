@@ -6,16 +6,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.bus import Bus
 from bot.clock import Clock
 from bot.config import Settings
 from bot.engine import Engine
 from bot.events import NewsItem
+from bot.latency import NewsToOrder
 from bot.protocols import Broker, LiveBroker, MarketStream, NewsSource, Publish, SentimentModel
 from bot.signals import SignalService
-from bot.store import Store
 from bot.symbols import SymbolTable
+
+if TYPE_CHECKING:  # sqlmodel/sqlalchemy: kept off `lorabot classify`'s imports
+    from bot.store import Store
 
 
 @dataclass
@@ -33,6 +37,8 @@ class Parts:
     live: LiveBroker | None = None
     news_sources: list[NewsSource] = field(default_factory=list)
     market_streams: list[MarketStream] = field(default_factory=list)
+    # Live only: news-to-order latency, fed to the console's /metrics and the benchmark.
+    latency: NewsToOrder | None = None
 
 
 @dataclass

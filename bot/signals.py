@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.clock import Clock
 from bot.events import Bar, Label, NewsItem, Signal
@@ -38,8 +39,10 @@ from bot.protocols import (
     Prediction,
     SentimentModel,
 )
-from bot.store import Store
 from bot.symbols import SymbolTable
+
+if TYPE_CHECKING:  # the store pulls in sqlmodel/sqlalchemy: imported where it is built
+    from bot.store import Store
 
 log = get_logger("bot.signals")
 
@@ -152,7 +155,7 @@ class SignalService:
         store: Store | None = None,
         market_wide_weight: float = 0.5,
         batch_size: int = 32,
-        max_wait: float = 0.02,
+        max_wait: float = 0.0,
         max_pending: int = 10_000,
         timeout: float = 30.0,
         market: MarketInputs | None = None,
@@ -323,6 +326,9 @@ class SignalService:
             batch = [await queue.get()]
             deadline = loop.time() + self.max_wait
             while len(batch) < self.batch_size:
+                if not queue.empty():  # what has already arrived joins at once, never waits
+                    batch.append(queue.get_nowait())
+                    continue
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from bot.log import get_logger
 from bot.orders import OrderStatus
 from bot.protocols import VenueState
-from bot.store import AccountState
 
 if TYPE_CHECKING:
     from bot.engine import Engine
+    from bot.store import AccountState  # sqlmodel/sqlalchemy: not on the import path
 
 log = get_logger("bot.engine")
 

@@ -53,7 +53,7 @@ class ModelConfig(Section):
     path: PathStr = ""
     base: str = ""
     batch_size: int = Field(32, ge=1, le=100_000)
-    max_wait: Duration = 0.02
+    max_wait: Duration = 0.0  # news arrives one item at a time: waiting for company only delays it
     max_pending: int = Field(10_000, ge=1, le=10 * _MILLION)
     timeout: PositiveDuration = 30.0
     retries: int = Field(3, ge=0, le=100)

@@ -51,6 +51,8 @@ class Console:
         self.metrics = ConsoleMetrics()
         self.observer = Observer(self.metrics)
         self.observer.attach(parts.bus)
+        if parts.latency is not None:  # the same measurement as bench/news_to_order.py
+            parts.latency.listeners.append(self.metrics.news_to_order.observe)
         self.quality = SignalQuality(self._price)
         parts.bus.subscribe(Signal, self.quality.on_signal)
         self.state = ConsoleState(api.stale_after)

@@ -76,10 +76,6 @@ class Observer:
     def on_decision(self, decision: Decision) -> None:
         self.decisions += 1
         self.metrics.decisions.labels(decision.outcome.value).inc()
-        if decision.order_id and decision.received is not None:
-            self.metrics.news_to_order.observe(
-                max(0.0, (decision.ts - decision.received).total_seconds())
-            )
 
     def on_order_update(self, update: OrderUpdate) -> None:
         self.metrics.order_updates.labels(update.status.value).inc()
