@@ -51,7 +51,7 @@ probabilities = st.tuples(st.floats(0, 1, allow_nan=False), st.floats(0, 1, allo
 )
 signals = st.builds(
     signal,
-    st.integers(0, 2 * 86_400),
+    st.integers(0, 30_000),  # mostly inside the window of a `now` in the same range
     probabilities,
     st.sampled_from(["BTCUSDT", "ETHUSDT", None]),
     st.sampled_from([0.0, 0.5, 1.0, 1.7]),
@@ -60,7 +60,7 @@ signals = st.builds(
 )
 parameters = st.builds(
     VoteParams,
-    window=st.sampled_from([timedelta(hours=6), timedelta(seconds=5400.5), timedelta(days=1)]),
+    window=st.sampled_from([timedelta(hours=6), timedelta(seconds=5400.5), timedelta(hours=30)]),
     half_life=st.sampled_from([None, timedelta(hours=2), timedelta(seconds=333.3)]),
     threshold=st.sampled_from([0.3, 0.5, 0.6, 0.75, 0.9]),
     below_threshold=st.sampled_from(["hold", "flat"]),
@@ -72,6 +72,17 @@ parameters = st.builds(
 )
 
 
+#: The default vote (evidence, 6h window, 2h half-life) at various thresholds and priors: where
+#: decay moves the shares most, so a promise that ignored it would be caught.
+default_votes = st.builds(
+    VoteParams,
+    window=st.just(timedelta(hours=6)),
+    half_life=st.just(timedelta(hours=2)),
+    threshold=st.sampled_from([0.5, 0.6, 0.75]),
+    prior_weight=st.sampled_from([0.25, 3.0]),
+)
+
+
 def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object, ...]:
     """What a re-vote's record key depends on: the decision, the class, and which side."""
     decision = decide(composite, params, can_short)
@@ -80,11 +91,11 @@ def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object
     return decision.direction, composite.label, composite.n_signals, side
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(
     st.lists(signals, max_size=30),
-    parameters,
-    st.integers(0, 2 * 86_400),
+    st.one_of(parameters, default_votes),
+    st.integers(0, 30_000),
     st.lists(st.floats(0, 1), min_size=1, max_size=6),
     st.booleans(),
 )
