@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -224,6 +225,7 @@ def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
     return {name: (tmp / use / name).read_bytes() for name in files}, loaded.CountedVote.asked[0]
 
 
+@pytest.mark.slow  # two sample backtests: about 6 s
 def test_a_backtest_with_skipped_revotes_writes_what_asking_every_revote_writes(
     tmp_path: Path,
 ) -> None:
