@@ -1,8 +1,7 @@
 """The engine: routes events between the strategy, the risk gate, the broker and the portfolio.
 
 It owns the order book (the `Order` state machines) and decides nothing itself: the strategy
-(strategies/protocol.py: the vote or any other) turns signals into targets, the risk gate clips
-or refuses them.
+(strategies/protocol.py) turns signals into targets, the risk gate clips or refuses them.
 Nothing here knows whether it is replaying or live: time comes from the injected clock, market
 data and news arrive as events, and the broker reports back through events; `bot/assemble.py`
 plugs in the clock, sources and broker of each mode. Per decision: Signal -> strategy ->
@@ -41,11 +40,13 @@ from bot.events import (
     Trade,
 )
 from bot.log import get_logger
+from bot.order_terms import order_terms
 from bot.orders import IllegalTransition, Order, OrderError, OrderStatus
 from bot.portfolio import FillEffect, Portfolio
 from bot.prices import Price
 from bot.protocols import Broker, VenueState
 from bot.signals import SignalService
+from bot.steady import SteadyRevotes
 from bot.symbols import SymbolTable
 from strategies.exits import ExitBook
 from strategies.margin import MarginRules
@@ -102,6 +103,7 @@ class Engine:
         # closed by a protective exit: re-entered on news about them, never by a re-vote
         self.exited: set[str] = set()
         self._last_revote: dict[str, tuple[str, Label | None]] = {}
+        self.steady = SteadyRevotes()  # the re-votes the strategy promised end as the last
         self.traded = tuple(traded)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
@@ -132,7 +134,6 @@ class Engine:
         bus.subscribe(Fill, self._on_fill)
 
     # -- start-up ----------------------------------------------------------------------------
-
     def start_timers(self) -> None:
         """Periodic work on the clock: re-votes (decay, expiry) and snapshots."""
         if self._timers_started:
@@ -160,12 +161,12 @@ class Engine:
             protection.refresh_level(self, symbol)
 
     # -- news and signals ----------------------------------------------------------------------
-
     def _on_news(self, item: NewsItem) -> None:
         self.signals.on_news(item)
 
     def _on_signal(self, signal: Signal) -> None:
         now = self.clock.now()
+        self.steady.clear()
         if not self.strategy.on_signal(signal):
             record = self.decisions.start(now, signal.symbol, signal)
             self.decisions.finish(record, Outcome.STALE, "stale news is never traded")
@@ -179,10 +180,10 @@ class Engine:
                 self.decisions.finish(record, Outcome.NOT_TRADED, f"{symbol} is not traded")
 
     def _reevaluate(self, now: datetime) -> None:
-        if not self.strategy.wants_revote():
-            return
-        for symbol in self.traded:
-            self.evaluate(symbol)
+        due = self.steady.due(self.traded, now, self.targets)
+        if due and self.strategy.wants_revote():
+            for symbol in due:
+                self.evaluate(symbol)
 
     def evaluate(self, symbol: str, cause: Signal | None = None) -> None:
         """Ask the strategy, and publish the new target when it gives one."""
@@ -204,11 +205,13 @@ class Engine:
             # A re-vote that ends as the symbol's last re-vote did (same outcome, same winning
             # class) is not a new decision: it is not recorded again. Every news item is.
             again = (evaluation.outcome, evaluation.composite.label)
+            self.steady.keep(symbol, evaluation.steady_until, current)
             if self._last_revote.get(symbol) == again:
                 return
             self._last_revote[symbol] = again
         else:
             self._last_revote.pop(symbol, None)
+            self.steady.drop(symbol)
         record = self.decisions.start(
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )
@@ -228,7 +231,6 @@ class Engine:
         self.bus.publish(replace(target, decision_id=record.id))
 
     # -- market data -------------------------------------------------------------------------
-
     def _on_bar(self, bar: Bar) -> None:
         symbol = bar.symbol
         price = self.prices.get(symbol)
@@ -270,7 +272,6 @@ class Engine:
             self.flatten("daily loss limit")
 
     # -- targets and orders ------------------------------------------------------------------
-
     def flatten(self, reason: str) -> None:
         now = self.clock.now()
         for symbol, position in self.portfolio.positions.items():
@@ -374,16 +375,8 @@ class Engine:
     ) -> str:
         now = self.clock.now()
         strategy = self.settings.strategy
-        limit_price: Decimal | None = None
-        if order_type is OrderType.STOP:
-            limit_price = price  # the exit level the bar reached
-        elif strategy.order_type == "limit":
-            order_type = OrderType.LIMIT
-            offset = Decimal(repr(strategy.limit_offset_bps)) / Decimal(10_000)
-            raw = price * (1 - side.sign * offset)
-            limit_price = self.symbols.instrument(symbol).round_price(raw, side.sign)
-        else:
-            order_type = OrderType.MARKET
+        instrument = self.symbols.instrument(symbol)
+        order_type, limit_price = order_terms(strategy, instrument, side, price, order_type)
         request = OrderRequest(
             ts=now,
             client_order_id=self._next_id(),
@@ -500,7 +493,6 @@ class Engine:
         self.risk.on_equity(self.clock.now(), self.portfolio.equity)
 
     # -- snapshots ---------------------------------------------------------------------------
-
     def snapshot(self, now: datetime | None = None, source: str = "fills") -> None:
         ts = now or self.clock.now()
         snapshot = self.portfolio.snapshot(ts, source)

@@ -26,7 +26,7 @@ from bot.events import Bar, Label, Signal, TargetPosition
 from bot.symbols import Instrument
 from strategies.params import declared, resolve
 from strategies.sizing import target_qty, within_band
-from strategies.vote import Composite, SignalWindow, VoteParams, vote
+from strategies.vote import Composite, SignalWindow, VoteParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,12 +37,18 @@ class Evaluation:
     stays); `below threshold` (the composite is too weak to act on); `no price` (a decision,
     but nothing to size it against yet); `unchanged` (the sized target equals the current one);
     `within band` (too small a change to trade).
+
+    `steady_until`: the strategy's promise that, while no signal arrives and the symbol's target
+    stays `current`, every re-vote of it up to that time would end exactly as this one did (same
+    outcome, same winning class, no target), whatever the price or equity, so the engine need
+    not ask (None: no promise; `VoteStrategy` proves it from the window, strategies/vote.py).
     """
 
     outcome: str
     composite: Composite
     reason: str
     target: TargetPosition | None = None
+    steady_until: datetime | None = None
 
 
 @runtime_checkable
@@ -211,7 +217,7 @@ class NewsStrategy:
         current: Decimal,
     ) -> Evaluation:
         signals = self.signal_window.signals(symbol, now)
-        composite = vote(signals, now, self.vote_params)
+        composite = self.signal_window.composite(symbol, now)  # `vote(signals, ...)`, faster
         view = View(
             now,
             symbol,

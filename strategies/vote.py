@@ -158,6 +158,10 @@ class SignalWindow:
         self._window = params.window // _MICROSECOND
         self._half_life = params.half_life.total_seconds() if params.half_life else 0.0
         self._evidence = params.aggregation == "evidence"
+        self._added = 0  # signals taken in so far: a vote remembered is of this many
+        # the last composite's (symbol, µs, signals added, sums before the prior, count, the
+        # last µs before its members change, whether every member is safe): `steady_until`
+        self._last: tuple[str, int, int, float, float, float, int, int, bool] | None = None
 
     def add(self, signal: Signal) -> None:
         params = self.params
@@ -169,8 +173,15 @@ class SignalWindow:
             base = signal.confidence * signal.weight * source_weight
         p = signal.probs
         received = (signal.received - _EPOCH) // _MICROSECOND
-        term = (received, counts, int(signal.label), base, p[0], p[1], p[2])
+        # whether its weight stays far from zero and its probabilities sane (`steady_until`)
+        safe = base <= 0 or (
+            _SAFE_BASE <= base < _INF
+            and all(0 <= x < _INF for x in p)
+            and p[0] + p[1] + p[2] >= _SAFE_MASS
+        )
+        term = (received, counts, int(signal.label), base, p[0], p[1], p[2], safe)
         self._by_symbol.setdefault(signal.symbol, deque()).append((signal, term))
+        self._added += 1
 
     def _prune(self, key: str | None, horizon: datetime) -> deque[tuple[Signal, _Term]] | None:
         queue = self._by_symbol.get(key)
@@ -195,13 +206,19 @@ class SignalWindow:
         half_life, evidence = self._half_life, self._evidence
         weights = [0.0, 0.0, 0.0]
         count = 0
+        first = future = now_us + 2 * self._window  # the oldest member, the next to arrive
+        steady = True
         for key in (symbol, None):
             queue = self._prune(key, horizon)
             if not queue:
                 continue
-            for _, (received, counts, label, base, p0, p1, p2) in queue:
-                if received <= oldest or received > now_us or not counts:
+            for _, (received, counts, label, base, p0, p1, p2, safe) in queue:
+                if received > now_us:
+                    future = min(future, received)
                     continue
+                if received <= oldest or not counts:
+                    continue
+                steady = steady and safe
                 if evidence:  # `base x decay`, where `vote` multiplies by a decay of 1.0 too
                     weight = base
                     if half_life > 0:
@@ -218,14 +235,87 @@ class SignalWindow:
                     if weight <= 0:
                         continue
                     weights[label] += weight
+                first = min(first, received)
                 count += 1
+        change = min(first + self._window, future, now_us + self._window) - 1
+        w0, w1, w2 = weights
+        self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, steady)
         return _composite(weights, count, self.params)
+
+    def steady_until(
+        self, symbol: str, now: datetime, composite: Composite, can_short: bool
+    ) -> datetime | None:
+        """The last time up to which, while no signal arrives, `decide` on this symbol's
+        composite gives what it gives now, a keep (direction None) or a flat (0), with the same
+        winning class and on the same side of the threshold; None when that cannot be proved.
+        Sizing plays no part in either, so the evaluation ends the same while the target stays.
+
+        Why it can be proved: until a member enters or ages out, every member's weight decays by
+        the same factor, so each share and each difference of two shares moves one way only
+        (under `evidence` the prior stays while the signals shrink; under `share`, or with no
+        decay, they do not move at all). What holds, with a margin above the float error of the
+        sum, at both ends of that span holds at every time inside it; the far end's sums are the
+        near end's times one decay. `composite` is this window's composite at `now` (the sums
+        it was made of are remembered). The engine skips the re-votes of that span.
+        """
+        params = self.params
+        direction = decide(composite, params, can_short).direction
+        if direction not in (None, 0):
+            return None
+        now_us = (now - _EPOCH) // _MICROSECOND
+        if self._last is None or self._last[:3] != (symbol, now_us, self._added):
+            self.composite(symbol, now)
+        assert self._last is not None
+        _, _, _, s0, s1, s2, count, last_us, steady = self._last
+        ages = self._window / 1_000_000 / self._half_life if self._half_life > 0 else 0.0
+        if not steady or last_us <= now_us or ages > _SAFE_AGES or not params.prior_weight >= 0:
+            return None
+        later = composite  # under `share`, or with no decay, the shares do not move
+        if self._evidence and self._half_life > 0 and count:
+            # every signal's weight x the same decay: the sums then, less the float error
+            f = 0.5 ** ((last_us - now_us) / 1_000_000 / self._half_life)
+            later = _composite([f * s0, f * s1, f * s2], count, params)
+        then = decide(later, params, can_short).direction
+        if later.label is not composite.label or then != direction:
+            return None
+        margin = _STEADY_MARGIN * (count + 10 + ages)
+        if not (_clear(composite, margin) and _clear(later, margin)):
+            return None
+        if composite.label is not None and count >= params.min_signals:
+            below = composite.confidence < params.threshold
+            for end in (composite, later):
+                if (end.confidence < params.threshold) != below:
+                    return None
+                if abs(end.confidence - params.threshold) <= 2 * margin:
+                    return None
+        return _EPOCH + timedelta(microseconds=last_us)
 
     def __bool__(self) -> bool:
         return any(self._by_symbol.values())
 
 
-# (received µs, counts, label, weight part, p_bearish, p_neutral, p_bullish); see SignalWindow
-_Term = tuple[int, bool, int, float, float, float, float]
+def _clear(composite: Composite, margin: float) -> bool:
+    """Whether the winner leads every other class by more than twice `margin` (no tie that
+    a float error could turn), or no signal counts at all."""
+    if composite.label is None:
+        return True
+    shares = composite.shares
+    top = shares[composite.label]
+    return all(k == composite.label or top - shares[k] > 4 * margin for k in range(3))
+
+
+# (received µs, counts, label, weight part, p_bearish, p_neutral, p_bullish, safe); see
+# SignalWindow
+_Term = tuple[int, bool, int, float, float, float, float, bool]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
+_INF = float("inf")
+# The steady span's guards. A share's float error is below (2n + 12 + 3 x ages) x 2^-53 for n
+# terms whose oldest is `ages` half-lives old (pow, the age's division, the products, the sums,
+# the ratio); the margin is 300 times that. A member's weight stays far from underflow while
+# its base is at least 1e-200 and its decay at least 2^-160, and the sums stay far from
+# underflow while its probabilities add up to at least 1e-6.
+_STEADY_MARGIN = 1e-13
+_SAFE_BASE = 1e-200
+_SAFE_MASS = 1e-6
+_SAFE_AGES = 160.0

@@ -12,9 +12,11 @@ Its tunable parameters are `[strategy]` keys (`key=`), so a tuned vote is an ord
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 from bot.config import RiskConfig, StrategyConfig
+from bot.symbols import Instrument
 from strategies.exits import ExitRules, Level
 from strategies.params import CategoricalParam, DecimalParam, IntParam
 from strategies.protocol import Evaluation, Intent, NewsStrategy, View, vote_params
@@ -46,6 +48,9 @@ def risk_params(config: RiskConfig) -> RiskParams:
 
 
 HOUR = 3600
+#: The outcomes a re-vote can keep while the window's members stay: a keep, or a flat target
+#: the position already is (never "no price", which the engine counts each time).
+_STEADY = frozenset({"hold", "below threshold", "unchanged"})
 
 
 class VoteStrategy(NewsStrategy):
@@ -62,6 +67,30 @@ class VoteStrategy(NewsStrategy):
     aggregation = CategoricalParam(("share", "evidence"), "share", key="aggregation")
     stop_loss = CategoricalParam(("", "2%", "5%", "2atr"), "", key="stop_loss")
     take_profit = CategoricalParam(("", "3%", "10%", "3atr"), "", key="take_profit")
+
+    def evaluate(
+        self,
+        symbol: str,
+        now: datetime,
+        *,
+        instrument: Instrument,
+        price: Decimal | None,
+        equity: Decimal,
+        current: Decimal,
+    ) -> Evaluation:
+        """The base's evaluation, with the span over which a kept target provably stays kept
+        (`Evaluation.steady_until`) while `decide` is this class's own: one that looks at
+        bars or prices (a subclass's) could change its mind without a signal."""
+        evaluation = super().evaluate(
+            symbol, now, instrument=instrument, price=price, equity=equity, current=current
+        )
+        if evaluation.outcome not in _STEADY or type(self).decide is not VoteStrategy.decide:
+            return evaluation
+        window = self.signal_window
+        until = window.steady_until(symbol, now, evaluation.composite, instrument.can_short)
+        if until is None:
+            return evaluation
+        return Evaluation(evaluation.outcome, evaluation.composite, evaluation.reason, None, until)
 
     def decide(self, view: View) -> Intent | None:
         decision = decide(view.composite, self.vote_params, view.can_short)

@@ -1,0 +1,236 @@
+"""Skipped re-votes decide exactly as asked ones.
+
+`SignalWindow.steady_until` promises that, while no signal arrives, `decide` keeps giving what
+it gives now (a keep or a flat, the same winning class, the same side of the threshold); the
+engine then skips the re-votes up to that time (bot/steady.py). A hypothesis test checks the
+promise against the full vote at times inside the span; a backtest with the promise turned off
+(a subclass whose `decide` is its own, which `VoteStrategy` never vouches for) must write the
+same decisions, trades and equity, asking the strategy far less often with it on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.backtest import LuckOptions, run_backtest
+from bot.commands.backtest import sample_paths
+from bot.config import Settings
+from bot.events import Label, Signal
+from bot.report import write_report
+from bot.steady import SteadyRevotes
+from strategies.protocol import Evaluation, Intent, View
+from strategies.vote import SignalWindow, VoteParams, decide, vote
+from strategies.vote_strategy import VoteStrategy
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+MODULE = "tests.core.test_steady_revotes"
+
+
+def signal(
+    seconds: float,
+    probs: tuple[float, float, float],
+    symbol: str | None = "BTCUSDT",
+    weight: float = 1.0,
+    stale: bool = False,
+    source: str = "a",
+) -> Signal:
+    at = T0 + timedelta(seconds=seconds)
+    label = Label(max(range(3), key=lambda k: probs[k]))
+    return Signal(at, symbol, label, probs[label], probs, "m", source, "n", None, at, weight, stale)
+
+
+probabilities = st.tuples(st.floats(0, 1, allow_nan=False), st.floats(0, 1, allow_nan=False)).map(
+    lambda ab: (min(ab), max(ab) - min(ab), 1 - max(ab))
+)
+signals = st.builds(
+    signal,
+    st.integers(0, 30_000),  # mostly inside the window of a `now` in the same range
+    probabilities,
+    st.sampled_from(["BTCUSDT", "ETHUSDT", None]),
+    st.sampled_from([0.0, 0.5, 1.0, 1.7]),
+    st.booleans(),
+    st.sampled_from(["a", "b"]),
+)
+parameters = st.builds(
+    VoteParams,
+    window=st.sampled_from([timedelta(hours=6), timedelta(seconds=5400.5), timedelta(hours=30)]),
+    half_life=st.sampled_from([None, timedelta(hours=2), timedelta(seconds=333.3)]),
+    threshold=st.sampled_from([0.3, 0.5, 0.6, 0.75, 0.9]),
+    below_threshold=st.sampled_from(["hold", "flat"]),
+    min_signals=st.sampled_from([1, 2, 3]),
+    source_weights=st.sampled_from([{}, {"a": 2.0, "b": 0.0}]),
+    trade_stale=st.booleans(),
+    aggregation=st.sampled_from(["share", "evidence"]),
+    prior_weight=st.sampled_from([0.0, 0.25, 3.0]),
+)
+
+
+#: The default vote (evidence, 6h window, 2h half-life) at various thresholds and priors: where
+#: decay moves the shares most, so a promise that ignored it would be caught.
+default_votes = st.builds(
+    VoteParams,
+    window=st.just(timedelta(hours=6)),
+    half_life=st.just(timedelta(hours=2)),
+    threshold=st.sampled_from([0.5, 0.6, 0.75]),
+    prior_weight=st.sampled_from([0.25, 3.0]),
+)
+
+
+def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object, ...]:
+    """What a re-vote's record key depends on: the decision, the class, and which side."""
+    decision = decide(composite, params, can_short)
+    counts = composite.label is not None and composite.n_signals >= params.min_signals
+    side = composite.confidence < params.threshold if counts else None
+    return decision.direction, composite.label, composite.n_signals, side
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(signals, max_size=30),
+    st.one_of(parameters, default_votes),
+    st.integers(0, 30_000),
+    st.lists(st.floats(0, 1), min_size=1, max_size=6),
+    st.booleans(),
+)
+def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
+    arrived: list[Signal],
+    params: VoteParams,
+    start: int,
+    fractions: list[float],
+    can_short: bool,
+) -> None:
+    window = SignalWindow(params)
+    now = T0 + timedelta(seconds=start, microseconds=start % 11)
+    for item in sorted(arrived, key=lambda s: s.received):
+        window.add(item)
+    composite = window.composite("BTCUSDT", now)
+    until = window.steady_until("BTCUSDT", now, composite, can_short)
+    if until is None:
+        return
+    assert until > now
+    expected = outcome(composite, params, can_short)
+    assert expected[0] in (None, 0)
+    span = until - now
+    for at in [until, now + timedelta(microseconds=1)] + [now + span * f for f in fractions]:
+        members = window.signals("BTCUSDT", at)
+        assert outcome(vote(members, at, params), params, can_short) == expected
+
+
+def keeping(params: VoteParams) -> SignalWindow:
+    """Three neutral-leaning headlines an hour apart: the prior and decay keep it neutral."""
+    window = SignalWindow(params)
+    for hour in range(3):
+        window.add(signal(hour * 3600, (0.2, 0.6, 0.2)))
+    return window
+
+
+EVIDENCE = VoteParams(timedelta(hours=6), timedelta(hours=2), threshold=0.6)
+
+
+def test_a_neutral_composite_above_the_threshold_is_steady_until_its_oldest_member_leaves() -> None:
+    window = keeping(EVIDENCE)
+    now = T0 + timedelta(hours=2, minutes=5)
+    composite = window.composite("BTCUSDT", now)
+    assert composite.label is Label.NEUTRAL and composite.confidence >= 0.6
+    until = window.steady_until("BTCUSDT", now, composite, can_short=True)
+    assert until == T0 + timedelta(hours=6) - timedelta(microseconds=1)
+
+
+def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_steady() -> None:
+    window = SignalWindow(EVIDENCE)
+    window.add(signal(0, (0.05, 0.05, 0.9)))  # bullish now, its share falls under the prior
+    now = T0 + timedelta(minutes=1)
+    composite = window.composite("BTCUSDT", now)
+    assert composite.label is Label.BULLISH and composite.confidence >= 0.6
+    assert window.steady_until("BTCUSDT", now, composite, can_short=True) is None  # sized
+    later = T0 + timedelta(hours=2, minutes=30)
+    below = window.composite("BTCUSDT", later)
+    assert below.label is Label.BULLISH and below.confidence < 0.6
+    # the bullish share keeps falling, but the neutral prior overtakes it before 6h: no promise
+    assert window.steady_until("BTCUSDT", later, below, can_short=True) is None
+
+
+def test_a_member_still_to_come_or_an_unsafe_one_ends_the_promise() -> None:
+    now = T0 + timedelta(hours=2, minutes=5)
+    window = keeping(EVIDENCE)
+    window.add(signal(7800, (0.2, 0.6, 0.2)))  # received after `now`: it enters at 2:10
+    composite = window.composite("BTCUSDT", now)
+    until = window.steady_until("BTCUSDT", now, composite, can_short=True)
+    assert until == T0 + timedelta(seconds=7800) - timedelta(microseconds=1)
+    window = keeping(EVIDENCE)
+    window.add(signal(7000, (0.2, 0.6, 0.2), weight=1e-250))  # a weight decay could zero
+    composite = window.composite("BTCUSDT", now)
+    assert window.steady_until("BTCUSDT", now, composite, can_short=True) is None
+
+
+def test_the_engines_book_of_promises() -> None:
+    book = SteadyRevotes()
+    until = T0 + timedelta(hours=1)
+    book.keep("BTCUSDT", until, Decimal(0))
+    book.keep("ETHUSDT", None, Decimal(0))
+    targets = {"BTCUSDT": Decimal("0.000")}
+    assert book.due(["BTCUSDT", "ETHUSDT"], until, targets) == ["ETHUSDT"]
+    assert book.due(["BTCUSDT"], until + timedelta(microseconds=1), targets) == ["BTCUSDT"]
+    assert book.due(["BTCUSDT"], T0, {"BTCUSDT": Decimal("0.5")}) == ["BTCUSDT"]
+    book.clear()
+    assert book.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+
+
+class CountedVote(VoteStrategy):
+    """The vote, counting how often the engine asks it."""
+
+    asked: ClassVar[list[int]] = [0]
+
+    def evaluate(self, symbol: str, now: datetime, **kwargs: Any) -> Evaluation:
+        CountedVote.asked[0] += 1
+        return super().evaluate(symbol, now, **kwargs)
+
+
+class UnpromisedVote(CountedVote):
+    """The same decisions, but a `decide` of its own: `VoteStrategy` promises nothing for it."""
+
+    def decide(self, view: View) -> Intent | None:
+        return super().decide(view)
+
+
+def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
+    news, bars = sample_paths()
+    config = Settings().with_overrides(
+        model={"backend": "lexicon"},
+        store={"cache_dir": str(tmp / "cache"), "data_dir": str(tmp / "data")},
+        strategy={"use": f"{MODULE}:{use}", "threshold": 0.3},
+    )
+    loaded = importlib.import_module(MODULE)  # what the loader imports (pytest's copy is another)
+    loaded.CountedVote.asked[0] = 0
+    result = run_backtest(
+        config,
+        bars_path=bars,
+        news_path=news,
+        symbol="BTCUSDT",
+        out_dir=tmp / use,
+        progress=False,
+        run_id="steady",
+        luck=LuckOptions(ledger_url=f"sqlite:///{tmp / 'ledger.sqlite'}", lag=False),
+    )
+    write_report(result)
+    files = ("decisions.csv", "trades.csv", "equity.csv")
+    return {name: (tmp / use / name).read_bytes() for name in files}, loaded.CountedVote.asked[0]
+
+
+@pytest.mark.slow  # two sample backtests: about 6 s
+def test_a_backtest_with_skipped_revotes_writes_what_asking_every_revote_writes(
+    tmp_path: Path,
+) -> None:
+    promised, asked = sample_run(tmp_path, "CountedVote")
+    unpromised, asked_all = sample_run(tmp_path, "UnpromisedVote")
+    assert promised == unpromised
+    assert promised["decisions.csv"].count(b"\n") > 20
+    assert asked < asked_all / 2
