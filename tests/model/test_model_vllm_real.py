@@ -102,9 +102,11 @@ def _peft_decoder_probs(base: Path, adapter: Path, texts: list[str]) -> list[lis
     prompts = prompt_ids(tokenizer, prompt_template(manifest), texts, manifest.max_length)
     model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(str(base)), str(adapter))
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad():  # with the fitted temperature, which every backend applies
         return [
-            model(input_ids=torch.tensor([ids])).logits[0, -1, words].softmax(-1).tolist()
+            (model(input_ids=torch.tensor([ids])).logits[0, -1, words] / manifest.temperature)
+            .softmax(-1)
+            .tolist()
             for ids in prompts
         ]
 
