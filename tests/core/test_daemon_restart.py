@@ -61,7 +61,8 @@ def start_daemon(tmp_path: Path, news: Path, bars: Path, log: Path) -> subproces
     config.write_text(
         f'[store]\nurl = "sqlite:///{tmp_path / "store.sqlite"}"\ncommit_interval = "50ms"\n'
         f'cache_dir = "{tmp_path / "cache"}"\n'
-        '[strategy]\nwindow = "2s"\nhalf_life = 0\nreevaluate_interval = 0\n'
+        # the share vote: every headline trades, so the run keeps trading after the restart
+        '[strategy]\nwindow = "2s"\nhalf_life = 0\nreevaluate_interval = 0\naggregation = "share"\n'
         '[risk]\nmax_price_age = "1s"\n[engine]\nsnapshot_interval = "500ms"\n'
         '[model]\nbackend = "lexicon"\nmax_wait = "5ms"\n[log]\nformat = "json"\n'
     )

@@ -127,7 +127,7 @@ rest_timeout = "3s"
 [strategy]
 window = "1h"
 half_life = 0
-reevaluate_interval = 0
+reevaluate_interval = "1s"  # the news may play before the first price: the re-vote trades it
 [risk]
 max_price_age = "30s"
 [log]
