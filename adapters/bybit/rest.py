@@ -41,6 +41,7 @@ from adapters.bybit.parse import (
     trade_from_rest,
     wallet_from_venue,
 )
+from adapters.bybit.rest_health import RestHealth
 from adapters.bybit.signing import VenueClock, rest_signature
 from bot.clock import Clock
 from bot.config import BybitConfig
@@ -92,9 +93,7 @@ class BybitRest:
         self._last_sync_local_ms = 0
         self.calls = 0
         self.retries = 0
-        self.failures = 0  # calls that failed after their retries (the console's error count)
-        self.last_error: str | None = None
-        self.last_ok = True
+        self.health = RestHealth()
 
     @property
     def has_keys(self) -> bool:
@@ -123,48 +122,26 @@ class BybitRest:
     # -- transport -------------------------------------------------------------------------------
 
     async def request(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        signed: bool = False,
-        order: bool = False,
-    ) -> dict[str, Any]:
+        self, method: str, path: str, params: Mapping[str, Any] | None = None, *,
+        signed: bool = False, order: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
         """The `result` of one call, retried per the policy above; raises a `BybitError`."""
         idempotent = method == "GET"
         try:
             result = await self._retried(method, path, params, signed, order, idempotent)
         except errors.BybitError as error:
-            # only a call that got no usable answer says the link is down; an order's rejection,
-            # an unknown order or "not modified" is the venue answering
-            if isinstance(error, (errors.Transient, errors.CredentialsError, errors.EndpointError)):
-                self.failures += 1
-                self.last_error = f"{path}: {error}"
-                self.last_ok = False
+            self.health.failed(path, error)
             raise
-        self.last_ok = True
+        self.health.answered()
         return result
 
     def link(self) -> LinkState:
-        return LinkState(
-            name="bybit rest",
-            target=self.base_url,
-            up=self.last_ok,
-            messages=self.calls,
-            errors=self.failures,
-            last_error=self.last_error,
-        )
+        return self.health.link(self.base_url, self.calls)
 
     async def _retried(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, Any] | None,
-        signed: bool,
-        order: bool,
-        idempotent: bool,
-    ) -> dict[str, Any]:
+        self, method: str, path: str, params: Mapping[str, Any] | None, signed: bool,
+        order: bool, idempotent: bool,
+    ) -> dict[str, Any]:  # fmt: skip
         attempts = self.config.rest_retries + 1
         delay = self.config.rest_backoff
         for attempt in range(1, attempts + 1):
