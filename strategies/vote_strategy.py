@@ -64,7 +64,7 @@ class VoteStrategy(NewsStrategy):
     fraction = DecimalParam(0.1, 2.0, 0.5, step=0.1, key="fraction")
     rebalance_band = DecimalParam(0.0, 0.5, 0.1, step=0.05, key="rebalance_band")
     below_threshold = CategoricalParam(("hold", "flat"), "hold", key="below_threshold")
-    aggregation = CategoricalParam(("share", "evidence"), "share", key="aggregation")
+    aggregation = CategoricalParam(("share", "evidence"), "evidence", key="aggregation")
     stop_loss = CategoricalParam(("", "2%", "5%", "2atr"), "", key="stop_loss")
     take_profit = CategoricalParam(("", "3%", "10%", "3atr"), "", key="take_profit")
 
