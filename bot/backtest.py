@@ -76,7 +76,11 @@ def run_backtest(
     options = luck or LuckOptions()
     keeper = BarKeeper(start, end)  # for the lag and null replays, which only a news run has
     bars_read: Iterable[Bar] = bar_stream()
-    if news and (options.lag or options.null_trials):
+    expected_bars = sum(assemble.estimate_bars(p) for p in files.values())
+    # A whole file far over the keeper's limit would be given up on: it is read again for each
+    # extra replay instead, and the run's own replay keeps no watching layer for every bar.
+    keepable = start is not None or end is not None or expected_bars <= 2 * keeper.limit
+    if news and (options.lag or options.null_trials) and keepable:
         bars_read = keeper.watch(bars_read)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,7 +123,7 @@ def run_backtest(
             start=start,
             end=end,
             progress=progress,
-            expected_events=sum(assemble.estimate_bars(p) for p in files.values()),
+            expected_events=expected_bars,
             symbols=symbols,
             on_parts=on_parts,
             traded=list(files),

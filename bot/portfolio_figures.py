@@ -36,12 +36,11 @@ def merge_bars(streams: Mapping[str, Iterable[Bar]], clock_symbol: str) -> Itera
     `clock_symbol`'s comes last: the replay records the account's equity at that symbol's bars,
     and by then every symbol has been marked at that time.
     """
-    if len(streams) == 1:
-        yield from next(iter(streams.values()))
-        return
+    if len(streams) == 1:  # the stream itself: no layer for every bar
+        return iter(next(iter(streams.values())))
     order = [s for s in streams if s != clock_symbol] + [clock_symbol]
     rank = {symbol: index for index, symbol in enumerate(order)}
-    yield from heapq.merge(
+    return heapq.merge(
         *(streams[symbol] for symbol in order), key=lambda bar: (bar.ts, rank[bar.symbol])
     )
 

@@ -89,13 +89,19 @@ def prefetch(parts: Parts, texts: Sequence[str], progress: bool | None = False) 
 
 
 def warm_market(
-    parts: Parts, events: Iterable[NewsItem | Bar], start: datetime | None
+    parts: Parts, events: Iterator[NewsItem | Bar], start: datetime | None
 ) -> Iterator[NewsItem | Bar]:
     """A market-aware model reads the bars before each item, those before `--from` too: they go
-    to the signal service alone (nothing trades on them), the rest pass through unchanged."""
+    to the signal service alone (nothing trades on them), the rest pass through unchanged. With
+    no `--from` or no market-aware model, `events` itself (no layer for every event)."""
     if start is None or parts.signals.market is None:
-        yield from events
-        return
+        return events
+    return _warming(parts, events, start)
+
+
+def _warming(
+    parts: Parts, events: Iterable[NewsItem | Bar], start: datetime
+) -> Iterator[NewsItem | Bar]:
     for event in events:
         if type(event) is Bar and event.ts < start:
             parts.signals.on_bar(event)
