@@ -191,6 +191,7 @@ def run_backtest(
     result.titles = {item.id: item.title for item in news}
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s
+    result.replay_cpu_s = replayed.replay_cpu_s
     asyncio.run(model.close())
     store.close()
     parts.signals.cache.close()

@@ -39,7 +39,7 @@ class Clock(Protocol):
     def schedule_at(self, when: datetime, callback: TimerCallback, name: str = "") -> Timer: ...
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)  # slots: `heap[0].due` is read for every replayed event
 class _Entry:
     due: datetime
     seq: int

@@ -92,6 +92,7 @@ class BacktestResult:
     parts: Parts
     elapsed_s: float = 0.0  # the whole call (reporting only; nothing decides on it)
     replay_s: float = 0.0  # the event loop alone
+    replay_cpu_s: float = 0.0  # the same in CPU seconds (for benchmarks on a shared machine)
     # A portfolio's symbols (the first is `symbol`), each one's closes, and the news titles by
     # id: what the price charts draw (empty for a result built without them).
     symbols: list[str] = field(default_factory=list)

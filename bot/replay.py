@@ -72,6 +72,7 @@ class Replayed:
     parts: Parts
     recording: Recording
     replay_s: float  # the event loop alone
+    replay_cpu_s: float = 0.0  # the same, in CPU seconds of this process (a shared machine)
 
 
 def given_signals(model_id: str, answers: Mapping[str, Prediction]) -> SignalCache:
@@ -258,7 +259,7 @@ def replay(
 
     total = None if expected_events is None else expected_events + len(news)
     meter = Progress(total, f"replay {symbol}", progress)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     try:
         recording = play(
             parts,
@@ -269,12 +270,12 @@ def replay(
         )
     finally:
         meter.close()
-    replay_s = time.perf_counter() - began
+    replay_s, replay_cpu_s = time.perf_counter() - began, time.process_time() - began_cpu
     if recording.n_bars:
         now = parts.clock.now()
         parts.engine.snapshot(now)
         store.end_run(now)
-    return Replayed(parts, recording, replay_s)
+    return Replayed(parts, recording, replay_s, replay_cpu_s)
 
 
 # -- replays that keep nothing: the luck replays and hyperopt trials ---------------------------
