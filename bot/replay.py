@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
-
-import numpy as np
 
 from bot.assemble import Parts, paper_broker, replay_parts, wire_engine
 from bot.bus import Bus
@@ -40,7 +36,6 @@ from bot.streams import merge, window
 from bot.symbols import SymbolTable
 
 PROGRESS_EVERY = 4096
-FLOATS_AT_ONCE = 4096  # closes and equity converted to floats a chunk at a time
 
 
 class Progress:
@@ -138,13 +133,8 @@ def play(
         recording.listening.add(id(engine))
     portfolio = engine.portfolio
     advance, publish = clock.advance_to, bus.publish
-    stamps, exposed = recording.stamps.append, recording.exposed.append
-    # Closes and equity wait as they are (Decimals; equity is a float while flat) and go into
-    # the recording as floats a chunk at a time: `float(Decimal)` goes through the number's
-    # text, about 0.5 us a call from Python, and numpy makes the same floats in C for less.
-    closes_due: list[Decimal] = []
-    equity_due: list[Decimal | float] = []
-    closes, equity = closes_due.append, equity_due.append
+    stamps, closes = recording.stamps.append, recording.closes.append
+    exposed, equity = recording.exposed.append, recording.equity.append
     epoch, microsecond = EPOCH, MICROSECOND  # to_micros, inlined: it runs once a bar
     # A bar's stamp is the last one plus the gap when the gap is the usual one: a subtraction
     # instead of a conversion (the slowest line of the loop), exact all the same (integers).
@@ -154,60 +144,46 @@ def play(
     holding = False
     pending = 0
     started = False
-    try:
-        for event in events:
-            advance(event.ts)
-            if not started:
-                if on_first is not None:
-                    on_first(event.ts)
-                engine.start_timers()
-                started = True
-            publish(event)
-            if type(event) is Bar:
-                if event.symbol == symbol:
-                    ts = event.ts
-                    gap = ts - previous
-                    if gap == step:
-                        micros += step_us
-                    else:
-                        micros = (ts - epoch) // microsecond
-                        step, step_us = gap, gap // microsecond
-                    previous = ts
-                    stamps(micros)
-                    closes(event.close)
-                    if portfolio.n_fills != fills_seen:  # positions change only by fills
-                        fills_seen = portfolio.n_fills
-                        cash = float(portfolio.cash)
-                        # any open position, of any traded symbol: a portfolio's equity is marked
-                        holding = any(p.qty for p in portfolio.positions.values())
-                    if holding:
-                        exposed(1)
-                        equity(portfolio.equity)
-                    else:
-                        exposed(0)
-                        equity(cash)
-                    if len(closes_due) >= FLOATS_AT_ONCE:
-                        _add_floats(recording.closes, closes_due)
-                        _add_floats(recording.equity, equity_due)
-            else:
-                recording.n_news += 1
-            if meter is not None:
-                pending += 1
-                if pending >= PROGRESS_EVERY:
-                    meter.update(pending)
-                    pending = 0
-    finally:
-        _add_floats(recording.closes, closes_due)
-        _add_floats(recording.equity, equity_due)
+    for event in events:
+        advance(event.ts)
+        if not started:
+            if on_first is not None:
+                on_first(event.ts)
+            engine.start_timers()
+            started = True
+        publish(event)
+        if type(event) is Bar:
+            if event.symbol == symbol:
+                ts = event.ts
+                gap = ts - previous
+                if gap == step:
+                    micros += step_us
+                else:
+                    micros = (ts - epoch) // microsecond
+                    step, step_us = gap, gap // microsecond
+                previous = ts
+                stamps(micros)
+                closes(float(event.close))
+                if portfolio.n_fills != fills_seen:  # positions change only by fills
+                    fills_seen = portfolio.n_fills
+                    cash = float(portfolio.cash)
+                    # any open position, of any traded symbol: a portfolio's equity is marked
+                    holding = any(p.qty for p in portfolio.positions.values())
+                if holding:
+                    exposed(1)
+                    equity(float(portfolio.equity))
+                else:
+                    exposed(0)
+                    equity(cash)
+        else:
+            recording.n_news += 1
+        if meter is not None:
+            pending += 1
+            if pending >= PROGRESS_EVERY:
+                meter.update(pending)
+                pending = 0
     recording.n_bars = len(recording.stamps)
     return recording
-
-
-def _add_floats(into: array[float], values: list[Decimal] | list[Decimal | float]) -> None:
-    """`values` appended to `into` as floats (exactly `float(value)` each), then emptied."""
-    if values:
-        into.frombytes(np.asarray(values, dtype=np.float64).tobytes())
-        values.clear()
 
 
 def replay(
