@@ -1,6 +1,6 @@
-"""The replay's per-bar figures: closes and equity go into the recording as floats a chunk at a
-time (bot/replay.py), and must be exactly `float(close)` and `float(equity)` of every bar, across
-chunk boundaries and while a position is open."""
+"""The replay's per-bar figures (bot/replay.py `play`, which works a bar's stamp out from the
+previous one and keeps the cash as a float between fills): exactly `float(close)` and
+`float(equity)` of every bar, flat and while a position is open."""
 
 from __future__ import annotations
 
@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 
 from bot.backtest import LuckOptions
-from bot.replay import FLOATS_AT_ONCE
 from tests.core.luck_scenarios import backtest, lexicon_settings, write_scenario
 
 
 @pytest.mark.slow  # a backtest of 4,300 bars
 def test_closes_and_equity_are_each_bars_floats(tmp_path: Path) -> None:
-    days = FLOATS_AT_ONCE // 24 + 7  # more than one chunk, the last one partial
+    days = 180  # 4,320 hourly bars
     news_path, bars_path = write_scenario(tmp_path / "in", informative=True, days=days)
     settings = lexicon_settings(tmp_path, strategy={"aggregation": "share"})
     result = backtest(tmp_path, news_path, bars_path, "out", LuckOptions(lag=False), settings)
     recording = result.recording
     with bars_path.open() as handle:
         closes = [Decimal(row["close"]) for row in csv.DictReader(handle)]
-    assert recording.n_bars == len(closes) > FLOATS_AT_ONCE
+    assert recording.n_bars == len(closes) == days * 24
     assert list(recording.closes) == [float(close) for close in closes]
 
     # Equity bar by bar, worked out in Decimal from the fills: cash plus the position at the
@@ -42,5 +41,5 @@ def test_closes_and_equity_are_each_bars_floats(tmp_path: Path) -> None:
             qty += signed
         held += bool(qty)
         expected.append(float(cash + qty * close) if qty else float(cash))
-    assert held > FLOATS_AT_ONCE // 10, "positions are open over many bars, across chunks"
+    assert held > 400, "positions are open over many bars"
     assert list(recording.equity) == expected
