@@ -188,6 +188,7 @@ def run_backtest(
     result.elapsed_s = time.perf_counter() - began
     result.replay_s = replayed.replay_s
     asyncio.run(model.close())
+    asyncio.run(parts.signals.close_extra_models())
     store.close()
     parts.signals.cache.close()
     return result

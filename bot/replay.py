@@ -93,7 +93,7 @@ def warm_market(
 ) -> Iterator[NewsItem | Bar]:
     """A market-aware model reads the bars before each item, those before `--from` too: they go
     to the signal service alone (nothing trades on them), the rest pass through unchanged."""
-    if start is None or parts.signals.market is None:
+    if start is None or not parts.signals.reads_bars:
         yield from events
         return
     for event in events:
