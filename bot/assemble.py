@@ -315,6 +315,10 @@ async def live_parts(
     parts.latency.attach(bus, parts.engine.submit_listeners)
     if on_venue and live is not None:
         VenueExits(parts.engine, live, rules, settings.strategy.atr_period)
+    if parts.signals.reads_bars and (replay is None or replay.bars is None):
+        from adapters.bybit.history import fill_feature_windows  # the first item's features
+
+        await fill_feature_windows(settings, parts.signals.readers, clock)
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)
     parts.market_streams = _market_streams(settings, symbols, clock, replay)
     return parts

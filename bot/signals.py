@@ -66,12 +66,24 @@ def context_key(text: str, context: MarketContext | None) -> str:
 
 
 @dataclass(frozen=True)
+class History:
+    """The bars a market-aware model's window needs before its first item: the last `seconds`
+    of `symbol`'s bars, `interval_s` apart (0: the stream's own spacing). The daemon fetches
+    them at start (`bot.assemble.live_parts`), so the first live headline gets real features."""
+
+    symbol: str
+    interval_s: int
+    seconds: int
+
+
+@dataclass(frozen=True)
 class MarketInputs:
     """A market-aware model and where its contexts come from (the same model object the
     service is given as `model`, typed for its extra abilities)."""
 
     model: MarketAwareModel
     features: MarketFeatures
+    history: History | None = None
 
 
 @dataclass(frozen=True)
