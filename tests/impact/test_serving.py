@@ -178,3 +178,26 @@ def test_an_impact_model_beside_the_lexicon(trained: dict[str, Path], tmp_path: 
         assert np.allclose(answer.probs, expected, atol=1e-6)
     stored = {m for _, m in _signal_rows(result.out_dir)}
     assert stored == {result.parts.model.model_id, impact.model_id}
+
+
+def test_the_acceptance_backtests_bench(trained: dict[str, Path], tmp_path: Path) -> None:
+    """bench/impact_backtests.py replays a trained run's models over its own test span."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "impact_backtests.py"), "--run", str(trained["out"]),
+         "--news", str(trained["news"]), "--bars", str(trained["bars"]), "--out",
+         str(tmp_path / "bt"), "--null", "2", "--models", "numbers"],
+        env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads((tmp_path / "bt" / "impact_backtests.json").read_text())
+    row = document["models"]["numbers"]
+    assert row["model_id"].startswith("impact-numbers-") and row["n_trades"] > 0
+    assert row["sharpe_ci_low"] <= row["sharpe"] <= row["sharpe_ci_high"]
+    assert row["null_p_value"] is not None
+    assert document["span"][0] == "2022-03-10T04:00:00+00:00"
+    assert "| numbers |" in done.stdout
