@@ -22,7 +22,7 @@ from bot import assemble
 from bot.backtest import LuckOptions, run_backtest
 from bot.clock import ReplayClock
 from bot.commands.backtest import sample_paths
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.errors import UserError
 from bot.events import Label, NewsItem, Signal
 from bot.protocols import ModelUnavailable, Prediction
@@ -249,3 +249,20 @@ def test_live_a_failed_model_is_asked_again_and_the_other_never_twice() -> None:
         ("second", Label.BEARISH, 0.5),
     ]
     assert (first.calls, second.calls) == (1, 2)
+
+
+def test_a_config_file_names_several_models(tmp_path: Path) -> None:
+    from bot.config import load_settings_file
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[model]\nbackend = "lexicon"\n\n[[model.extra]]\nbackend = "scripted"\n'
+        'scripted_file = "answers.jsonl"\nweight = 0.5\n\n[[model.extra]]\npath = "runs/impact"\n',
+        encoding="utf-8",
+    )
+    extra = load_settings_file(path).model.extra
+    assert [(e.backend, e.weight) for e in extra] == [("scripted", 0.5), ("embedded", 1.0)]
+    assert extra[1].path.endswith("runs/impact")
+    path.write_text("[model]\n[[model.extra]]\nweight = -1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"weight"):
+        load_settings_file(path)
