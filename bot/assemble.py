@@ -37,7 +37,7 @@ from bot.protocols import (
     NewsSource,
     SentimentModel,
 )
-from bot.signals import MarketInputs, SignalCache, SignalService
+from bot.signals import MarketInputs, ModelReader, SignalCache, SignalService
 from bot.symbols import SymbolTable
 from bot.venue_exits import VenueExits
 from strategies.exits import ExitBook, ExitRules
@@ -57,44 +57,28 @@ log = get_logger("bot.assemble")
 
 
 def build_model(settings: Settings) -> SentimentModel:
-    """The configured `SentimentModel`. Backends are imported lazily: the lexicon baseline needs
-    no torch, so a lexicon backtest or `lorabot status` never loads it."""
-    backend = settings.model.backend
-    if backend == "lexicon":
-        from adapters.model.lexicon import LexiconModel
+    """The configured `SentimentModel` (adapters/model/factory.py; backends load lazily: a
+    lexicon backtest or `lorabot status` never imports torch)."""
+    from adapters.model.factory import build_model as build
 
-        return LexiconModel()
-    if backend == "scripted":
-        from adapters.model.scripted import ScriptedModel
-
-        if not settings.model.scripted_file:
-            raise UserError("[model] backend = 'scripted' needs [model] scripted_file")
-        return ScriptedModel.from_file(settings.model.scripted_file)
-    if backend == "embedded" and settings.model.path:
-        from adapters.model.impact import build_impact
-
-        if (impact := build_impact(settings)) is not None:  # an impact model folder
-            return impact
-    if backend == "embedded":
-        try:
-            from adapters.model.embedded import build_embedded
-        except ImportError as error:
-            raise UserError(f"the embedded model backend is not available: {error}") from None
-        return build_embedded(settings)
-    if backend == "vllm":
-        try:
-            from adapters.model.vllm import build_vllm
-        except ImportError as error:
-            raise UserError(f"the vLLM model backend is not available: {error}") from None
-        return build_vllm(settings)
-    raise UserError(f"[model] backend: unknown backend {backend!r}")
+    return build(settings)
 
 
 def market_inputs(settings: Settings, model: SentimentModel) -> MarketInputs | None:
     """An impact model's market contexts, from the bars `build_engine` routes to `on_bar`."""
-    from adapters.model.impact import market_inputs_of
+    from adapters.model.factory import market_inputs as inputs
 
-    return market_inputs_of(model) if settings.model.path else None
+    return inputs(settings, model)
+
+
+def extra_models(settings: Settings, first: SentimentModel) -> list[ModelReader]:
+    """`[[model.extra]]`: each built as `[model]` would be from its keys (one error line for a
+    model configured twice)."""
+    if not settings.model.extra:
+        return []
+    from adapters.model.factory import extra_readers
+
+    return extra_readers(settings, first)
 
 
 def signal_cache(settings: Settings) -> SignalCache:
@@ -129,9 +113,11 @@ def signal_service(
     emit: Callable[[object], None],
     cache: SignalCache | None = None,
     store: Store | None = None,
+    also: Sequence[ModelReader] = (),
 ) -> SignalService:
     """The signal service as every mode configures it (tagging, market-wide weight, batching):
-    the engine's, and `lorabot analyze`'s, which collects the signals instead of trading."""
+    the engine's, and `lorabot analyze`'s, which collects the signals instead of trading;
+    `also`: the `[[model.extra]]` models (`extra_models`)."""
     model_config = settings.model
     return SignalService(
         model,
@@ -146,6 +132,7 @@ def signal_service(
         max_pending=model_config.max_pending,
         timeout=model_config.timeout,
         market=market_inputs(settings, model),
+        also=also,
     )
 
 
@@ -167,7 +154,7 @@ def build_engine(
 ) -> Parts:
     engine = wire_engine(
         settings, clock, bus, store, symbols, model, broker, traded, initial_cash, id_prefix, cache,
-        exits_on_venue=exits_on_venue,
+        exits_on_venue=exits_on_venue, also=extra_models(settings, model),
     )  # fmt: skip
     # after the engine: what it rejected is never journalled
     journal_to(store, bus, decisions=journal_decisions)
@@ -178,17 +165,17 @@ def wire_engine(
     settings: Settings, clock: Clock, bus: Bus, store: Store | None, symbols: SymbolTable,
     model: SentimentModel, broker: Broker, traded: Iterable[str], initial_cash: Decimal,
     id_prefix: str, cache: SignalCache | None, record_decisions: bool = True,
-    exits_on_venue: bool = False,
+    exits_on_venue: bool = False, also: Sequence[ModelReader] = (),
 ) -> Engine:  # fmt: skip
     """The engine and its signal service: with a store (`build_engine`), or without one for a
-    replay that keeps nothing (`bot.replay.trial_engine`)."""
+    replay that keeps nothing (`bot.replay.trial_engine`: the first model's signals only)."""
     engine = Engine(
         settings=settings,
         clock=clock,
         bus=bus,
         store=store,
         symbols=symbols,
-        signals=signal_service(settings, model, symbols, clock, bus.publish, cache, store),
+        signals=signal_service(settings, model, symbols, clock, bus.publish, cache, store, also),
         broker=broker,
         portfolio=Portfolio(initial_cash),
         strategy=build_strategy(settings),
@@ -199,7 +186,7 @@ def wire_engine(
         margins=margin_rules(settings, symbols),
         record_decisions=record_decisions,
     )
-    if engine.signals.market is not None:  # an impact model reads the bars seen before an item
+    if engine.signals.reads_bars:  # an impact model reads the bars seen before an item
         bus.subscribe(Bar, engine.signals.on_bar)
     return engine
 
@@ -328,6 +315,10 @@ async def live_parts(
     parts.latency.attach(bus, parts.engine.submit_listeners)
     if on_venue and live is not None:
         VenueExits(parts.engine, live, rules, settings.strategy.atr_period)
+    if parts.signals.reads_bars and (replay is None or replay.bars is None):
+        from adapters.bybit.history import fill_feature_windows  # the first item's features
+
+        await fill_feature_windows(settings, parts.signals.readers, clock)
     parts.news_sources = _news_sources(settings, symbols, store, clock, replay, live_feeds)
     parts.market_streams = _market_streams(settings, symbols, clock, replay)
     return parts

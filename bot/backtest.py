@@ -193,6 +193,7 @@ def run_backtest(
     result.replay_s = replayed.replay_s
     result.replay_cpu_s = replayed.replay_cpu_s
     asyncio.run(model.close())
+    asyncio.run(parts.signals.close_extra_models())
     store.close()
     parts.signals.cache.close()
     return result

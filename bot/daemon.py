@@ -181,6 +181,7 @@ async def run_daemon(
     if parts.live is not None:
         parts.live.on_fatal = on_fatal
     await model.start()  # load the weights now, not when the first headline arrives
+    await parts.signals.start_extra_models()  # and those of [[model.extra]]
     await broker.start()
     venue = await broker.reconcile(state.open_orders if state else [])
     if venue is not None:
@@ -254,6 +255,7 @@ async def run_daemon(
         engine.snapshot()
         store.end_run(clock.now(), "stopped")
         await model.close()
+        await parts.signals.close_extra_models()
         store.close()
         parts.signals.cache.close()
         log.info(

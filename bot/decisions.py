@@ -126,6 +126,7 @@ class DecisionLog:
                 risk=risk,
                 order_id=order_id,
                 source=cause.source if cause is not None else "",
+                model_id=cause.model_id if cause is not None else "",
             )
         )
 

@@ -343,6 +343,7 @@ class Decision:
     risk: str = ""  # the risk gate's answer: "", "ok", or what it clipped or blocked
     order_id: str = ""
     source: str = ""
+    model_id: str = ""  # the model whose signal caused it (a news decision; "" for a re-vote)
 
 
 @dataclass(frozen=True, slots=True)

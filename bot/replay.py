@@ -95,7 +95,7 @@ def warm_market(
     """A market-aware model reads the bars before each item, those before `--from` too: they go
     to the signal service alone (nothing trades on them), the rest pass through unchanged. With
     no `--from` or no market-aware model, `events` itself (no layer for every event)."""
-    if start is None or parts.signals.market is None:
+    if start is None or not parts.signals.reads_bars:
         return events
     return _warming(parts, events, start)
 

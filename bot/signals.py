@@ -16,6 +16,10 @@ Why it is built this way:
   through `on_bar`, in release order, so a replay stays past-only by construction). Its answers
   are cached under the text and the context together; a replay's prefetch only prepares the
   texts (the encoder's part), and each item is answered when it is released.
+- Several models (`[[model.extra]]`, a `ModelReader` each) read every item: each answer is its
+  own Signal carrying its model's id, scaled by the reader's vote weight. An item is done once
+  every model has answered; after a failure only the models that have not answered are asked
+  again, so no model's signal is ever emitted twice for one item.
 """
 
 from __future__ import annotations
@@ -62,12 +66,37 @@ def context_key(text: str, context: MarketContext | None) -> str:
 
 
 @dataclass(frozen=True)
+class History:
+    """The bars a market-aware model's window needs before its first item: the last `seconds`
+    of `symbol`'s bars, `interval_s` apart (0: the stream's own spacing). The daemon fetches
+    them at start (`bot.assemble.live_parts`), so the first live headline gets real features."""
+
+    symbol: str
+    interval_s: int
+    seconds: int
+
+
+@dataclass(frozen=True)
 class MarketInputs:
     """A market-aware model and where its contexts come from (the same model object the
     service is given as `model`, typed for its extra abilities)."""
 
     model: MarketAwareModel
     features: MarketFeatures
+    history: History | None = None
+
+
+@dataclass(frozen=True)
+class ModelReader:
+    """One model the service asks about every item: its market inputs (an impact model) and
+    how much its signals count in the vote (`Signal.weight` is scaled by `weight`)."""
+
+    model: SentimentModel
+    market: MarketInputs | None = None
+    weight: float = 1.0
+
+
+Queued = tuple[NewsItem, tuple[int, ...]]  # an item and the readers (indices) still to answer it
 
 
 class SignalCache:
@@ -159,10 +188,14 @@ class SignalService:
         max_pending: int = 10_000,
         timeout: float = 30.0,
         market: MarketInputs | None = None,
+        also: Sequence[ModelReader] = (),
     ) -> None:
         self.model = model
         self.market = market
-        self._contexts: dict[str, MarketContext] = {}
+        self.readers = (ModelReader(model, market), *also)
+        self._bar_features = [r.market.features for r in self.readers if r.market is not None]
+        self._contexts: dict[tuple[str, int], MarketContext] = {}
+        self._unanswered: dict[str, tuple[int, ...]] = {}  # after a failure: who is left
         self.symbols = symbols
         self.clock = clock
         self.emit = emit
@@ -172,7 +205,7 @@ class SignalService:
         self.batch_size = batch_size
         self.max_wait = max_wait
         self.timeout = timeout
-        self._queue: asyncio.Queue[NewsItem] | None = None
+        self._queue: asyncio.Queue[Queued] | None = None
         self._max_pending = max_pending
         self._in_flight: set[str] = set()
         self.parked = 0
@@ -181,45 +214,65 @@ class SignalService:
 
     # -- the synchronous path (engine handler) ----------------------------------------------
 
+    @property
+    def reads_bars(self) -> bool:
+        """Whether a model reads market contexts (the bars must reach `on_bar`)."""
+        return bool(self._bar_features)
+
     def on_bar(self, bar: Bar) -> None:
         """A released bar: a market-aware model's contexts are computed from these."""
-        if self.market is not None:
-            self.market.features.on_bar(bar)
+        for features in self._bar_features:
+            features.on_bar(bar)
 
     def on_news(self, item: NewsItem) -> None:
-        context = None if self.market is None else self.market.features.context(item.received)
-        key = context_key(item.text, context)
-        prediction = self.cache.get(self.model.model_id, key)
-        if prediction is not None:
-            self._emit_signals(item, prediction)
-            return
-        if self.market is not None and context is not None and self._queue is None:
-            # a replay: the texts were prepared by `prefetch`, the head is cheap
-            prediction = self.market.model.classify_in_context([item.text], [context])[0]
-            self.cache.put_many(self.model.model_id, [(key, prediction)])
-            self._emit_signals(item, prediction)
-            return
-        if self._queue is None:
-            raise RuntimeError(
-                f"no answer for news {item.id!r} in the cache and no live batcher running: "
-                "prefetch the replay's texts first"
-            )
         if item.id in self._in_flight:
             return
+        asked = self._unanswered.pop(item.id, None)
+        queued: list[int] = []
+        for index in range(len(self.readers)) if asked is None else asked:
+            reader = self.readers[index]
+            market = reader.market
+            context = None if market is None else market.features.context(item.received)
+            key = context_key(item.text, context)
+            prediction = self.cache.get(reader.model.model_id, key)
+            if prediction is None and market is not None and context and self._queue is None:
+                # a replay: the texts were prepared by `prefetch`, the head is cheap
+                prediction = market.model.classify_in_context([item.text], [context])[0]
+                self.cache.put_many(reader.model.model_id, [(key, prediction)])
+            if prediction is not None:
+                self._emit_signals(item, prediction, reader.weight)
+                continue
+            if self._queue is None:
+                raise RuntimeError(
+                    f"no answer for news {item.id!r} in the cache and no live batcher running: "
+                    "prefetch the replay's texts first"
+                )
+            queued.append(index)
+            if context is not None:
+                self._contexts[(item.id, index)] = context
+        if not queued:
+            self._done(item)
+            return
+        assert self._queue is not None
         if self._queue.full():
             # Never dropped: the item is in the store as pending and the retry timer brings it
-            # back once the model has caught up.
+            # back once the model has caught up (asking only the models still to answer).
             self.parked += 1
+            self._unanswered[item.id] = tuple(queued)
+            for index in queued:
+                self._contexts.pop((item.id, index), None)
             log.warning(
                 "model backlog full: item parked for retry", news_id=item.id, parked=self.parked
             )
             return
         self._in_flight.add(item.id)
-        if context is not None:
-            self._contexts[item.id] = context
-        self._queue.put_nowait(item)
+        self._queue.put_nowait((item, tuple(queued)))
 
-    def _emit_signals(self, item: NewsItem, prediction: Prediction) -> None:
+    def _done(self, item: NewsItem) -> None:
+        if self.store is not None:
+            self.store.mark_news(item.id, "done")
+
+    def _emit_signals(self, item: NewsItem, prediction: Prediction, scale: float = 1.0) -> None:
         now = self.clock.now()
         targets: list[tuple[str | None, float]]
         known = [
@@ -236,6 +289,8 @@ class SignalService:
             targets = [(None, self.market_wide_weight)]
         else:
             targets = []
+        if scale != 1.0:
+            targets = [(symbol, weight * scale) for symbol, weight in targets]
         for symbol, weight in targets:
             self.emit(
                 Signal(
@@ -253,22 +308,24 @@ class SignalService:
                     stale=item.stale,
                 )
             )
-        if self.store is not None:
-            self.store.mark_news(item.id, "done")
 
     # -- batch classification -----------------------------------------------------------------
 
-    async def classify(self, texts: Sequence[str], *, deadline: bool = True) -> list[Prediction]:
-        """One model call under `timeout`; any failure becomes `ModelUnavailable`.
+    async def classify(
+        self, texts: Sequence[str], *, deadline: bool = True, model: SentimentModel | None = None
+    ) -> list[Prediction]:
+        """One call of `model` (the first one by default) under `timeout`; any failure becomes
+        `ModelUnavailable`.
 
         Immediate retries are the model client's business (the vLLM client retries with backoff
         behind a circuit breaker); what fails here is parked and retried on the engine's timer,
         so one outage never multiplies into nested retry loops.
         """
+        model = self.model if model is None else model
         limit = self.timeout if deadline else None
         try:
             self.model_calls += 1
-            result = await asyncio.wait_for(self.model.classify(texts), limit)
+            result = await asyncio.wait_for(model.classify(texts), limit)
         except ModelUnavailable:
             raise
         except (TimeoutError, ConnectionError, OSError) as error:
@@ -280,17 +337,27 @@ class SignalService:
     async def prefetch(
         self, texts: Iterable[str], progress: Callable[[int], None] | None = None
     ) -> int:
-        """Fill the cache for `texts` (a replay's news) in batches; returns how many were new."""
+        """Fill the cache for `texts` (a replay's news) in batches, for every model; returns how
+        many were new (summed over the models). `progress` follows the first model."""
+        texts = list(texts)
+        new = 0
+        for index, reader in enumerate(self.readers):
+            new += await self._prefetch(reader, texts, progress if index == 0 else None)
+        return new
+
+    async def _prefetch(
+        self, reader: ModelReader, texts: list[str], progress: Callable[[int], None] | None
+    ) -> int:
         # A replay has no deadline: it waits for the model however long loading and answering
         # take (the per-call timeout is for the daemon, where a stuck call must not stall it).
         # The weights load only when the cache lacks an answer: a warm analysis or backtest
         # never pays the model's start-up (the model id is known before loading).
-        model_id = self.model.model_id
-        if self.market is not None:
+        model, model_id = reader.model, reader.model.model_id
+        if reader.market is not None:
             # contexts are known only as the bars are released: prepare the texts now
             unique = list(dict.fromkeys(texts))
-            await self.model.load()
-            await self.market.model.prepare(unique)
+            await model.load()
+            await reader.market.model.prepare(unique)
             if progress is not None:
                 progress(len(unique))
             return len(unique)
@@ -298,16 +365,25 @@ class SignalService:
         known = self.cache.get_many(model_id, keys)
         missing = [k for k in keys if k not in known]
         if missing:
-            await self.model.load()
+            await model.load()
         # Large calls: a backend batches inside a call (the embedded model sorts by length).
         step = max(self.batch_size, PREFETCH_CHUNK)
         for start in range(0, len(missing), step):
             chunk = missing[start : start + step]
-            predictions = await self.classify(chunk, deadline=False)
+            predictions = await self.classify(chunk, deadline=False, model=model)
             self.cache.put_many(model_id, list(zip(chunk, predictions, strict=True)))
             if progress is not None:
                 progress(len(chunk))
         return len(missing)
+
+    async def start_extra_models(self) -> None:
+        """Load the `[[model.extra]]` models now (the daemon starts the first one itself)."""
+        for reader in self.readers[1:]:
+            await reader.model.start()
+
+    async def close_extra_models(self) -> None:
+        for reader in self.readers[1:]:
+            await reader.model.close()
 
     # -- the live batcher -------------------------------------------------------------------
 
@@ -338,49 +414,72 @@ class SignalService:
                     break
             await self._answer(batch)
 
-    async def _answer(self, batch: list[NewsItem]) -> None:
-        model_id = self.model.model_id
-        contexts = [self._contexts.pop(item.id, None) for item in batch]
+    async def _answer(self, batch: list[Queued]) -> None:
+        """One call per model for the items of `batch` it has still to answer."""
+        failed: dict[str, list[int]] = {}
+        for index, reader in enumerate(self.readers):
+            items = [item for item, asked in batch if index in asked]
+            if items:
+                await self._answer_with(index, reader, items, failed)
+        for item, _ in batch:
+            self._in_flight.discard(item.id)
+            left = failed.get(item.id)
+            if left is None:
+                self._done(item)
+                continue
+            self._unanswered[item.id] = tuple(left)
+            if self.store is not None:
+                self.store.mark_news(item.id, "failed")
+
+    async def _answer_with(
+        self, index: int, reader: ModelReader, batch: list[NewsItem], failed: dict[str, list[int]]
+    ) -> None:
+        model_id = reader.model.model_id
+        contexts = [self._contexts.pop((item.id, index), None) for item in batch]
         keys = [context_key(item.text, c) for item, c in zip(batch, contexts, strict=True)]
         unique = list(dict.fromkeys(keys))
         try:
-            if self.market is None:
-                predictions = await self.classify(unique)
+            if reader.market is None:
+                predictions = await self.classify(unique, model=reader.model)
             else:
-                predictions = await self._classify_in_context(batch, contexts, keys, unique)
+                predictions = await self._classify_in_context(
+                    reader.market, batch, contexts, keys, unique
+                )
         except ModelUnavailable as error:
             self.failed_batches += 1
-            log.error("model unavailable: items kept for retry", error=str(error), items=len(batch))
+            log.error(
+                "model unavailable: items kept for retry",
+                error=str(error),
+                items=len(batch),
+                model=model_id,
+            )
             for item in batch:
-                self._in_flight.discard(item.id)
-                if self.store is not None:
-                    self.store.mark_news(item.id, "failed")
+                failed.setdefault(item.id, []).append(index)
             return
         answers = dict(zip(unique, predictions, strict=True))
         self.cache.put_many(model_id, list(answers.items()))
         for item, key in zip(batch, keys, strict=True):
-            self._in_flight.discard(item.id)
-            self._emit_signals(item, answers[key])
+            self._emit_signals(item, answers[key], reader.weight)
 
     async def _classify_in_context(
         self,
+        market: MarketInputs,
         batch: Sequence[NewsItem],
         contexts: Sequence[MarketContext | None],
         keys: Sequence[str],
         unique: Sequence[str],
     ) -> list[Prediction]:
         """The live path of a market-aware model: prepare the texts, then the cheap head."""
-        assert self.market is not None
         first = {key: index for index, key in reversed(list(enumerate(keys)))}
         chosen = [first[key] for key in unique]
         texts = [batch[i].text for i in chosen]
-        known = [contexts[i] or self.market.features.context(batch[i].received) for i in chosen]
+        known = [contexts[i] or market.features.context(batch[i].received) for i in chosen]
         self.model_calls += 1
         try:
-            await asyncio.wait_for(self.market.model.prepare(texts), self.timeout)
+            await asyncio.wait_for(market.model.prepare(texts), self.timeout)
         except (TimeoutError, ConnectionError, OSError) as error:
             raise ModelUnavailable(str(error) or type(error).__name__) from error
-        return self.market.model.classify_in_context(texts, known)
+        return market.model.classify_in_context(texts, known)
 
     def retry_pending(self, items: Iterable[NewsItem]) -> int:
         """Re-queue stored items the model has not answered (after a failure or a restart)."""

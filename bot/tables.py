@@ -171,6 +171,7 @@ class DecisionRecord(SQLModel, table=True):
     risk: str = ""
     order_id: str = ""
     source: str = ""
+    model_id: str = ""
 
 
 class FillRecord(SQLModel, table=True):

@@ -28,7 +28,7 @@ from adapters.model.identity import digest
 from bot.config import Settings
 from bot.errors import UserError
 from bot.protocols import MarketContext, Prediction, SentimentModel
-from bot.signals import MarketInputs
+from bot.signals import History, MarketInputs
 from training.impact.features import BarWindow, FeatureSpec
 from training.impact.manifest import is_impact_folder, read_impact_manifest
 
@@ -72,9 +72,15 @@ class ImpactModel:
     def model_id(self) -> str:
         return self._model_id
 
+    @property
+    def bar_interval_s(self) -> int:
+        """The bars' spacing it was trained on (0: not recorded, a model saved before it was)."""
+        return int(self.manifest.get("bar_interval_s") or 0)
+
     def features(self) -> BarWindow:
-        """Where this model's contexts come from: the streamed bars of its symbol."""
-        return BarWindow(self.symbol, self.spec)
+        """Where this model's contexts come from: the streamed bars of its symbol, folded into
+        its training spacing."""
+        return BarWindow(self.symbol, self.spec, self.bar_interval_s)
 
     def _load(self) -> HeadModel:
         with self._lock:
@@ -158,4 +164,5 @@ def market_inputs_of(model: SentimentModel) -> MarketInputs | None:
     """An impact model with its bar window; None for any other model (it reads no market)."""
     if not isinstance(model, ImpactModel):
         return None
-    return MarketInputs(model, model.features())
+    history = History(model.symbol, model.bar_interval_s, model.spec.history_s)
+    return MarketInputs(model, model.features(), history)

@@ -48,8 +48,26 @@ class StoreConfig(Section):
     sqlite_wal: bool = True
 
 
+ModelBackend = Literal["lexicon", "embedded", "vllm", "scripted"]
+
+
+class ExtraModelConfig(Section):
+    """One more model that reads every news item beside `[model]`'s (`[[model.extra]]`): its
+    signals carry its own model id. Unset keys take `[model]`'s values; `weight` scales how
+    much its signals count in the vote (0: recorded in the store and the decision log, never
+    voted), so a user strategy can also tell the models apart by `Signal.model_id`."""
+
+    backend: ModelBackend = "embedded"
+    path: PathStr = ""
+    base: str = ""
+    scripted_file: PathStr = ""
+    vllm_url: str = ""
+    vllm_model: str = ""
+    weight: Weight = 1.0
+
+
 class ModelConfig(Section):
-    backend: Literal["lexicon", "embedded", "vllm", "scripted"] = "embedded"
+    backend: ModelBackend = "embedded"
     path: PathStr = ""
     base: str = ""
     batch_size: int = Field(32, ge=1, le=100_000)
@@ -79,6 +97,7 @@ class ModelConfig(Section):
     vllm_eager: bool = True
     vllm_args: tuple[str, ...] = ()
     scripted_file: PathStr = ""
+    extra: tuple[ExtraModelConfig, ...] = ()
 
 
 class TrainingConfig(Section):

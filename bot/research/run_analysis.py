@@ -185,7 +185,7 @@ def news_signals(
             raise UserError(f"the model could not classify the news: {error}") from None
         finally:
             meter.close()
-        for event in merge(news, bars) if service.market is not None else news:
+        for event in merge(news, bars) if service.reads_bars else news:
             clock.advance_to(event.ts)
             if isinstance(event, NewsItem):
                 service.on_news(event)

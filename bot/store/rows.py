@@ -265,6 +265,7 @@ def decision_row(decision: Decision, account: str, run_id: str) -> dict[str, Any
         "risk": decision.risk[:500],
         "order_id": decision.order_id,
         "source": decision.source,
+        "model_id": decision.model_id,
     }
 
 
@@ -287,4 +288,5 @@ def decision_from_row(row: Any) -> Decision:
         risk=row.risk,
         order_id=row.order_id,
         source=row.source,
+        model_id=row.model_id,
     )

@@ -145,3 +145,59 @@ def test_judged_by_lorabot_analyze(trained: dict[str, Path]) -> None:
     assert bullish["n"] > 20 and bearish["n"] > 20
     assert bullish["ci_low_bps"] > 100 and bearish["ci_high_bps"] < -100
     assert document["inputs"]["model_id"].startswith("impact-numbers-")
+
+
+def test_an_impact_model_beside_the_lexicon(trained: dict[str, Path], tmp_path: Path) -> None:
+    """`[[model.extra]]` names the impact model: it still reads the bars replayed before each
+    item (those before `--from` too) while the lexicon, first, reads the text alone."""
+    folder = trained["out"] / "numbers"
+    settings = Settings().with_overrides(
+        model={"backend": "lexicon", "cache": False, "extra": [{"path": str(folder)}]},
+        strategy={"reevaluate_interval": 3600.0},
+    )
+    result = run_backtest(
+        settings,
+        bars_path=trained["bars"],
+        news_path=trained["news"],
+        out_dir=tmp_path / "bt",
+        start=SPLIT,
+        progress=False,
+        luck=LuckOptions(ledger_url=f"sqlite:///{tmp_path / 'l.sqlite'}", lag=False),
+    )
+    service = result.parts.signals
+    assert service.market is None and service.reads_bars
+    impact = service.readers[1].model
+    rows = _predictions(trained["out"])
+    received = np.array([int(datetime.fromisoformat(r["received"]).timestamp()) for r in rows])
+    spec = ImpactModel(folder).spec
+    features = compute_features(_market(trained["bars"]), received, spec)
+    for row, context in zip(rows, contexts_of(spec.names, features), strict=True):
+        answer = service.cache.get(impact.model_id, context_key(row["text"], context))
+        assert answer is not None, row["received"]
+        expected = [float(row[f"numbers_p_{c}"]) for c in ("down", "flat", "up")]
+        assert np.allclose(answer.probs, expected, atol=1e-6)
+    stored = {m for _, m in _signal_rows(result.out_dir)}
+    assert stored == {result.parts.model.model_id, impact.model_id}
+
+
+def test_the_acceptance_backtests_bench(trained: dict[str, Path], tmp_path: Path) -> None:
+    """bench/impact_backtests.py replays a trained run's models over its own test span."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "bench" / "impact_backtests.py"), "--run", str(trained["out"]),
+         "--news", str(trained["news"]), "--bars", str(trained["bars"]), "--out",
+         str(tmp_path / "bt"), "--null", "2", "--models", "numbers"],
+        env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads((tmp_path / "bt" / "impact_backtests.json").read_text())
+    row = document["models"]["numbers"]
+    assert row["model_id"].startswith("impact-numbers-") and row["n_trades"] > 0
+    assert row["sharpe_ci_low"] <= row["sharpe"] <= row["sharpe_ci_high"]
+    assert row["null_p_value"] is not None
+    assert document["span"][0] == "2022-03-10T04:00:00+00:00"
+    assert "| numbers |" in done.stdout

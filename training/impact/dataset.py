@@ -44,6 +44,7 @@ class ImpactData:
     abnormal: np.ndarray
     window_end: np.ndarray
     counts: dict[str, int] = field(default_factory=dict)
+    bar_interval_s: int = 0  # the bars' spacing the features were computed on
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -82,6 +83,7 @@ def build_dataset(
         abnormal=labels.abnormal,
         window_end=labels.window_end,
         counts=counts,
+        bar_interval_s=bars.interval,
     )
 
 

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import numpy as np
 
@@ -183,14 +184,25 @@ class BarWindow:
     """The live (and replay) feature source: the last `spec.history_s` of one symbol's bars as
     they stream, and the features of an item from the bars closed by its `received` time.
 
+    The features are only those of training when they read bars of the training spacing
+    (`interval_s`, from the model's manifest): a volatility of 1-minute returns is not one of
+    hourly returns. Finer streamed bars (the daemon's 1-minute klines) are folded into bars of
+    that spacing, each published when the sub-bar that closes it arrives; the first one after a
+    start may lack the sub-bars before the stream joined (its close is right, its volume short).
+    Coarser bars, or a spacing that does not divide it, are ignored. `interval_s = 0` (a model
+    saved before the spacing was recorded) takes the first bar's.
+
     Bars of other symbols are ignored; a bar older than the newest one kept is ignored too (a
-    reconnect replaying a bar), so the window stays in time order.
+    reconnect replaying a bar, or a streamed bar the history fill already gave), so the window
+    stays in time order.
     """
 
-    def __init__(self, symbol: str, spec: FeatureSpec) -> None:
+    def __init__(self, symbol: str, spec: FeatureSpec, interval_s: int = 0) -> None:
         self.symbol = symbol
         self.spec = spec
+        self.interval_s = interval_s
         self._bars: deque[Bar] = deque()
+        self._part: list[Bar] = []  # the sub-bars of the bar being folded
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -199,12 +211,44 @@ class BarWindow:
     def on_bar(self, bar: Bar) -> None:
         if bar.symbol != self.symbol:
             return
+        step = int(bar.interval.total_seconds())
+        if not self.interval_s:
+            self.interval_s = step
+        if step == self.interval_s:
+            self._keep(bar)
+        elif 0 < step < self.interval_s and self.interval_s % step == 0:
+            self._fold(bar)
+
+    def _keep(self, bar: Bar) -> None:
         if self._bars and bar.ts_open <= self._bars[-1].ts_open:
             return
         self._bars.append(bar)
         horizon = bar.ts_open.timestamp() - self.spec.history_s
         while self._bars and self._bars[0].ts_open.timestamp() < horizon:
             self._bars.popleft()
+
+    def _fold(self, bar: Bar) -> None:
+        size = self.interval_s
+        opened = int(bar.ts_open.timestamp()) // size * size
+        if self._part and int(self._part[0].ts_open.timestamp()) // size * size != opened:
+            self._part = []  # the stream skipped the sub-bar that would have closed it
+        self._part.append(bar)
+        if int(bar.ts.timestamp()) != opened + size:
+            return
+        part, self._part = self._part, []
+        start = datetime.fromtimestamp(opened, UTC)
+        self._keep(
+            Bar(
+                symbol=bar.symbol,
+                ts_open=start,
+                ts=bar.ts,
+                open=part[0].open,
+                high=max(b.high for b in part),
+                low=min(b.low for b in part),
+                close=bar.close,
+                volume=sum((b.volume for b in part), Decimal(0)),
+            )
+        )
 
     def context(self, before: datetime) -> MarketContext:
         at = np.asarray([int(before.timestamp())], dtype=np.int64)

@@ -168,6 +168,7 @@ def _save_heads(
             "threshold": data.options.threshold,
             "features": list(data.spec.groups),
             "feature_names": list(data.spec.names),
+            "bar_interval_s": data.bar_interval_s,  # live bars are folded into this spacing
             "labels": ["bearish", "neutral", "bullish"],
             "label_meaning": LABEL_MEANING,
             "text_dim": int(text_dim),
