@@ -160,8 +160,10 @@ class SignalWindow:
         self._evidence = params.aggregation == "evidence"
         self._added = 0  # signals taken in so far: a vote remembered is of this many
         # the last composite's (symbol, µs, signals added, sums before the prior, count, the
-        # last µs before its members change, whether every member is safe): `steady_until`
-        self._last: tuple[str, int, int, float, float, float, int, int, bool] | None = None
+        # last µs before its members change, the first µs a member still to come enters,
+        # whether every member is safe) and its members' parts: `steady_until`
+        self._last: tuple[str, int, int, float, float, float, int, int, int, bool] | None = None
+        self._members: list[tuple[int, float, float, float]] = []
 
     def add(self, signal: Signal) -> None:
         params = self.params
@@ -208,6 +210,8 @@ class SignalWindow:
         count = 0
         first = future = now_us + 2 * self._window  # the oldest member, the next to arrive
         steady = True
+        members: list[tuple[int, float, float, float]] = []  # each member's part of the sums
+        keep = members.append
         for key in (symbol, None):
             queue = self._prune(key, horizon)
             if not queue:
@@ -225,9 +229,11 @@ class SignalWindow:
                         weight *= 0.5 ** ((now_us - received) / 1_000_000 / half_life)
                     if weight <= 0:
                         continue
-                    weights[0] += weight * p0
-                    weights[1] += weight * p1
-                    weights[2] += weight * p2
+                    a, b, c = weight * p0, weight * p1, weight * p2
+                    weights[0] += a
+                    weights[1] += b
+                    weights[2] += c
+                    keep((received, a, b, c))
                 else:
                     weight = base
                     if half_life > 0:
@@ -235,11 +241,18 @@ class SignalWindow:
                     if weight <= 0:
                         continue
                     weights[label] += weight
+                    if label == 0:
+                        keep((received, weight, 0.0, 0.0))
+                    elif label == 1:
+                        keep((received, 0.0, weight, 0.0))
+                    else:
+                        keep((received, 0.0, 0.0, weight))
                 first = min(first, received)
                 count += 1
         change = min(first + self._window, future, now_us + self._window) - 1
         w0, w1, w2 = weights
-        self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, steady)
+        self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, future, steady)
+        self._members = members
         return _composite(weights, count, self.params)
 
     def steady_until(
@@ -247,16 +260,21 @@ class SignalWindow:
     ) -> datetime | None:
         """The last time up to which, while no signal arrives, `decide` on this symbol's
         composite gives what it gives now, a keep (direction None) or a flat (0), with the same
-        winning class and on the same side of the threshold; None when that cannot be proved.
-        Sizing plays no part in either, so the evaluation ends the same while the target stays.
+        winning class, on the same side of the threshold and of `min_signals`; None when that
+        cannot be proved. Sizing plays no part in either, so the evaluation ends the same while
+        the target stays.
 
-        Why it can be proved: until a member enters or ages out, every member's weight decays by
-        the same factor, so each share and each difference of two shares moves one way only
-        (under `evidence` the prior stays while the signals shrink; under `share`, or with no
-        decay, they do not move at all). What holds, with a margin above the float error of the
-        sum, at both ends of that span holds at every time inside it; the far end's sums are the
-        near end's times one decay. `composite` is this window's composite at `now` (the sums
-        it was made of are remembered). The engine skips the re-votes of that span.
+        Why it can be proved: between two changes of the members (one ages out, one still to
+        come enters), every member's weight decays by the same factor, so each share and each
+        difference of two shares moves one way only (under `evidence` the prior stays while the
+        signals shrink; under `share`, or with no decay, they do not move at all). What holds,
+        with a margin above the float error of the sums, at both ends of such a span holds at
+        every time inside it; an end's sums are the members' parts now times one decay. The
+        promise runs on across age-outs: members leave oldest first, so the sums of those left
+        are the newest members' parts, added up again from the newest (no subtraction, so no
+        cancellation: the error bound stays the one of a direct sum). `composite` is this
+        window's composite at `now` (its sums and parts are remembered). The engine skips the
+        re-votes of that span.
         """
         params = self.params
         direction = decide(composite, params, can_short).direction
@@ -266,42 +284,97 @@ class SignalWindow:
         if self._last is None or self._last[:3] != (symbol, now_us, self._added):
             self.composite(symbol, now)
         assert self._last is not None
-        _, _, _, s0, s1, s2, count, last_us, steady = self._last
+        _, _, _, s0, s1, s2, count, last_us, future, steady = self._last
         ages = self._window / 1_000_000 / self._half_life if self._half_life > 0 else 0.0
         if not steady or last_us <= now_us or ages > _SAFE_AGES or not params.prior_weight >= 0:
             return None
-        later = composite  # under `share`, or with no decay, the shares do not move
-        if self._evidence and self._half_life > 0 and count:
-            # every signal's weight x the same decay: the sums then, less the float error
-            f = 0.5 ** ((last_us - now_us) / 1_000_000 / self._half_life)
-            later = _composite([f * s0, f * s1, f * s2], count, params)
-        then = decide(later, params, can_short).direction
-        if later.label is not composite.label or then != direction:
+        span = _Span(composite, params, _STEADY_MARGIN * (count + 10 + ages))
+        decays = self._evidence and self._half_life > 0
+        rate = 1_000_000 * self._half_life
+        if not span.holds(s0, s1, s2, count):
             return None
-        margin = _STEADY_MARGIN * (count + 10 + ages)
-        if not (_clear(composite, margin) and _clear(later, margin)):
-            return None
-        if composite.label is not None and count >= params.min_signals:
-            below = composite.confidence < params.threshold
-            for end in (composite, later):
-                if (end.confidence < params.threshold) != below:
-                    return None
-                if abs(end.confidence - params.threshold) <= 2 * margin:
-                    return None
-        return _EPOCH + timedelta(microseconds=last_us)
+        if decays and count:  # the far end: every signal's weight x the same decay
+            f = 0.5 ** ((last_us - now_us) / rate)
+            if not span.holds(f * s0, f * s1, f * s2, count):
+                return None
+        if count == 0 or last_us >= future - 1:
+            return _EPOCH + timedelta(microseconds=last_us)
+        # across age-outs: the members left after the oldest ones leave, oldest first
+        members = sorted(self._members)
+        left = len(members)
+        parts: list[tuple[int, float, float, float]] = [(0, 0.0, 0.0, 0.0)] * left
+        a = b = c = 0.0
+        for index in range(left - 1, -1, -1):  # the newest members' sums, newest first
+            _, x, y, z = members[index]
+            a, b, c = a + x, b + y, c + z
+            parts[index] = (members[index][0], a, b, c)
+        window = self._window
+        until = last_us
+        index = 0
+        while True:
+            leaving = members[index][0]
+            while index < left and members[index][0] == leaving:
+                index += 1
+            if index == left:  # the last one left: no signal counts, the winner changes
+                break
+            begins = leaving + window  # the first µs without them
+            if begins >= future:
+                break
+            received, a, b, c = parts[index]
+            ends = min(received + window, future) - 1
+            n = left - index
+            if decays:
+                f = 0.5 ** ((begins - now_us) / rate)
+                g = 0.5 ** ((ends - now_us) / rate)
+                if not (span.holds(f * a, f * b, f * c, n) and span.holds(g * a, g * b, g * c, n)):
+                    break
+            elif not span.holds(a, b, c, n):
+                break
+            until = ends
+        return _EPOCH + timedelta(microseconds=until)
 
     def __bool__(self) -> bool:
         return any(self._by_symbol.values())
 
 
-def _clear(composite: Composite, margin: float) -> bool:
-    """Whether the winner leads every other class by more than twice `margin` (no tie that
-    a float error could turn), or no signal counts at all."""
-    if composite.label is None:
-        return True
-    shares = composite.shares
-    top = shares[composite.label]
-    return all(k == composite.label or top - shares[k] > 4 * margin for k in range(3))
+class _Span:
+    """What `decide` of the composite at the start of a promised span depends on, and the test
+    that sums elsewhere in it (before the prior) would decide alike, by more than `margin`."""
+
+    __slots__ = ("below", "counts", "label", "margin", "min_signals", "prior", "threshold")
+
+    def __init__(self, composite: Composite, params: VoteParams, margin: float) -> None:
+        self.label = composite.label
+        self.min_signals = params.min_signals
+        self.counts = composite.label is not None and composite.n_signals >= params.min_signals
+        self.threshold = params.threshold
+        self.below = composite.confidence < params.threshold
+        self.prior = params.prior_weight if params.aggregation == "evidence" else 0.0
+        self.margin = margin
+
+    def holds(self, w0: float, w1: float, w2: float, count: int) -> bool:
+        """Whether `count` members with these sums have the same winner with a lead over every
+        other class of more than 4 x margin (no tie a float error could turn), the same side of
+        `min_signals` and, where the threshold counts, the same side of it by more than 2 x
+        margin."""
+        label = self.label
+        if count == 0:
+            return label is None
+        if label is None:
+            return False
+        w1 += self.prior
+        total = w0 + w1 + w2
+        if not total > 0:
+            return False
+        shares = (w0 / total, w1 / total, w2 / total)
+        top, lead = shares[label], 4 * self.margin
+        if any(k != label and top - shares[k] <= lead for k in range(3)):
+            return False
+        if (count >= self.min_signals) != self.counts:
+            return False
+        if not self.counts:
+            return True
+        return (top < self.threshold) == self.below and abs(top - self.threshold) > 2 * self.margin
 
 
 # (received µs, counts, label, weight part, p_bearish, p_neutral, p_bullish, safe); see

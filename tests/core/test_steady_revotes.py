@@ -32,6 +32,7 @@ from strategies.vote_strategy import VoteStrategy
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 MODULE = "tests.core.test_steady_revotes"
+_US = timedelta(microseconds=1)
 
 
 def signal(
@@ -85,11 +86,14 @@ default_votes = st.builds(
 
 
 def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object, ...]:
-    """What a re-vote's record key depends on: the decision, the class, and which side."""
+    """What a re-vote's record key depends on: the decision, the class, and which side (of
+    `min_signals` and of the threshold); how many members count beyond that is not (members
+    age out inside a promised span)."""
     decision = decide(composite, params, can_short)
-    counts = composite.label is not None and composite.n_signals >= params.min_signals
+    enough = composite.n_signals >= params.min_signals
+    counts = composite.label is not None and enough
     side = composite.confidence < params.threshold if counts else None
-    return decision.direction, composite.label, composite.n_signals, side
+    return decision.direction, composite.label, enough, side
 
 
 @settings(max_examples=600, deadline=None)
@@ -119,7 +123,10 @@ def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
     expected = outcome(composite, params, can_short)
     assert expected[0] in (None, 0)
     span = until - now
-    for at in [until, now + timedelta(microseconds=1)] + [now + span * f for f in fractions]:
+    # inside the span, at its ends, and on both sides of every member's ageing out within it
+    edges = [s.received + params.window + d for s in arrived for d in (-_US, 0 * _US, _US)]
+    times = [until, now + _US] + [now + span * f for f in fractions]
+    for at in sorted(times + [t for t in edges if now < t <= until]):  # `signals` prunes
         members = window.signals("BTCUSDT", at)
         assert outcome(vote(members, at, params), params, can_short) == expected
 
@@ -135,13 +142,34 @@ def keeping(params: VoteParams) -> SignalWindow:
 EVIDENCE = VoteParams(timedelta(hours=6), timedelta(hours=2), threshold=0.6)
 
 
-def test_a_neutral_composite_above_the_threshold_is_steady_until_its_oldest_member_leaves() -> None:
+def test_a_neutral_composite_above_the_threshold_is_steady_until_its_last_member_leaves() -> None:
     window = keeping(EVIDENCE)
     now = T0 + timedelta(hours=2, minutes=5)
     composite = window.composite("BTCUSDT", now)
     assert composite.label is Label.NEUTRAL and composite.confidence >= 0.6
     until = window.steady_until("BTCUSDT", now, composite, can_short=True)
-    assert until == T0 + timedelta(hours=6) - timedelta(microseconds=1)
+    # across the first two members' ageing out (at 6h and 7h), up to the last one's (8h)
+    assert until == T0 + timedelta(hours=8) - _US
+
+
+def test_the_promise_ends_at_the_age_out_that_turns_the_winner() -> None:
+    """Two bullish headlines and a later bearish one: the bullish side wins (below the
+    threshold, so the target is kept) until the first bullish leaves, and wins still after
+    it, but the second's leaving hands the vote to the bearish one: the promise runs across
+    the first age-out and stops at the second."""
+    params = VoteParams(timedelta(hours=6), None, threshold=0.9, prior_weight=0.25)
+    window = SignalWindow(params)
+    window.add(signal(0, (0.1, 0.1, 0.8)))
+    window.add(signal(1800, (0.1, 0.1, 0.8)))
+    window.add(signal(3600, (0.7, 0.1, 0.2)))
+    now = T0 + timedelta(hours=1, minutes=5)
+    composite = window.composite("BTCUSDT", now)
+    assert composite.label is Label.BULLISH and composite.confidence < 0.9
+    after_first = window.composite("BTCUSDT", T0 + timedelta(hours=6, minutes=10))
+    assert after_first.label is Label.BULLISH and after_first.n_signals == 2
+    until = window.steady_until("BTCUSDT", now, composite, can_short=True)
+    assert until == T0 + timedelta(hours=6, minutes=30) - _US
+    assert window.composite("BTCUSDT", until + _US).label is Label.BEARISH
 
 
 def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_steady() -> None:
