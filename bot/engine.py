@@ -103,7 +103,7 @@ class Engine:
         # closed by a protective exit: re-entered on news about them, never by a re-vote
         self.exited: set[str] = set()
         self._last_revote: dict[str, tuple[str, Label | None]] = {}
-        self.steady = SteadyRevotes()  # the re-votes the strategy promised end as the last
+        self.steady = SteadyRevotes(record_decisions)  # re-votes promised to end as the last
         self.traded = tuple(traded)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
@@ -211,7 +211,7 @@ class Engine:
             self._last_revote[symbol] = again
         else:
             self._last_revote.pop(symbol, None)
-            self.steady.drop(symbol)
+            self.steady.after_other(symbol, evaluation.steady_until, target is None, current)
         record = self.decisions.start(
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )

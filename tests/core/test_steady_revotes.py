@@ -20,12 +20,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import assemble
 from bot.backtest import LuckOptions, run_backtest
 from bot.commands.backtest import sample_paths
 from bot.config import Settings
 from bot.events import Label, Signal
+from bot.replay import TrialResult, replay_in_memory
 from bot.report import write_report
 from bot.steady import SteadyRevotes
+from bot.symbols import SymbolTable
 from strategies.protocol import Evaluation, Intent, View
 from strategies.vote import SignalWindow, VoteParams, decide, vote
 from strategies.vote_strategy import VoteStrategy
@@ -229,15 +232,25 @@ class UnpromisedVote(CountedVote):
         return super().decide(view)
 
 
-def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
-    news, bars = sample_paths()
-    config = Settings().with_overrides(
+def sample_settings(tmp: Path, use: str) -> Settings:
+    return Settings().with_overrides(
         model={"backend": "lexicon"},
         store={"cache_dir": str(tmp / "cache"), "data_dir": str(tmp / "data")},
         strategy={"use": f"{MODULE}:{use}", "threshold": 0.3},
     )
-    loaded = importlib.import_module(MODULE)  # what the loader imports (pytest's copy is another)
-    loaded.CountedVote.asked[0] = 0
+
+
+def asked_counter() -> list[int]:
+    """The count of the class the loader imports (pytest's copy of this module is another)."""
+    counter: list[int] = importlib.import_module(MODULE).CountedVote.asked
+    counter[0] = 0
+    return counter
+
+
+def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
+    news, bars = sample_paths()
+    config = sample_settings(tmp, use)
+    asked = asked_counter()
     result = run_backtest(
         config,
         bars_path=bars,
@@ -250,7 +263,25 @@ def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
     )
     write_report(result)
     files = ("decisions.csv", "trades.csv", "equity.csv")
-    return {name: (tmp / use / name).read_bytes() for name in files}, loaded.CountedVote.asked[0]
+    return {name: (tmp / use / name).read_bytes() for name in files}, asked[0]
+
+
+def sample_in_memory(tmp: Path, use: str) -> tuple[TrialResult, int]:
+    """The sample replayed as a null replay or a trial is (`replay_in_memory`: no records)."""
+    news_path, bars_path = sample_paths()
+    settings = sample_settings(tmp, use)
+    symbols = SymbolTable.from_settings(settings)
+    asked = asked_counter()
+    trial = replay_in_memory(
+        settings,
+        bars=list(assemble.bars_file(bars_path, "BTCUSDT")),
+        news=assemble.read_news_file(news_path, symbols),
+        signals=assemble.signal_cache(settings),  # the backtests' cache answers every item
+        model=assemble.build_model(settings),
+        symbol="BTCUSDT",
+        symbols=symbols,
+    )
+    return trial, asked[0]
 
 
 @pytest.mark.slow  # two sample backtests: about 6 s
@@ -262,3 +293,12 @@ def test_a_backtest_with_skipped_revotes_writes_what_asking_every_revote_writes(
     assert promised == unpromised
     assert promised["decisions.csv"].count(b"\n") > 20
     assert asked < asked_all / 2
+    # Recording nothing, a replay also skips the first re-vote after each signal: the same
+    # equity and trades as asking every re-vote, the strategy asked less than by the backtest.
+    trial, asked_in_memory = sample_in_memory(tmp_path, "CountedVote")
+    everything, asked_every_time = sample_in_memory(tmp_path, "UnpromisedVote")
+    assert trial.recording.equity == everything.recording.equity
+    assert trial.recording.trades == everything.recording.trades
+    assert len(trial.recording.trades) > 4
+    assert asked_every_time == asked_all
+    assert asked_in_memory < asked
