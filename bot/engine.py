@@ -205,13 +205,13 @@ class Engine:
             # A re-vote that ends as the symbol's last re-vote did (same outcome, same winning
             # class) is not a new decision: it is not recorded again. Every news item is.
             again = (evaluation.outcome, evaluation.composite.label)
-            self.steady.keep(symbol, evaluation.steady_until, current)
+            self.steady.keep(symbol, evaluation, current)
             if self._last_revote.get(symbol) == again:
                 return
             self._last_revote[symbol] = again
         else:
             self._last_revote.pop(symbol, None)
-            self.steady.after_other(symbol, evaluation.steady_until, target is None, current)
+            self.steady.after_other(symbol, evaluation, target is None, current)
         record = self.decisions.start(
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )

@@ -15,34 +15,39 @@ each signal is skipped too; where decisions are recorded that re-vote is a recor
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
+from strategies.protocol import Evaluation
+
 ZERO = Decimal(0)
+More = Callable[[datetime], datetime | None]
 
 
 class SteadyRevotes:
-    """Per symbol: until when its re-votes would end as its last one, and at which target."""
+    """Per symbol: until when its re-votes would end as its last one, at which target, and how
+    to carry the promise on past that time (`Evaluation.steady_more`)."""
 
     def __init__(self, records: bool = True) -> None:
-        self._promises: dict[str, tuple[datetime, Decimal]] = {}
+        self._promises: dict[str, tuple[datetime, Decimal, More | None]] = {}
         self._records = records  # whether the engine records each decision
 
-    def keep(self, symbol: str, until: datetime | None, target: Decimal) -> None:
-        """After a re-vote that ended with no new target: its promise (None: none)."""
+    def keep(self, symbol: str, evaluation: Evaluation, target: Decimal) -> None:
+        """After a re-vote that ended with no new target: its promise (if it made one)."""
+        until = evaluation.steady_until
         if until is None:
             self._promises.pop(symbol, None)
         else:
-            self._promises[symbol] = (until, target)
+            self._promises[symbol] = (until, target, evaluation.steady_more)
 
     def after_other(
-        self, symbol: str, until: datetime | None, no_target: bool, target: Decimal
+        self, symbol: str, evaluation: Evaluation, no_target: bool, target: Decimal
     ) -> None:
         """After a signal's evaluation, or one that set a target: its promise is kept only
         where nothing is recorded and it set no target (the module text says why)."""
         if no_target and not self._records:
-            self.keep(symbol, until, target)
+            self.keep(symbol, evaluation, target)
         else:
             self._promises.pop(symbol, None)
 
@@ -53,11 +58,20 @@ class SteadyRevotes:
     def due(
         self, symbols: Iterable[str], now: datetime, targets: Mapping[str, Decimal]
     ) -> list[str]:
-        """The symbols whose re-vote at `now` must be asked (no promise covers it)."""
+        """The symbols whose re-vote at `now` must be asked (no promise covers it); a promise
+        whose time passed is carried on where the strategy can (its `steady_more`)."""
         promises = self._promises
         out = []
         for symbol in symbols:
             promise = promises.get(symbol)
-            if promise is None or now > promise[0] or targets.get(symbol, ZERO) != promise[1]:
+            if promise is None or targets.get(symbol, ZERO) != promise[1]:
                 out.append(symbol)
+            elif now > promise[0]:
+                more = promise[2]
+                until = more(now) if more is not None else None
+                if until is None:
+                    del promises[symbol]
+                    out.append(symbol)
+                else:
+                    promises[symbol] = (until, promise[1], more)
         return out

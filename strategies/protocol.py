@@ -15,7 +15,7 @@ the time comes in the view.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -40,6 +40,8 @@ class Evaluation(NamedTuple):
     stays `current`, every re-vote of it up to that time would end exactly as this one did (same
     outcome, same winning class, no target), whatever the price or equity, so the engine need
     not ask (None: no promise; `VoteStrategy` proves it from the window, strategies/vote.py).
+    `steady_more`, when given, carries the promise on: asked for a later time, it returns the
+    end of a span proved to reach it with the same promise, or None (strategies/steady_span.py).
 
     A NamedTuple, like `View` and `Intent`: as immutable and typed as a frozen dataclass and
     several times cheaper to build (one of each per evaluation, tens of thousands a replay).
@@ -50,6 +52,7 @@ class Evaluation(NamedTuple):
     reason: str
     target: TargetPosition | None = None
     steady_until: datetime | None = None
+    steady_more: Callable[[datetime], datetime | None] | None = None
 
 
 @runtime_checkable

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from bot.events import Label, Signal
+from strategies.steady_span import Check, SteadySpan
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,26 +256,16 @@ class SignalWindow:
         self._members = members
         return _composite(weights, count, self.params)
 
-    def steady_until(
+    def steady_promise(
         self, symbol: str, now: datetime, composite: Composite, can_short: bool
-    ) -> datetime | None:
-        """The last time up to which, while no signal arrives, `decide` on this symbol's
-        composite gives what it gives now, a keep (direction None) or a flat (0), with the same
-        winning class, on the same side of the threshold and of `min_signals`; None when that
-        cannot be proved. Sizing plays no part in either, so the evaluation ends the same while
-        the target stays.
-
-        Why it can be proved: between two changes of the members (one ages out, one still to
-        come enters), every member's weight decays by the same factor, so each share and each
-        difference of two shares moves one way only (under `evidence` the prior stays while the
-        signals shrink; under `share`, or with no decay, they do not move at all). What holds,
-        with a margin above the float error of the sums, at both ends of such a span holds at
-        every time inside it; an end's sums are the members' parts now times one decay. The
-        promise runs on across age-outs: members leave oldest first, so the sums of those left
-        are the newest members' parts, added up again from the newest (no subtraction, so no
-        cancellation: the error bound stays the one of a direct sum). `composite` is this
-        window's composite at `now` (its sums and parts are remembered). The engine skips the
-        re-votes of that span.
+    ) -> SteadySpan | None:
+        """The span over which, while no signal arrives, `decide` on this symbol's composite
+        gives what it gives now, a keep (direction None) or a flat (0), with the same winning
+        class, on the same side of the threshold and of `min_signals`; None when that cannot be
+        proved. Sizing plays no part in either, so the evaluation ends the same while the
+        target stays. Proved here up to the first change of the members, and on across
+        age-outs as the engine asks (strategies/steady_span.py says why it holds).
+        `composite` is this window's composite at `now` (its sums and parts are remembered).
         """
         params = self.params
         direction = decide(composite, params, can_short).direction
@@ -288,93 +279,43 @@ class SignalWindow:
         ages = self._window / 1_000_000 / self._half_life if self._half_life > 0 else 0.0
         if not steady or last_us <= now_us or ages > _SAFE_AGES or not params.prior_weight >= 0:
             return None
-        span = _Span(composite, params, _STEADY_MARGIN * (count + 10 + ages))
-        decays = self._evidence and self._half_life > 0
-        rate = 1_000_000 * self._half_life
-        if not span.holds(s0, s1, s2, count):
+        prior = params.prior_weight if self._evidence else 0.0
+        margin = _STEADY_MARGIN * (count + 10 + ages)
+        check = Check(
+            composite.label,
+            composite.n_signals,
+            composite.confidence,
+            params.threshold,
+            params.min_signals,
+            prior,
+            margin,
+        )
+        if not check.holds(s0, s1, s2, count):
             return None
-        if decays and count:  # the far end: every signal's weight x the same decay
+        rate = 1_000_000 * self._half_life if self._evidence and self._half_life > 0 else 0.0
+        if rate and count:  # the far end: every signal's weight x the same decay
             f = 0.5 ** ((last_us - now_us) / rate)
-            if not span.holds(f * s0, f * s1, f * s2, count):
+            if not check.holds(f * s0, f * s1, f * s2, count):
                 return None
-        if count == 0 or last_us >= future - 1:
-            return _EPOCH + timedelta(microseconds=last_us)
-        # across age-outs: the members left after the oldest ones leave, oldest first
-        members = sorted(self._members)
-        left = len(members)
-        parts: list[tuple[int, float, float, float]] = [(0, 0.0, 0.0, 0.0)] * left
-        a = b = c = 0.0
-        for index in range(left - 1, -1, -1):  # the newest members' sums, newest first
-            _, x, y, z = members[index]
-            a, b, c = a + x, b + y, c + z
-            parts[index] = (members[index][0], a, b, c)
-        window = self._window
-        until = last_us
-        index = 0
-        while True:
-            leaving = members[index][0]
-            while index < left and members[index][0] == leaving:
-                index += 1
-            if index == left:  # the last one left: no signal counts, the winner changes
-                break
-            begins = leaving + window  # the first µs without them
-            if begins >= future:
-                break
-            received, a, b, c = parts[index]
-            ends = min(received + window, future) - 1
-            n = left - index
-            if decays:
-                f = 0.5 ** ((begins - now_us) / rate)
-                g = 0.5 ** ((ends - now_us) / rate)
-                if not (span.holds(f * a, f * b, f * c, n) and span.holds(g * a, g * b, g * c, n)):
-                    break
-            elif not span.holds(a, b, c, n):
-                break
-            until = ends
-        return _EPOCH + timedelta(microseconds=until)
+        return SteadySpan(
+            check,
+            self._members,
+            now_us=now_us,
+            until_us=last_us,
+            future_us=future,
+            window_us=self._window,
+            rate=rate,
+        )
+
+    def steady_until(
+        self, symbol: str, now: datetime, composite: Composite, can_short: bool
+    ) -> datetime | None:
+        """The end of the longest span `steady_promise` can prove (None: none)."""
+        promise = self.steady_promise(symbol, now, composite, can_short)
+        return None if promise is None else promise.furthest()
 
     def __bool__(self) -> bool:
         return any(self._by_symbol.values())
-
-
-class _Span:
-    """What `decide` of the composite at the start of a promised span depends on, and the test
-    that sums elsewhere in it (before the prior) would decide alike, by more than `margin`."""
-
-    __slots__ = ("below", "counts", "label", "margin", "min_signals", "prior", "threshold")
-
-    def __init__(self, composite: Composite, params: VoteParams, margin: float) -> None:
-        self.label = composite.label
-        self.min_signals = params.min_signals
-        self.counts = composite.label is not None and composite.n_signals >= params.min_signals
-        self.threshold = params.threshold
-        self.below = composite.confidence < params.threshold
-        self.prior = params.prior_weight if params.aggregation == "evidence" else 0.0
-        self.margin = margin
-
-    def holds(self, w0: float, w1: float, w2: float, count: int) -> bool:
-        """Whether `count` members with these sums have the same winner with a lead over every
-        other class of more than 4 x margin (no tie a float error could turn), the same side of
-        `min_signals` and, where the threshold counts, the same side of it by more than 2 x
-        margin."""
-        label = self.label
-        if count == 0:
-            return label is None
-        if label is None:
-            return False
-        w1 += self.prior
-        total = w0 + w1 + w2
-        if not total > 0:
-            return False
-        shares = (w0 / total, w1 / total, w2 / total)
-        top, lead = shares[label], 4 * self.margin
-        if any(k != label and top - shares[k] <= lead for k in range(3)):
-            return False
-        if (count >= self.min_signals) != self.counts:
-            return False
-        if not self.counts:
-            return True
-        return (top < self.threshold) == self.below and abs(top - self.threshold) > 2 * self.margin
 
 
 # (received µs, counts, label, weight part, p_bearish, p_neutral, p_bullish, safe); see

@@ -89,10 +89,10 @@ class VoteStrategy(NewsStrategy):
         if evaluation.outcome not in _STEADY or type(self).decide is not VoteStrategy.decide:
             return evaluation
         window = self.signal_window
-        until = window.steady_until(symbol, now, evaluation.composite, instrument.can_short)
-        if until is None:
+        span = window.steady_promise(symbol, now, evaluation.composite, instrument.can_short)
+        if span is None:
             return evaluation
-        return Evaluation(evaluation.outcome, evaluation.composite, evaluation.reason, None, until)
+        return evaluation._replace(steady_until=span.until, steady_more=span.covering)
 
     def view_signals(self, symbol: str, now: datetime) -> Sequence[Signal]:
         """None for this class's own `decide`, which reads only the composite (a subclass's,

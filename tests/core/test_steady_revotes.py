@@ -30,7 +30,7 @@ from bot.report import write_report
 from bot.steady import SteadyRevotes
 from bot.symbols import SymbolTable
 from strategies.protocol import Evaluation, Intent, View
-from strategies.vote import SignalWindow, VoteParams, decide, vote
+from strategies.vote import EMPTY, SignalWindow, VoteParams, decide, vote
 from strategies.vote_strategy import VoteStrategy
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -114,14 +114,18 @@ def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
     fractions: list[float],
     can_short: bool,
 ) -> None:
-    window = SignalWindow(params)
+    window, lazy = SignalWindow(params), SignalWindow(params)
     now = T0 + timedelta(seconds=start, microseconds=start % 11)
     for item in sorted(arrived, key=lambda s: s.received):
         window.add(item)
+        lazy.add(item)
     composite = window.composite("BTCUSDT", now)
     until = window.steady_until("BTCUSDT", now, composite, can_short)
+    promise = lazy.steady_promise("BTCUSDT", now, lazy.composite("BTCUSDT", now), can_short)
     if until is None:
+        assert promise is None
         return
+    assert promise is not None
     assert until > now
     expected = outcome(composite, params, can_short)
     assert expected[0] in (None, 0)
@@ -132,6 +136,9 @@ def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
     for at in sorted(times + [t for t in edges if now < t <= until]):  # `signals` prunes
         members = window.signals("BTCUSDT", at)
         assert outcome(vote(members, at, params), params, can_short) == expected
+        covered = promise.covering(at)  # walked as the engine walks it: only as far as asked
+        assert covered is not None and at <= covered <= until
+    assert promise.furthest() == until
 
 
 def keeping(params: VoteParams) -> SignalWindow:
@@ -161,18 +168,27 @@ def test_the_promise_ends_at_the_age_out_that_turns_the_winner() -> None:
     it, but the second's leaving hands the vote to the bearish one: the promise runs across
     the first age-out and stops at the second."""
     params = VoteParams(timedelta(hours=6), None, threshold=0.9, prior_weight=0.25)
-    window = SignalWindow(params)
-    window.add(signal(0, (0.1, 0.1, 0.8)))
-    window.add(signal(1800, (0.1, 0.1, 0.8)))
-    window.add(signal(3600, (0.7, 0.1, 0.2)))
+
+    def window() -> SignalWindow:  # a fresh one for each look (a window prunes as time moves)
+        made = SignalWindow(params)
+        made.add(signal(0, (0.1, 0.1, 0.8)))
+        made.add(signal(1800, (0.1, 0.1, 0.8)))
+        made.add(signal(3600, (0.7, 0.1, 0.2)))
+        return made
+
     now = T0 + timedelta(hours=1, minutes=5)
-    composite = window.composite("BTCUSDT", now)
+    composite = window().composite("BTCUSDT", now)
     assert composite.label is Label.BULLISH and composite.confidence < 0.9
-    after_first = window.composite("BTCUSDT", T0 + timedelta(hours=6, minutes=10))
+    after_first = window().composite("BTCUSDT", T0 + timedelta(hours=6, minutes=10))
     assert after_first.label is Label.BULLISH and after_first.n_signals == 2
-    until = window.steady_until("BTCUSDT", now, composite, can_short=True)
+    until = window().steady_until("BTCUSDT", now, composite, can_short=True)
     assert until == T0 + timedelta(hours=6, minutes=30) - _US
-    assert window.composite("BTCUSDT", until + _US).label is Label.BEARISH
+    assert window().composite("BTCUSDT", until + _US).label is Label.BEARISH
+    # proved lazily: up to the first age-out, then on as far as asked and no further
+    promise = window().steady_promise("BTCUSDT", now, composite, can_short=True)
+    assert promise is not None and promise.until == T0 + timedelta(hours=6) - _US
+    assert promise.covering(T0 + timedelta(hours=6, minutes=5)) == until
+    assert promise.covering(T0 + timedelta(hours=6, minutes=30)) is None
 
 
 def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_steady() -> None:
@@ -202,17 +218,50 @@ def test_a_member_still_to_come_or_an_unsafe_one_ends_the_promise() -> None:
     assert window.steady_until("BTCUSDT", now, composite, can_short=True) is None
 
 
+def promised(until: datetime | None, more: Any = None) -> Evaluation:
+    return Evaluation("hold", EMPTY, "", None, until, more)
+
+
 def test_the_engines_book_of_promises() -> None:
     book = SteadyRevotes()
     until = T0 + timedelta(hours=1)
-    book.keep("BTCUSDT", until, Decimal(0))
-    book.keep("ETHUSDT", None, Decimal(0))
+    book.keep("BTCUSDT", promised(until), Decimal(0))
+    book.keep("ETHUSDT", promised(None), Decimal(0))
     targets = {"BTCUSDT": Decimal("0.000")}
     assert book.due(["BTCUSDT", "ETHUSDT"], until, targets) == ["ETHUSDT"]
     assert book.due(["BTCUSDT"], until + timedelta(microseconds=1), targets) == ["BTCUSDT"]
+    book.keep("BTCUSDT", promised(until), Decimal(0))
     assert book.due(["BTCUSDT"], T0, {"BTCUSDT": Decimal("0.5")}) == ["BTCUSDT"]
     book.clear()
     assert book.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+    # a signal's evaluation: its promise is kept only where nothing is recorded
+    book.after_other("BTCUSDT", promised(until), True, Decimal(0))
+    assert book.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+    trial = SteadyRevotes(records=False)
+    trial.after_other("BTCUSDT", promised(until), True, Decimal(0))
+    assert trial.due(["BTCUSDT"], T0, targets) == []
+    trial.after_other("BTCUSDT", promised(until), False, Decimal(0))  # it set a target
+    assert trial.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+
+
+def test_a_lapsed_promise_is_carried_on_as_far_as_the_strategy_proves_it() -> None:
+    book = SteadyRevotes()
+    asked: list[datetime] = []
+    later = T0 + timedelta(hours=3)
+
+    def more(at: datetime) -> datetime | None:
+        asked.append(at)
+        return later if at <= later else None
+
+    book.keep("BTCUSDT", promised(T0 + timedelta(hours=1), more), Decimal(0))
+    assert book.due(["BTCUSDT"], T0 + timedelta(hours=1), {}) == []
+    assert asked == []  # within the first span: nothing to walk
+    assert book.due(["BTCUSDT"], T0 + timedelta(hours=2), {}) == []
+    assert book.due(["BTCUSDT"], later, {}) == []
+    assert asked == [T0 + timedelta(hours=2)]  # carried to 3h once, then kept
+    assert book.due(["BTCUSDT"], later + _US, {}) == ["BTCUSDT"]
+    assert book.due(["BTCUSDT"], later + 2 * _US, {}) == ["BTCUSDT"]  # dropped for good
+    assert asked == [T0 + timedelta(hours=2), later + _US]
 
 
 class CountedVote(VoteStrategy):
