@@ -14,6 +14,7 @@ never needed, and a walk done up front for every evaluation would cost more than
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 from bot.events import Label
@@ -81,6 +82,55 @@ class Check:
             return True
         edge = self.threshold * total
         return (top < edge) == self.below and abs(top - edge) > self.edge * total
+
+    def lowest_decay(self, x0: float, x1: float, x2: float) -> float:
+        """The smallest decay factor F (>= 0) down to which sums `F x` (before the prior) still
+        pass `holds` with twice its margins, given they pass at the span's start: each test is
+        linear in F, `alpha F + beta > 0`, so a test that decay can break (alpha > 0) bounds F
+        from below at `-beta / alpha`. Twice the margins, so that the time worked out from it
+        passes `holds` itself with room to spare for the rounding on the way."""
+        label = self.label
+        assert label is not None
+        prior, lead = self.prior, 2 * self.lead
+        xs, qs = (x0, x1, x2), (0.0, prior, 0.0)
+        total = x0 + x1 + x2
+        x_top, q_top = xs[label], qs[label]
+        tests = [
+            (x_top - xs[k] - lead * total, q_top - qs[k] - lead * prior)
+            for k in range(3)
+            if k != label
+        ]
+        if self.counts:
+            if self.below:
+                under = self.threshold - 2 * self.edge
+                tests.append((under * total - x_top, under * prior - q_top))
+            else:
+                over = self.threshold + 2 * self.edge
+                tests.append((x_top - over * total, q_top - over * prior))
+        lowest = 0.0
+        for alpha, beta in tests:
+            if alpha > 0:
+                lowest = max(lowest, -beta / alpha)
+        return lowest
+
+
+def last_holding(
+    check: Check, sums: tuple[float, float, float], count: int, begins: int, ends: int,
+    now: int, rate: float,
+) -> int | None:  # fmt: skip
+    """Where `check` holds at `begins` (µs) but not at `ends` under a decaying vote (`rate` µs
+    a half-life, the sums' decay 1 at `now`): the last µs before `ends` up to which it still
+    holds, found from `Check.lowest_decay` and checked with `holds` at that time (so its float
+    result proves it as the span's ends always are); None when none is found after `begins`."""
+    lowest = check.lowest_decay(*sums)
+    if not 0 < lowest < 1:
+        return None
+    until = min(now + int(rate * math.log2(1 / lowest)), ends - 1)
+    if until <= begins:
+        return None
+    f = 0.5 ** ((until - now) / rate)
+    a, b, c = sums
+    return until if check.holds(f * a, f * b, f * c, count) else None
 
 
 class SteadySpan:
@@ -163,16 +213,25 @@ class SteadySpan:
         received, a, b, c = parts[index]
         ends = min(received + self._window, self._future) - 1
         n, check, rate = left - index, self._check, self._rate
-        if rate:
-            f = 0.5 ** ((begins - self._now) / rate)
-            g = 0.5 ** ((ends - self._now) / rate)
-            holds = check.holds(f * a, f * b, f * c, n) and check.holds(g * a, g * b, g * c, n)
-        else:
-            holds = check.holds(a, b, c, n)
-        if not holds:
+        if not rate:  # the shares stand still between age-outs
+            if not check.holds(a, b, c, n):
+                self._done = True
+                return False
+            self._until = ends
+            return True
+        f = 0.5 ** ((begins - self._now) / rate)
+        g = 0.5 ** ((ends - self._now) / rate)
+        if not check.holds(f * a, f * b, f * c, n):
             self._done = True
             return False
-        self._until = ends
+        if check.holds(g * a, g * b, g * c, n):
+            self._until = ends
+            return True
+        self._done = True  # the decision changes inside this span: the promise ends before
+        until = last_holding(check, (a, b, c), n, begins, ends, self._now, rate)
+        if until is None:
+            return False
+        self._until = until
         return True
 
 

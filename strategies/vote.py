@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from bot.events import Label, Signal
-from strategies.steady_span import Check, SteadySpan
+from strategies.steady_span import Check, SteadySpan, last_holding
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,13 +293,18 @@ class SignalWindow:
         if not check.holds(s0, s1, s2, count):
             return None
         rate = 1_000_000 * self._half_life if self._evidence and self._half_life > 0 else 0.0
+        members = self._members
         if rate and count:  # the far end: every signal's weight x the same decay
             f = 0.5 ** ((last_us - now_us) / rate)
             if not check.holds(f * s0, f * s1, f * s2, count):
-                return None
+                # the decision changes before a member leaves: promised up to just before
+                changes = last_holding(check, (s0, s1, s2), count, now_us, last_us, now_us, rate)
+                if changes is None:
+                    return None
+                last_us, members = changes, []  # and no further
         return SteadySpan(
             check,
-            self._members,
+            members,
             now_us=now_us,
             until_us=last_us,
             future_us=future,

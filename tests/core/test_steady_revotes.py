@@ -11,6 +11,7 @@ same decisions, trades and equity, asking the strategy far less often with it on
 from __future__ import annotations
 
 import importlib
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -63,6 +64,14 @@ signals = st.builds(
     st.booleans(),
     st.sampled_from(["a", "b"]),
 )
+past_signals = st.builds(  # all before a `now` from 20,000 s on, most still in a 6h window
+    signal,
+    st.integers(0, 20_000),
+    probabilities,
+    st.sampled_from(["BTCUSDT", None]),
+    st.sampled_from([0.5, 1.0, 1.7]),
+    st.just(False),
+)
 parameters = st.builds(
     VoteParams,
     window=st.sampled_from([timedelta(hours=6), timedelta(seconds=5400.5), timedelta(hours=30)]),
@@ -108,6 +117,36 @@ def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object
     st.booleans(),
 )
 def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
+    arrived: list[Signal],
+    params: VoteParams,
+    start: int,
+    fractions: list[float],
+    can_short: bool,
+) -> None:
+    check_promise(arrived, params, start, fractions, can_short)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(past_signals, max_size=8),
+    default_votes,
+    st.integers(20_000, 30_000),
+    st.lists(st.floats(0.9, 1), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_a_span_cut_short_where_decay_turns_the_vote_decides_as_the_full_vote(
+    arrived: list[Signal],
+    params: VoteParams,
+    start: int,
+    fractions: list[float],
+    can_short: bool,
+) -> None:
+    """Few signals under the default decay: the promise often ends where the shares cross (a
+    winner overtaken by the prior, a threshold crossed), so times close to its end are tried."""
+    check_promise(arrived, params, start, fractions, can_short)
+
+
+def check_promise(
     arrived: list[Signal],
     params: VoteParams,
     start: int,
@@ -191,7 +230,7 @@ def test_the_promise_ends_at_the_age_out_that_turns_the_winner() -> None:
     assert promise.covering(T0 + timedelta(hours=6, minutes=30)) is None
 
 
-def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_steady() -> None:
+def test_a_composite_that_turns_within_the_span_is_steady_until_just_before_it_turns() -> None:
     window = SignalWindow(EVIDENCE)
     window.add(signal(0, (0.05, 0.05, 0.9)))  # bullish now, its share falls under the prior
     now = T0 + timedelta(minutes=1)
@@ -201,8 +240,14 @@ def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_stead
     later = T0 + timedelta(hours=2, minutes=30)
     below = window.composite("BTCUSDT", later)
     assert below.label is Label.BULLISH and below.confidence < 0.6
-    # the bullish share keeps falling, but the neutral prior overtakes it before 6h: no promise
-    assert window.steady_until("BTCUSDT", later, below, can_short=True) is None
+    # the bullish share keeps falling, and the neutral prior overtakes it when 0.9 F = 0.05 F
+    # + 0.25, F = 0.25 / 0.85 of its weight left: 2h x log2(0.85 / 0.25) = 3h 31m 53s after it
+    until = window.steady_until("BTCUSDT", later, below, can_short=True)
+    turns = T0 + timedelta(hours=2) * math.log2(0.85 / 0.25)
+    assert until is not None and turns - timedelta(seconds=1) < until < turns
+    assert vote(window.signals("BTCUSDT", until), until, EVIDENCE).label is Label.BULLISH
+    after = until + timedelta(seconds=1)
+    assert vote(window.signals("BTCUSDT", after), after, EVIDENCE).label is Label.NEUTRAL
 
 
 def test_a_member_still_to_come_or_an_unsafe_one_ends_the_promise() -> None:
