@@ -179,7 +179,9 @@ class SignalWindow:
         # whether its weight stays far from zero and its probabilities sane (`steady_until`)
         safe = base <= 0 or (
             _SAFE_BASE <= base < _INF
-            and all(0 <= x < _INF for x in p)
+            and 0 <= p[0] < _INF
+            and 0 <= p[1] < _INF
+            and 0 <= p[2] < _INF
             and p[0] + p[1] + p[2] >= _SAFE_MASS
         )
         term = (received, counts, int(signal.label), base, p[0], p[1], p[2], safe)
