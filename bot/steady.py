@@ -64,7 +64,11 @@ class SteadyRevotes:
         out = []
         for symbol in symbols:
             promise = promises.get(symbol)
-            if promise is None or targets.get(symbol, ZERO) != promise[1]:
+            if promise is None:
+                out.append(symbol)
+                continue
+            target = targets.get(symbol, ZERO)  # the very object kept, unless it moved
+            if target is not promise[1] and target != promise[1]:
                 out.append(symbol)
             elif now > promise[0]:
                 more = promise[2]

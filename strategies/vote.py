@@ -209,7 +209,8 @@ class SignalWindow:
         now_us = (now - _EPOCH) // _MICROSECOND
         oldest = now_us - self._window
         half_life, evidence = self._half_life, self._evidence
-        weights = [0.0, 0.0, 0.0]
+        decays = half_life > 0
+        w0 = w1 = w2 = 0.0  # the sums, each in the order `vote` adds them
         count = 0
         first = future = now_us + 2 * self._window  # the oldest member, the next to arrive
         steady = True
@@ -221,41 +222,42 @@ class SignalWindow:
                 continue
             for _, (received, counts, label, base, p0, p1, p2, safe) in queue:
                 if received > now_us:
-                    future = min(future, received)
+                    if received < future:
+                        future = received
                     continue
                 if received <= oldest or not counts:
                     continue
-                steady = steady and safe
-                if evidence:  # `base x decay`, where `vote` multiplies by a decay of 1.0 too
-                    weight = base
-                    if half_life > 0:
-                        weight *= 0.5 ** ((now_us - received) / 1_000_000 / half_life)
-                    if weight <= 0:
-                        continue
-                    a, b, c = weight * p0, weight * p1, weight * p2
-                    weights[0] += a
-                    weights[1] += b
-                    weights[2] += c
-                    keep((received, a, b, c))
+                if not safe:
+                    steady = False
+                # `base x decay` (`vote` multiplies by a decay of 1.0 without a half-life)
+                if decays:
+                    weight = base * 0.5 ** ((now_us - received) / 1_000_000 / half_life)
                 else:
                     weight = base
-                    if half_life > 0:
-                        weight *= 0.5 ** ((now_us - received) / 1_000_000 / half_life)
-                    if weight <= 0:
-                        continue
-                    weights[label] += weight
-                    if label == 0:
-                        keep((received, weight, 0.0, 0.0))
-                    elif label == 1:
-                        keep((received, 0.0, weight, 0.0))
-                    else:
-                        keep((received, 0.0, 0.0, weight))
-                first = min(first, received)
+                if weight <= 0:
+                    continue
+                if evidence:
+                    a, b, c = weight * p0, weight * p1, weight * p2
+                    w0 += a
+                    w1 += b
+                    w2 += c
+                    keep((received, a, b, c))
+                elif label == 0:
+                    w0 += weight
+                    keep((received, weight, 0.0, 0.0))
+                elif label == 1:
+                    w1 += weight
+                    keep((received, 0.0, weight, 0.0))
+                else:
+                    w2 += weight
+                    keep((received, 0.0, 0.0, weight))
+                if received < first:
+                    first = received
                 count += 1
         change = min(first + self._window, future, now_us + self._window) - 1
-        w0, w1, w2 = weights
         self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, future, steady)
         self._members = members
+        weights = [w0, w1, w2]
         return _composite(weights, count, self.params)
 
     def steady_promise(

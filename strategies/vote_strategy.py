@@ -92,7 +92,8 @@ class VoteStrategy(NewsStrategy):
         span = window.steady_promise(symbol, now, evaluation.composite, instrument.can_short)
         if span is None:
             return evaluation
-        return evaluation._replace(steady_until=span.until, steady_more=span.covering)
+        outcome, composite, reason = evaluation.outcome, evaluation.composite, evaluation.reason
+        return Evaluation(outcome, composite, reason, None, span.until, span.covering)
 
     def view_signals(self, symbol: str, now: datetime) -> Sequence[Signal]:
         """None for this class's own `decide`, which reads only the composite (a subclass's,
