@@ -152,8 +152,10 @@ class Answers:
     """The run's model answers, one per news item, as arrays for the nulls.
 
     A null permutes labels among the signals, not among distinct texts (a headline repeated by
-    ten sources is ten signals), so each item gets a text of its own for the null replays: its
-    title with its position appended, which no symbol tagging or cache key confuses with another.
+    ten sources is ten signals), so each item gets a text of its own for the null replays: a
+    short title naming its position and no body. Nothing in a replay reads the words (the
+    symbols were tagged when the file was read, the answer is given), and the signal service
+    normalises and hashes each item's text once per replay: a short one costs next to nothing.
     """
 
     news: list[NewsItem]
@@ -175,7 +177,7 @@ class Answers:
             answer = found.get(normalise(item.text))
             if answer is None:  # never classified: it plays as in the real run (no signal)
                 continue
-            unique = replace(item, title=f"{item.title} [{index}]")
+            unique = replace(item, title=f"null item {index}", body="")
             news.append(unique)
             keys.append(normalise(unique.text))
             rows.append((int(answer.label), answer.probs))
