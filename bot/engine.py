@@ -103,7 +103,7 @@ class Engine:
         # closed by a protective exit: re-entered on news about them, never by a re-vote
         self.exited: set[str] = set()
         self._last_revote: dict[str, tuple[str, Label | None]] = {}
-        self.steady = SteadyRevotes()  # the re-votes the strategy promised end as the last
+        self.steady = SteadyRevotes(record_decisions)  # re-votes promised to end as the last
         self.traded = tuple(traded)
         self.orders: dict[str, Order] = {}
         self.open_orders: dict[str, dict[str, Order]] = {s: {} for s in self.traded}
@@ -205,13 +205,13 @@ class Engine:
             # A re-vote that ends as the symbol's last re-vote did (same outcome, same winning
             # class) is not a new decision: it is not recorded again. Every news item is.
             again = (evaluation.outcome, evaluation.composite.label)
-            self.steady.keep(symbol, evaluation.steady_until, current)
+            self.steady.keep(symbol, evaluation, current)
             if self._last_revote.get(symbol) == again:
                 return
             self._last_revote[symbol] = again
         else:
             self._last_revote.pop(symbol, None)
-            self.steady.drop(symbol)
+            self.steady.after_other(symbol, evaluation, target is None, current)
         record = self.decisions.start(
             now, symbol, cause, composite=evaluation.composite, target_before=current
         )

@@ -192,6 +192,9 @@ class ExitBook:
         self._held: dict[str, Held] = {}
         self._atr: dict[str, TrueRange] = {}
         self._period = atr_period
+        # the ATR is kept (Decimal work on every bar) only where a level is an ATR multiple
+        levels = (rules.stop_loss, rules.take_profit, rules.trailing_stop)
+        self._keeps_atr = any(level is not None and level.unit == "atr" for level in levels)
 
     def on_position(self, symbol: str, qty: Decimal, avg_price: Decimal, now: datetime) -> None:
         """A fill changed the position: a new entry starts a new exit state; flat forgets it."""
@@ -225,8 +228,9 @@ class ExitBook:
                 after_bar(held, high, low)
             else:
                 del self._held[symbol]
-        atr = self._atr.get(symbol)
-        if atr is None:
-            atr = self._atr[symbol] = TrueRange(self._period)
-        atr.update(high, low, close)
+        if self._keeps_atr:
+            atr = self._atr.get(symbol)
+            if atr is None:
+                atr = self._atr[symbol] = TrueRange(self._period)
+            atr.update(high, low, close)
         return exit_

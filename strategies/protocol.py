@@ -15,11 +15,10 @@ the time comes in the view.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from bot.config import StrategyConfig
 from bot.events import Bar, Label, Signal, TargetPosition
@@ -29,8 +28,7 @@ from strategies.sizing import target_qty, within_band
 from strategies.vote import Composite, SignalWindow, VoteParams
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """What one evaluation made of the window: a new target, or why there is none.
 
     `outcome` is one of: `target` (publish `target`); `hold` (no signal counts: the target
@@ -42,6 +40,11 @@ class Evaluation:
     stays `current`, every re-vote of it up to that time would end exactly as this one did (same
     outcome, same winning class, no target), whatever the price or equity, so the engine need
     not ask (None: no promise; `VoteStrategy` proves it from the window, strategies/vote.py).
+    `steady_more`, when given, carries the promise on: asked for a later time, it returns the
+    end of a span proved to reach it with the same promise, or None (strategies/steady_span.py).
+
+    A NamedTuple, like `View` and `Intent`: as immutable and typed as a frozen dataclass and
+    several times cheaper to build (one of each per evaluation, tens of thousands a replay).
     """
 
     outcome: str
@@ -49,6 +52,7 @@ class Evaluation:
     reason: str
     target: TargetPosition | None = None
     steady_until: datetime | None = None
+    steady_more: Callable[[datetime], datetime | None] | None = None
 
 
 @runtime_checkable
@@ -86,8 +90,7 @@ class Strategy(Protocol):
 ENGINE_METHODS = ("reevaluate_every", "on_signal", "on_bar", "wants_revote", "evaluate")
 
 
-@dataclass(frozen=True, slots=True)
-class Intent:
+class Intent(NamedTuple):
     """What `decide` wants: `direction` +1 long, -1 short, 0 flat, None keep the current target;
     `strength` in [0, 1] scales the position (`[strategy] fraction x strength` of equity, capped
     by `max_fraction`); `weak` marks a keep because the evidence is too weak (recorded as
@@ -136,8 +139,7 @@ class Bars:
         return len(self.ts) - self._start
 
 
-@dataclass(frozen=True, slots=True)
-class View:
+class View(NamedTuple):
     """Everything `decide` may look at, at `now` (nothing later)."""
 
     now: datetime
@@ -203,6 +205,11 @@ class NewsStrategy:
         means hold."""
         return bool(self.signal_window) or self.vote_params.below_threshold != "hold"
 
+    def view_signals(self, symbol: str, now: datetime) -> Sequence[Signal]:
+        """`view.signals`: the window's members (a strategy whose `decide` never reads them
+        may hand over none, as the plain vote does)."""
+        return self.signal_window.signals(symbol, now)
+
     def decide(self, view: View) -> Intent | None:
         raise NotImplementedError(f"{type(self).__name__} must define decide(self, view)")
 
@@ -216,13 +223,12 @@ class NewsStrategy:
         equity: Decimal,
         current: Decimal,
     ) -> Evaluation:
-        signals = self.signal_window.signals(symbol, now)
         composite = self.signal_window.composite(symbol, now)  # `vote(signals, ...)`, faster
         view = View(
             now,
             symbol,
             composite,
-            signals,
+            self.view_signals(symbol, now),
             self.bars.get(symbol),
             current,
             price,

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from bot.events import Label, Signal
+from strategies.steady_span import Check, SteadySpan, last_holding
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +161,10 @@ class SignalWindow:
         self._evidence = params.aggregation == "evidence"
         self._added = 0  # signals taken in so far: a vote remembered is of this many
         # the last composite's (symbol, µs, signals added, sums before the prior, count, the
-        # last µs before its members change, whether every member is safe): `steady_until`
-        self._last: tuple[str, int, int, float, float, float, int, int, bool] | None = None
+        # last µs before its members change, the first µs a member still to come enters,
+        # whether every member is safe) and its members' parts: `steady_until`
+        self._last: tuple[str, int, int, float, float, float, int, int, int, bool] | None = None
+        self._members: list[tuple[int, float, float, float]] = []
 
     def add(self, signal: Signal) -> None:
         params = self.params
@@ -176,7 +179,9 @@ class SignalWindow:
         # whether its weight stays far from zero and its probabilities sane (`steady_until`)
         safe = base <= 0 or (
             _SAFE_BASE <= base < _INF
-            and all(0 <= x < _INF for x in p)
+            and 0 <= p[0] < _INF
+            and 0 <= p[1] < _INF
+            and 0 <= p[2] < _INF
             and p[0] + p[1] + p[2] >= _SAFE_MASS
         )
         term = (received, counts, int(signal.label), base, p[0], p[1], p[2], safe)
@@ -204,59 +209,67 @@ class SignalWindow:
         now_us = (now - _EPOCH) // _MICROSECOND
         oldest = now_us - self._window
         half_life, evidence = self._half_life, self._evidence
-        weights = [0.0, 0.0, 0.0]
+        decays = half_life > 0
+        w0 = w1 = w2 = 0.0  # the sums, each in the order `vote` adds them
         count = 0
         first = future = now_us + 2 * self._window  # the oldest member, the next to arrive
         steady = True
+        members: list[tuple[int, float, float, float]] = []  # each member's part of the sums
+        keep = members.append
         for key in (symbol, None):
             queue = self._prune(key, horizon)
             if not queue:
                 continue
             for _, (received, counts, label, base, p0, p1, p2, safe) in queue:
                 if received > now_us:
-                    future = min(future, received)
+                    if received < future:
+                        future = received
                     continue
                 if received <= oldest or not counts:
                     continue
-                steady = steady and safe
-                if evidence:  # `base x decay`, where `vote` multiplies by a decay of 1.0 too
-                    weight = base
-                    if half_life > 0:
-                        weight *= 0.5 ** ((now_us - received) / 1_000_000 / half_life)
-                    if weight <= 0:
-                        continue
-                    weights[0] += weight * p0
-                    weights[1] += weight * p1
-                    weights[2] += weight * p2
+                if not safe:
+                    steady = False
+                # `base x decay` (`vote` multiplies by a decay of 1.0 without a half-life)
+                if decays:
+                    weight = base * 0.5 ** ((now_us - received) / 1_000_000 / half_life)
                 else:
                     weight = base
-                    if half_life > 0:
-                        weight *= 0.5 ** ((now_us - received) / 1_000_000 / half_life)
-                    if weight <= 0:
-                        continue
-                    weights[label] += weight
-                first = min(first, received)
+                if weight <= 0:
+                    continue
+                if evidence:
+                    a, b, c = weight * p0, weight * p1, weight * p2
+                    w0 += a
+                    w1 += b
+                    w2 += c
+                    keep((received, a, b, c))
+                elif label == 0:
+                    w0 += weight
+                    keep((received, weight, 0.0, 0.0))
+                elif label == 1:
+                    w1 += weight
+                    keep((received, 0.0, weight, 0.0))
+                else:
+                    w2 += weight
+                    keep((received, 0.0, 0.0, weight))
+                if received < first:
+                    first = received
                 count += 1
         change = min(first + self._window, future, now_us + self._window) - 1
-        w0, w1, w2 = weights
-        self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, steady)
+        self._last = (symbol, now_us, self._added, w0, w1, w2, count, change, future, steady)
+        self._members = members
+        weights = [w0, w1, w2]
         return _composite(weights, count, self.params)
 
-    def steady_until(
+    def steady_promise(
         self, symbol: str, now: datetime, composite: Composite, can_short: bool
-    ) -> datetime | None:
-        """The last time up to which, while no signal arrives, `decide` on this symbol's
-        composite gives what it gives now, a keep (direction None) or a flat (0), with the same
-        winning class and on the same side of the threshold; None when that cannot be proved.
-        Sizing plays no part in either, so the evaluation ends the same while the target stays.
-
-        Why it can be proved: until a member enters or ages out, every member's weight decays by
-        the same factor, so each share and each difference of two shares moves one way only
-        (under `evidence` the prior stays while the signals shrink; under `share`, or with no
-        decay, they do not move at all). What holds, with a margin above the float error of the
-        sum, at both ends of that span holds at every time inside it; the far end's sums are the
-        near end's times one decay. `composite` is this window's composite at `now` (the sums
-        it was made of are remembered). The engine skips the re-votes of that span.
+    ) -> SteadySpan | None:
+        """The span over which, while no signal arrives, `decide` on this symbol's composite
+        gives what it gives now, a keep (direction None) or a flat (0), with the same winning
+        class, on the same side of the threshold and of `min_signals`; None when that cannot be
+        proved. Sizing plays no part in either, so the evaluation ends the same while the
+        target stays. Proved here up to the first change of the members, and on across
+        age-outs as the engine asks (strategies/steady_span.py says why it holds).
+        `composite` is this window's composite at `now` (its sums and parts are remembered).
         """
         params = self.params
         direction = decide(composite, params, can_short).direction
@@ -266,42 +279,52 @@ class SignalWindow:
         if self._last is None or self._last[:3] != (symbol, now_us, self._added):
             self.composite(symbol, now)
         assert self._last is not None
-        _, _, _, s0, s1, s2, count, last_us, steady = self._last
+        _, _, _, s0, s1, s2, count, last_us, future, steady = self._last
         ages = self._window / 1_000_000 / self._half_life if self._half_life > 0 else 0.0
         if not steady or last_us <= now_us or ages > _SAFE_AGES or not params.prior_weight >= 0:
             return None
-        later = composite  # under `share`, or with no decay, the shares do not move
-        if self._evidence and self._half_life > 0 and count:
-            # every signal's weight x the same decay: the sums then, less the float error
-            f = 0.5 ** ((last_us - now_us) / 1_000_000 / self._half_life)
-            later = _composite([f * s0, f * s1, f * s2], count, params)
-        then = decide(later, params, can_short).direction
-        if later.label is not composite.label or then != direction:
-            return None
+        prior = params.prior_weight if self._evidence else 0.0
         margin = _STEADY_MARGIN * (count + 10 + ages)
-        if not (_clear(composite, margin) and _clear(later, margin)):
+        check = Check(
+            composite.label,
+            composite.n_signals,
+            composite.confidence,
+            params.threshold,
+            params.min_signals,
+            prior,
+            margin,
+        )
+        if not check.holds(s0, s1, s2, count):
             return None
-        if composite.label is not None and count >= params.min_signals:
-            below = composite.confidence < params.threshold
-            for end in (composite, later):
-                if (end.confidence < params.threshold) != below:
+        rate = 1_000_000 * self._half_life if self._evidence and self._half_life > 0 else 0.0
+        members = self._members
+        if rate and count:  # the far end: every signal's weight x the same decay
+            f = 0.5 ** ((last_us - now_us) / rate)
+            if not check.holds(f * s0, f * s1, f * s2, count):
+                # the decision changes before a member leaves: promised up to just before
+                changes = last_holding(check, (s0, s1, s2), count, now_us, last_us, now_us, rate)
+                if changes is None:
                     return None
-                if abs(end.confidence - params.threshold) <= 2 * margin:
-                    return None
-        return _EPOCH + timedelta(microseconds=last_us)
+                last_us, members = changes, []  # and no further
+        return SteadySpan(
+            check,
+            members,
+            now_us=now_us,
+            until_us=last_us,
+            future_us=future,
+            window_us=self._window,
+            rate=rate,
+        )
+
+    def steady_until(
+        self, symbol: str, now: datetime, composite: Composite, can_short: bool
+    ) -> datetime | None:
+        """The end of the longest span `steady_promise` can prove (None: none)."""
+        promise = self.steady_promise(symbol, now, composite, can_short)
+        return None if promise is None else promise.furthest()
 
     def __bool__(self) -> bool:
         return any(self._by_symbol.values())
-
-
-def _clear(composite: Composite, margin: float) -> bool:
-    """Whether the winner leads every other class by more than twice `margin` (no tie that
-    a float error could turn), or no signal counts at all."""
-    if composite.label is None:
-        return True
-    shares = composite.shares
-    top = shares[composite.label]
-    return all(k == composite.label or top - shares[k] > 4 * margin for k in range(3))
 
 
 # (received µs, counts, label, weight part, p_bearish, p_neutral, p_bullish, safe); see

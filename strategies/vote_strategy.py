@@ -12,10 +12,12 @@ Its tunable parameters are `[strategy]` keys (`key=`), so a tuned vote is an ord
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from bot.config import RiskConfig, StrategyConfig
+from bot.events import Signal
 from bot.symbols import Instrument
 from strategies.exits import ExitRules, Level
 from strategies.params import CategoricalParam, DecimalParam, IntParam
@@ -87,10 +89,18 @@ class VoteStrategy(NewsStrategy):
         if evaluation.outcome not in _STEADY or type(self).decide is not VoteStrategy.decide:
             return evaluation
         window = self.signal_window
-        until = window.steady_until(symbol, now, evaluation.composite, instrument.can_short)
-        if until is None:
+        span = window.steady_promise(symbol, now, evaluation.composite, instrument.can_short)
+        if span is None:
             return evaluation
-        return Evaluation(evaluation.outcome, evaluation.composite, evaluation.reason, None, until)
+        outcome, composite, reason = evaluation.outcome, evaluation.composite, evaluation.reason
+        return Evaluation(outcome, composite, reason, None, span.until, span.covering)
+
+    def view_signals(self, symbol: str, now: datetime) -> Sequence[Signal]:
+        """None for this class's own `decide`, which reads only the composite (a subclass's,
+        like the trend vote's, gets the members)."""
+        if type(self).decide is VoteStrategy.decide:
+            return ()
+        return super().view_signals(symbol, now)
 
     def decide(self, view: View) -> Intent | None:
         decision = decide(view.composite, self.vote_params, view.can_short)

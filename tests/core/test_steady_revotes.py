@@ -11,6 +11,7 @@ same decisions, trades and equity, asking the strategy far less often with it on
 from __future__ import annotations
 
 import importlib
+import math
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,18 +21,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot import assemble
 from bot.backtest import LuckOptions, run_backtest
 from bot.commands.backtest import sample_paths
 from bot.config import Settings
 from bot.events import Label, Signal
+from bot.replay import TrialResult, replay_in_memory
 from bot.report import write_report
 from bot.steady import SteadyRevotes
+from bot.symbols import SymbolTable
 from strategies.protocol import Evaluation, Intent, View
-from strategies.vote import SignalWindow, VoteParams, decide, vote
+from strategies.vote import EMPTY, SignalWindow, VoteParams, decide, vote
 from strategies.vote_strategy import VoteStrategy
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 MODULE = "tests.core.test_steady_revotes"
+_US = timedelta(microseconds=1)
 
 
 def signal(
@@ -59,6 +64,14 @@ signals = st.builds(
     st.booleans(),
     st.sampled_from(["a", "b"]),
 )
+past_signals = st.builds(  # all before a `now` from 20,000 s on, most still in a 6h window
+    signal,
+    st.integers(0, 20_000),
+    probabilities,
+    st.sampled_from(["BTCUSDT", None]),
+    st.sampled_from([0.5, 1.0, 1.7]),
+    st.just(False),
+)
 parameters = st.builds(
     VoteParams,
     window=st.sampled_from([timedelta(hours=6), timedelta(seconds=5400.5), timedelta(hours=30)]),
@@ -85,11 +98,14 @@ default_votes = st.builds(
 
 
 def outcome(composite: Any, params: VoteParams, can_short: bool) -> tuple[object, ...]:
-    """What a re-vote's record key depends on: the decision, the class, and which side."""
+    """What a re-vote's record key depends on: the decision, the class, and which side (of
+    `min_signals` and of the threshold); how many members count beyond that is not (members
+    age out inside a promised span)."""
     decision = decide(composite, params, can_short)
-    counts = composite.label is not None and composite.n_signals >= params.min_signals
+    enough = composite.n_signals >= params.min_signals
+    counts = composite.label is not None and enough
     side = composite.confidence < params.threshold if counts else None
-    return decision.direction, composite.label, composite.n_signals, side
+    return decision.direction, composite.label, enough, side
 
 
 @settings(max_examples=600, deadline=None)
@@ -107,21 +123,61 @@ def test_a_promised_span_decides_as_the_full_vote_at_every_time_in_it(
     fractions: list[float],
     can_short: bool,
 ) -> None:
-    window = SignalWindow(params)
+    check_promise(arrived, params, start, fractions, can_short)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(past_signals, max_size=8),
+    default_votes,
+    st.integers(20_000, 30_000),
+    st.lists(st.floats(0.9, 1), min_size=1, max_size=4),
+    st.booleans(),
+)
+def test_a_span_cut_short_where_decay_turns_the_vote_decides_as_the_full_vote(
+    arrived: list[Signal],
+    params: VoteParams,
+    start: int,
+    fractions: list[float],
+    can_short: bool,
+) -> None:
+    """Few signals under the default decay: the promise often ends where the shares cross (a
+    winner overtaken by the prior, a threshold crossed), so times close to its end are tried."""
+    check_promise(arrived, params, start, fractions, can_short)
+
+
+def check_promise(
+    arrived: list[Signal],
+    params: VoteParams,
+    start: int,
+    fractions: list[float],
+    can_short: bool,
+) -> None:
+    window, lazy = SignalWindow(params), SignalWindow(params)
     now = T0 + timedelta(seconds=start, microseconds=start % 11)
     for item in sorted(arrived, key=lambda s: s.received):
         window.add(item)
+        lazy.add(item)
     composite = window.composite("BTCUSDT", now)
     until = window.steady_until("BTCUSDT", now, composite, can_short)
+    promise = lazy.steady_promise("BTCUSDT", now, lazy.composite("BTCUSDT", now), can_short)
     if until is None:
+        assert promise is None
         return
+    assert promise is not None
     assert until > now
     expected = outcome(composite, params, can_short)
     assert expected[0] in (None, 0)
     span = until - now
-    for at in [until, now + timedelta(microseconds=1)] + [now + span * f for f in fractions]:
+    # inside the span, at its ends, and on both sides of every member's ageing out within it
+    edges = [s.received + params.window + d for s in arrived for d in (-_US, 0 * _US, _US)]
+    times = [until, now + _US] + [now + span * f for f in fractions]
+    for at in sorted(times + [t for t in edges if now < t <= until]):  # `signals` prunes
         members = window.signals("BTCUSDT", at)
         assert outcome(vote(members, at, params), params, can_short) == expected
+        covered = promise.covering(at)  # walked as the engine walks it: only as far as asked
+        assert covered is not None and at <= covered <= until
+    assert promise.furthest() == until
 
 
 def keeping(params: VoteParams) -> SignalWindow:
@@ -135,16 +191,46 @@ def keeping(params: VoteParams) -> SignalWindow:
 EVIDENCE = VoteParams(timedelta(hours=6), timedelta(hours=2), threshold=0.6)
 
 
-def test_a_neutral_composite_above_the_threshold_is_steady_until_its_oldest_member_leaves() -> None:
+def test_a_neutral_composite_above_the_threshold_is_steady_until_its_last_member_leaves() -> None:
     window = keeping(EVIDENCE)
     now = T0 + timedelta(hours=2, minutes=5)
     composite = window.composite("BTCUSDT", now)
     assert composite.label is Label.NEUTRAL and composite.confidence >= 0.6
     until = window.steady_until("BTCUSDT", now, composite, can_short=True)
-    assert until == T0 + timedelta(hours=6) - timedelta(microseconds=1)
+    # across the first two members' ageing out (at 6h and 7h), up to the last one's (8h)
+    assert until == T0 + timedelta(hours=8) - _US
 
 
-def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_steady() -> None:
+def test_the_promise_ends_at_the_age_out_that_turns_the_winner() -> None:
+    """Two bullish headlines and a later bearish one: the bullish side wins (below the
+    threshold, so the target is kept) until the first bullish leaves, and wins still after
+    it, but the second's leaving hands the vote to the bearish one: the promise runs across
+    the first age-out and stops at the second."""
+    params = VoteParams(timedelta(hours=6), None, threshold=0.9, prior_weight=0.25)
+
+    def window() -> SignalWindow:  # a fresh one for each look (a window prunes as time moves)
+        made = SignalWindow(params)
+        made.add(signal(0, (0.1, 0.1, 0.8)))
+        made.add(signal(1800, (0.1, 0.1, 0.8)))
+        made.add(signal(3600, (0.7, 0.1, 0.2)))
+        return made
+
+    now = T0 + timedelta(hours=1, minutes=5)
+    composite = window().composite("BTCUSDT", now)
+    assert composite.label is Label.BULLISH and composite.confidence < 0.9
+    after_first = window().composite("BTCUSDT", T0 + timedelta(hours=6, minutes=10))
+    assert after_first.label is Label.BULLISH and after_first.n_signals == 2
+    until = window().steady_until("BTCUSDT", now, composite, can_short=True)
+    assert until == T0 + timedelta(hours=6, minutes=30) - _US
+    assert window().composite("BTCUSDT", until + _US).label is Label.BEARISH
+    # proved lazily: up to the first age-out, then on as far as asked and no further
+    promise = window().steady_promise("BTCUSDT", now, composite, can_short=True)
+    assert promise is not None and promise.until == T0 + timedelta(hours=6) - _US
+    assert promise.covering(T0 + timedelta(hours=6, minutes=5)) == until
+    assert promise.covering(T0 + timedelta(hours=6, minutes=30)) is None
+
+
+def test_a_composite_that_turns_within_the_span_is_steady_until_just_before_it_turns() -> None:
     window = SignalWindow(EVIDENCE)
     window.add(signal(0, (0.05, 0.05, 0.9)))  # bullish now, its share falls under the prior
     now = T0 + timedelta(minutes=1)
@@ -154,8 +240,14 @@ def test_a_composite_that_would_cross_the_threshold_within_the_span_is_not_stead
     later = T0 + timedelta(hours=2, minutes=30)
     below = window.composite("BTCUSDT", later)
     assert below.label is Label.BULLISH and below.confidence < 0.6
-    # the bullish share keeps falling, but the neutral prior overtakes it before 6h: no promise
-    assert window.steady_until("BTCUSDT", later, below, can_short=True) is None
+    # the bullish share keeps falling, and the neutral prior overtakes it when 0.9 F = 0.05 F
+    # + 0.25, F = 0.25 / 0.85 of its weight left: 2h x log2(0.85 / 0.25) = 3h 31m 53s after it
+    until = window.steady_until("BTCUSDT", later, below, can_short=True)
+    turns = T0 + timedelta(hours=2) * math.log2(0.85 / 0.25)
+    assert until is not None and turns - timedelta(seconds=1) < until < turns
+    assert vote(window.signals("BTCUSDT", until), until, EVIDENCE).label is Label.BULLISH
+    after = until + timedelta(seconds=1)
+    assert vote(window.signals("BTCUSDT", after), after, EVIDENCE).label is Label.NEUTRAL
 
 
 def test_a_member_still_to_come_or_an_unsafe_one_ends_the_promise() -> None:
@@ -171,17 +263,50 @@ def test_a_member_still_to_come_or_an_unsafe_one_ends_the_promise() -> None:
     assert window.steady_until("BTCUSDT", now, composite, can_short=True) is None
 
 
+def promised(until: datetime | None, more: Any = None) -> Evaluation:
+    return Evaluation("hold", EMPTY, "", None, until, more)
+
+
 def test_the_engines_book_of_promises() -> None:
     book = SteadyRevotes()
     until = T0 + timedelta(hours=1)
-    book.keep("BTCUSDT", until, Decimal(0))
-    book.keep("ETHUSDT", None, Decimal(0))
+    book.keep("BTCUSDT", promised(until), Decimal(0))
+    book.keep("ETHUSDT", promised(None), Decimal(0))
     targets = {"BTCUSDT": Decimal("0.000")}
     assert book.due(["BTCUSDT", "ETHUSDT"], until, targets) == ["ETHUSDT"]
     assert book.due(["BTCUSDT"], until + timedelta(microseconds=1), targets) == ["BTCUSDT"]
+    book.keep("BTCUSDT", promised(until), Decimal(0))
     assert book.due(["BTCUSDT"], T0, {"BTCUSDT": Decimal("0.5")}) == ["BTCUSDT"]
     book.clear()
     assert book.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+    # a signal's evaluation: its promise is kept only where nothing is recorded
+    book.after_other("BTCUSDT", promised(until), True, Decimal(0))
+    assert book.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+    trial = SteadyRevotes(records=False)
+    trial.after_other("BTCUSDT", promised(until), True, Decimal(0))
+    assert trial.due(["BTCUSDT"], T0, targets) == []
+    trial.after_other("BTCUSDT", promised(until), False, Decimal(0))  # it set a target
+    assert trial.due(["BTCUSDT"], T0, targets) == ["BTCUSDT"]
+
+
+def test_a_lapsed_promise_is_carried_on_as_far_as_the_strategy_proves_it() -> None:
+    book = SteadyRevotes()
+    asked: list[datetime] = []
+    later = T0 + timedelta(hours=3)
+
+    def more(at: datetime) -> datetime | None:
+        asked.append(at)
+        return later if at <= later else None
+
+    book.keep("BTCUSDT", promised(T0 + timedelta(hours=1), more), Decimal(0))
+    assert book.due(["BTCUSDT"], T0 + timedelta(hours=1), {}) == []
+    assert asked == []  # within the first span: nothing to walk
+    assert book.due(["BTCUSDT"], T0 + timedelta(hours=2), {}) == []
+    assert book.due(["BTCUSDT"], later, {}) == []
+    assert asked == [T0 + timedelta(hours=2)]  # carried to 3h once, then kept
+    assert book.due(["BTCUSDT"], later + _US, {}) == ["BTCUSDT"]
+    assert book.due(["BTCUSDT"], later + 2 * _US, {}) == ["BTCUSDT"]  # dropped for good
+    assert asked == [T0 + timedelta(hours=2), later + _US]
 
 
 class CountedVote(VoteStrategy):
@@ -201,15 +326,25 @@ class UnpromisedVote(CountedVote):
         return super().decide(view)
 
 
-def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
-    news, bars = sample_paths()
-    config = Settings().with_overrides(
+def sample_settings(tmp: Path, use: str) -> Settings:
+    return Settings().with_overrides(
         model={"backend": "lexicon"},
         store={"cache_dir": str(tmp / "cache"), "data_dir": str(tmp / "data")},
         strategy={"use": f"{MODULE}:{use}", "threshold": 0.3},
     )
-    loaded = importlib.import_module(MODULE)  # what the loader imports (pytest's copy is another)
-    loaded.CountedVote.asked[0] = 0
+
+
+def asked_counter() -> list[int]:
+    """The count of the class the loader imports (pytest's copy of this module is another)."""
+    counter: list[int] = importlib.import_module(MODULE).CountedVote.asked
+    counter[0] = 0
+    return counter
+
+
+def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
+    news, bars = sample_paths()
+    config = sample_settings(tmp, use)
+    asked = asked_counter()
     result = run_backtest(
         config,
         bars_path=bars,
@@ -222,7 +357,25 @@ def sample_run(tmp: Path, use: str) -> tuple[dict[str, bytes], int]:
     )
     write_report(result)
     files = ("decisions.csv", "trades.csv", "equity.csv")
-    return {name: (tmp / use / name).read_bytes() for name in files}, loaded.CountedVote.asked[0]
+    return {name: (tmp / use / name).read_bytes() for name in files}, asked[0]
+
+
+def sample_in_memory(tmp: Path, use: str) -> tuple[TrialResult, int]:
+    """The sample replayed as a null replay or a trial is (`replay_in_memory`: no records)."""
+    news_path, bars_path = sample_paths()
+    settings = sample_settings(tmp, use)
+    symbols = SymbolTable.from_settings(settings)
+    asked = asked_counter()
+    trial = replay_in_memory(
+        settings,
+        bars=list(assemble.bars_file(bars_path, "BTCUSDT")),
+        news=assemble.read_news_file(news_path, symbols),
+        signals=assemble.signal_cache(settings),  # the backtests' cache answers every item
+        model=assemble.build_model(settings),
+        symbol="BTCUSDT",
+        symbols=symbols,
+    )
+    return trial, asked[0]
 
 
 @pytest.mark.slow  # two sample backtests: about 6 s
@@ -234,3 +387,12 @@ def test_a_backtest_with_skipped_revotes_writes_what_asking_every_revote_writes(
     assert promised == unpromised
     assert promised["decisions.csv"].count(b"\n") > 20
     assert asked < asked_all / 2
+    # Recording nothing, a replay also skips the first re-vote after each signal: the same
+    # equity and trades as asking every re-vote, the strategy asked less than by the backtest.
+    trial, asked_in_memory = sample_in_memory(tmp_path, "CountedVote")
+    everything, asked_every_time = sample_in_memory(tmp_path, "UnpromisedVote")
+    assert trial.recording.equity == everything.recording.equity
+    assert trial.recording.trades == everything.recording.trades
+    assert len(trial.recording.trades) > 4
+    assert asked_every_time == asked_all
+    assert asked_in_memory < asked
