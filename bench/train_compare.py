@@ -158,14 +158,16 @@ def render(document: dict, args: argparse.Namespace, wall: float) -> str:
     failed = [r for r in document["results"] if "error" in r]
     batch = document["settings"]["eval_batch_size"]
     rows = [
-        f"| method | trainable % | s/epoch | peak RSS MB | weights MB | ms/item (batch {batch}) "
+        "| method | trainable % | s/epoch | train ex/s | peak RSS MB | weights MB "
+        f"| ms/item (batch {batch}) "
         "| ms (1 item) | accuracy | macro-F1 | stopped at epoch |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rows.append(
             f"| {r['method']} | {r['trainable_pct']:.2f} | {r['seconds_per_epoch']:.0f} "
-            f"| {r['peak_rss_mb']:.0f} | {r['weights_mb']:.1f} | {r['latency_ms']:.2f} "
+            f"| {r.get('examples_per_second', 0.0):.1f} | {r['peak_rss_mb']:.0f} "
+            f"| {r['weights_mb']:.1f} | {r['latency_ms']:.2f} "
             f"| {r['latency_single_ms']:.1f} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} "
             f"| {r['epochs']:.2f}{' (early stop)' if r['stopped_early'] else ''} |"
         )

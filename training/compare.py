@@ -37,6 +37,7 @@ COLUMNS = (
     ("trainable %", "trainable_pct", "{:.2f}"),
     ("s/epoch", "seconds_per_epoch", "{:.1f}"),
     ("train s", "train_seconds", "{:.1f}"),
+    ("train ex/s", "examples_per_second", "{:.1f}"),
     ("peak RSS MB", "peak_rss_mb", "{:.0f}"),
     ("weights MB", "weights_mb", "{:.1f}"),
     ("ms/item", "latency_ms", "{:.2f}"),
@@ -104,6 +105,10 @@ def run_method(
         "train_seconds": outcome.seconds,
         "seconds_per_epoch": outcome.seconds_per_epoch,
         "epochs": outcome.epochs_done,
+        # training examples gone through per second of the loop (the step time, no validation)
+        "examples_per_second": (
+            len(split.train) * outcome.epochs_done / outcome.seconds if outcome.seconds else 0.0
+        ),
         "stopped_early": outcome.stopped_early,
         "peak_rss_mb": peak_rss_mb(),
         "weights_mb": outcome.weights_bytes / 2**20,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import TrainingConfig
-from training.compare import COLUMNS, compare_methods, render_table
+from training.compare import COLUMNS, compare_methods, read_split, render_table
 from training.pipeline import DataRequest
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -37,6 +37,10 @@ def test_compare_in_subprocesses_reports_qlora_memory_against_lora(
     for row in results:
         assert row["peak_rss_mb"] > 50  # a process that imported torch
         assert row["latency_ms"] > 0 and row["seconds_per_epoch"] > 0
+        # examples/s is the rows gone through over the loop's own seconds
+        through = row["examples_per_second"] * row["train_seconds"]
+        n_train = len(read_split(out / "split").train)
+        assert through == pytest.approx(n_train * row["epochs"], rel=1e-6)
         assert 0 <= row["accuracy"] <= 1 and 0 <= row["macro_f1"] <= 1
         assert Path(row["folder"], "lorabot.json").is_file()
     document = json.loads((out / "compare.json").read_text())
@@ -63,6 +67,10 @@ def test_compare_in_process_and_failures_are_kept(
         cfg, DataRequest(str(news_csv)), out, ["lora", "adapter"], in_process=True, progress=False
     )
     assert "error" not in results[0]
+    lora = results[0]
+    n_train = len(read_split(out / "split").train)
+    through = lora["examples_per_second"] * lora["train_seconds"]
+    assert through == pytest.approx(n_train * lora["epochs"], rel=1e-6)
     assert "no_such_module" in results[1]["error"]
     table = render_table(results)
     assert "| adapter | failed:" in table
