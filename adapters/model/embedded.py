@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -257,12 +258,22 @@ def build_embedded(settings: Settings) -> EmbeddedModel:
         merge=config.merge,
         coalesce_wait=config.coalesce_wait,
         max_pending=config.max_pending,
-        graph_cache=settings.cache_dir / "onnx",
+        graph_cache=graph_cache_dir(settings.cache_dir),
     )
 
 
+GRAPH_CACHE_ENV = "LORABOT_ONNX_CACHE"
+
+
+def graph_cache_dir(cache_dir: Path) -> Path:
+    """Where ONNX graphs are kept: `$LORABOT_ONNX_CACHE` if set (one folder several setups or a
+    test session share: graphs are keyed by model id), else `onnx/` in the cache folder."""
+    override = os.environ.get(GRAPH_CACHE_ENV, "")
+    return Path(override).expanduser() if override else cache_dir / "onnx"
+
+
 def default_graph_cache() -> Path:
-    """Where ONNX graphs go when no settings say (`Settings.cache_dir / "onnx"` otherwise)."""
+    """The graph folder when no settings are given (`build_embedded` passes the configured one)."""
     import platformdirs
 
-    return Path(platformdirs.user_cache_dir("lorabot")) / "onnx"
+    return graph_cache_dir(Path(platformdirs.user_cache_dir("lorabot")))

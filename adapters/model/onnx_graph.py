@@ -145,19 +145,24 @@ def export_graph(spec: GraphSpec, cache: Path) -> Path:
             "sha256": _sha256(work / GRAPH),
         }
         (work / META).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        return _install(work, graph_dir(cache, spec.model_id))
+        return _install(work, graph_dir(cache, spec.model_id), spec.model_id)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _install(work: Path, target: Path) -> Path:
-    """Rename the finished export into place (a stale or corrupt folder there is replaced)."""
-    if target.exists() and check_graph(target, json.loads((work / META).read_text())["model_id"]):
-        shutil.rmtree(target, ignore_errors=True)
+def _install(work: Path, target: Path, model_id: str) -> Path:
+    """Rename the finished export into place. Whatever was there is the graph that could not be
+    used (stale, corrupt, or refused by onnxruntime): it is moved aside and removed first."""
+    if target.exists():
+        stale = target.with_name(f".stale-{target.name}-{os.getpid()}")
+        try:
+            os.replace(target, stale)
+        finally:
+            shutil.rmtree(stale, ignore_errors=True)
     try:
         os.replace(work, target)
     except OSError:
-        if check_graph(target, json.loads((work / META).read_text())["model_id"]) is not None:
+        if check_graph(target, model_id) is not None:
             raise  # not another process's finished export: a real failure
     return target
 
