@@ -5,8 +5,10 @@ commit before a change, to measure before and after in the same run):
 - `--help`: the lazy command table alone (target < 0.3 s);
 - `classify`, answer cached: the headline's answer is in the signal cache (a headline seen
   before, the common case for a re-run), so the model never loads;
-- `classify`, not cached (`--no-cache`): the embedded default model loads and answers
-  (torch, the weights, one forward pass).
+- `classify`, not cached (`--no-cache`): the embedded default model loads and answers: since
+  `[model] runtime = "onnx"` the cached ONNX graph on onnxruntime + tokenizers, no torch (the
+  warm-up run, not counted, exports it once into the tree's own cache folder); on a tree before
+  that, torch, the weights, one forward pass.
 
 Each figure is the wall time of `python -m bot ...` from spawn to exit, the median of `--repeat`
 fresh processes (the first, warming the file cache and the signal cache, is not counted). With
