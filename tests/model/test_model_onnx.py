@@ -242,3 +242,15 @@ def test_an_export_that_fails_falls_back_to_torch_with_one_log_line(tmp_path: Pa
     warnings = [entry for entry in logs if entry["log_level"] == "warning"]
     assert [entry["event"] for entry in warnings] == ["onnx_unavailable_torch"]
     assert str(blocked) in warnings[0]["error"]
+
+
+@pytest.mark.slow
+def test_classify_runtime_option_picks_torch(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "classify", "--json", "--no-cache", "--runtime", "torch",
+         HEADLINES[0]],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["model_id"] == EmbeddedModel(default_model_dir()).model_id
