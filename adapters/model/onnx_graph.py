@@ -9,7 +9,7 @@ What is exported: `compact_bert`'s classifier with the LoRA adapter merged (the 
 backend's fp32 model, so answers match it to float rounding), taking token ids only. Texts are
 batched by exact token length (`onnx_scorer`), so the graph never sees padding and needs no
 attention mask: one op less per layer, and a headline's answer cannot depend on its batch.
-`precision = "int8"` adds static int8 quantisation of the encoder's matmuls, calibrated once on
+`precision = "int8"` adds static int8 quantisation of the encoder's weight matmuls, calibrated on
 the sample headlines shipped in `bot/sample/news.jsonl` (fixed scales: unlike dynamic int8,
 answers do not move with the batch); the pooler and the head (Gemm ops) stay fp32.
 
@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 from adapters.model.inference_loader import ModelLoadError, load_compact_model
 
-GRAPH_FORMAT = 1  # bump when the exported function or the layout changes
+GRAPH_FORMAT = 2  # bump when the exported function or the layout changes
 GRAPH = "model.onnx"
 TOKENIZER = "tokenizer.json"
 META = "graph.json"
@@ -249,6 +249,17 @@ def _quantize(fp32: Path, out: Path, tokenizer_json: Path) -> None:
 
     prepared = fp32.with_name("prepared.onnx")
     quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
+    import onnx
+
+    graph = onnx.load(str(prepared), load_external_data=False).graph
+    weights = {tensor.name for tensor in graph.initializer}
+    # attention's two activation-by-activation matmuls stay fp32: quantising both sides cost
+    # accuracy (0.8660 against 0.8643 with them fp32) and, at headline lengths, no time
+    activations_only = [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and not any(name in weights for name in node.input)
+    ]
     quantize_static(
         str(prepared),
         str(out),
@@ -258,5 +269,6 @@ def _quantize(fp32: Path, out: Path, tokenizer_json: Path) -> None:
         weight_type=QuantType.QInt8,
         per_channel=True,
         op_types_to_quantize=["MatMul"],  # the pooler and the head are Gemm ops: fp32
+        nodes_to_exclude=activations_only,
     )
     prepared.unlink()
