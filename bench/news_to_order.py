@@ -21,6 +21,7 @@ It measures and prints markdown for bench/RESULTS.md; it decides nothing.
 
     python bench/news_to_order.py                       # max_wait 20ms and 0, ~2 minutes
     python bench/news_to_order.py --max-wait 0 --samples 50 --no-rss
+    python bench/news_to_order.py --max-wait 0 --runtime onnx,torch --no-rss   # before/after
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def headline(n: int) -> str:
     return pool[(n // 2) % len(pool)].format(n=n % 97 + 2) + f", report {n}"
 
 
-def settings(sim: Simulator, folder: Path, max_wait: float, feed: str | None) -> Settings:
+def settings(
+    sim: Simulator, folder: Path, max_wait: float, feed: str | None, runtime: str = "onnx"
+) -> Settings:
     news: dict[str, Any] = {"feeds": []}
     if feed is not None:
         news = {"feeds": [{"url": feed, "name": "bench", "interval": "1s"}], "jitter": 0}
@@ -83,7 +86,7 @@ def settings(sim: Simulator, folder: Path, max_wait: float, feed: str | None) ->
             "commit_interval": "50ms",
             "cache_dir": str(folder / "cache"),
         },
-        model={"max_wait": max_wait},
+        model={"max_wait": max_wait, "runtime": runtime},
         news=news,
         strategy={
             "half_life": "50ms",
@@ -280,10 +283,10 @@ async def main(args: argparse.Namespace) -> None:
     sim = Simulator(SimConfig(port=0, tick_interval=0.2))
     await sim.start()
     try:
-        for max_wait in args.max_wait:
-            wait = f"max_wait {max_wait * 1000:g}ms"
+        for runtime, max_wait in [(r, w) for r in args.runtime for w in args.max_wait]:
+            wait = f"max_wait {max_wait * 1000:g}ms, {runtime}"
             with tempfile.TemporaryDirectory() as tmp:
-                config = settings(sim, Path(tmp), max_wait, None)
+                config = settings(sim, Path(tmp), max_wait, None, runtime)
                 async with Daemon(config) as parts:
                     stages = Stages(parts)
                     values = await steady(parts, args.samples, random.Random(21))
@@ -320,4 +323,12 @@ if __name__ == "__main__":
     parser.add_argument("--bursts", type=int, default=10)
     parser.add_argument("--rss-samples", type=int, default=20)
     parser.add_argument("--no-rss", action="store_true")
+    parser.add_argument(
+        "--runtime", type=lambda text: text.split(","), default=["onnx"],
+        help="[model] runtime values to run, comma-separated (onnx, torch)",
+    )  # fmt: skip
+    # the ONNX graph comes from the user's graph cache (exported there once), not per daemon
+    from adapters.model.embedded import GRAPH_CACHE_ENV, default_graph_cache
+
+    os.environ.setdefault(GRAPH_CACHE_ENV, str(default_graph_cache()))
     asyncio.run(main(parser.parse_args()))

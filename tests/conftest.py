@@ -48,6 +48,8 @@ def _isolated_dirs(
     base = tmp_path_factory.mktemp("xdg")
     monkeypatch.setenv("XDG_DATA_HOME", str(base / "data"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
+    # ONNX graphs are keyed by model id: one export per test session, not one per test
+    monkeypatch.setenv("LORABOT_ONNX_CACHE", str(tmp_path_factory.getbasetemp() / "onnx-graphs"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 Precision = Literal["auto", "fp32", "bf16", "int8"]
+Runtime = Literal["onnx", "torch"]
 SMALL_PASS_TOKENS = 256
 Probs = tuple[float, float, float]
 _HEADS = ("classifier", "score", "lm_head")
@@ -75,6 +76,7 @@ class InferenceOptions:
     num_threads: int = 0  # 0: torch's default
     sort_by_length: bool = True
     trace: bool = True  # encoders: small passes run a frozen TorchScript trace once prepared
+    runtime: Runtime = "torch"  # "onnx": ONNX Runtime where the model allows (`onnx_graph`)
 
 
 class Scorer:

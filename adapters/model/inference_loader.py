@@ -118,8 +118,17 @@ def load_model(
     return LoadedModel(path, manifest, model, tokenizer, base, merged)
 
 
-def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | None:
-    """The transformers-free BERT where it is exact (see `compact_bert`); None: load as usual."""
+@dataclass(frozen=True)
+class CompactSource:
+    """Where `compact_bert` reads a model it computes exactly: the BERT weights and tokenizer."""
+
+    weights: Path  # the folder of config.json + model.safetensors (the base for an adapter)
+    tokenizer: Path  # the folder of tokenizer.json
+
+
+def compact_source(manifest: Manifest, folder: Path, base: str) -> CompactSource | None:
+    """The folders `compact_bert` loads this model from, or None where it is not known to be
+    exact; file checks only (no torch), so a caller can choose a runtime before loading."""
     from adapters.model import compact_bert
 
     if manifest.family != "encoder":
@@ -129,11 +138,11 @@ def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | 
             return None
         source = Path(base)
         head = {f"base_model.model.classifier.{p}" for p in ("weight", "bias")}
-        has_head = head <= _names(folder / ADAPTER_WEIGHTS)
+        has_head = head <= safetensors_names(folder / ADAPTER_WEIGHTS)
     else:
         source = folder
         has_head = {"classifier.weight", "classifier.bias"} <= {
-            compact_bert.canonical(k) for k in _names(source / compact_bert.WEIGHTS)
+            compact_bert.canonical(k) for k in safetensors_names(source / compact_bert.WEIGHTS)
         }
     has_tokenizer_files = any((folder / name).is_file() for name in TOKENIZER_FILES)
     tokenizer_folder = folder if has_tokenizer_files else source
@@ -146,8 +155,18 @@ def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | 
         or not (tokenizer_folder / compact_bert.TOKENIZER).is_file()
     ):
         return None
+    return CompactSource(source, tokenizer_folder)
+
+
+def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | None:
+    """The transformers-free BERT where it is exact (see `compact_bert`); None: load as usual."""
+    from adapters.model import compact_bert
+
+    where = compact_source(manifest, folder, base)
+    if where is None:
+        return None
     try:
-        model, tokenizer = compact_bert.load(source, tokenizer_folder)
+        model, tokenizer = compact_bert.load(where.weights, where.tokenizer)
     except (KeyError, ValueError, OSError, RuntimeError):
         return None  # whatever it cannot read exactly, transformers loads
     if manifest.kind == "adapter" and not _merge_lora_directly(model, folder):
@@ -158,13 +177,26 @@ def _load_compact(manifest: Manifest, folder: Path, base: str) -> LoadedModel | 
     return LoadedModel(folder, manifest, model, tokenizer, base, True)
 
 
-def _names(path: Path) -> set[str]:
+def load_compact_model(folder: Path, base_override: str = "") -> LoadedModel | None:
+    """`folder` merged into `compact_bert`'s classifier, or None where that is not exact."""
+    manifest = read_manifest(folder)
+    return _load_compact(manifest, folder, base_reference(manifest, folder, base_override))
+
+
+def safetensors_names(path: Path) -> set[str]:
+    """The tensor names of a safetensors file, read from its JSON header (safetensors' own
+    `safe_open(..., "pt")` imports torch, which the ONNX path never needs)."""
     if not path.is_file():
         return set()
-    from safetensors import safe_open
-
-    with safe_open(str(path), "pt") as handle:
-        return set(handle.keys())
+    try:
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError):
+        return set()
+    if not isinstance(header, dict):
+        return set()
+    return {name for name in header if name != "__metadata__"}
 
 
 def _load_tokenizer(folder: Path, base: str) -> PreTrainedTokenizerBase:

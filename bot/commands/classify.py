@@ -124,6 +124,12 @@ async def _classify_all(
     help="Override [model] backend.",
 )
 @click.option(
+    "--runtime",
+    type=click.Choice(["onnx", "torch"]),
+    default=None,
+    help="Override [model] runtime (embedded: ONNX Runtime or torch).",
+)
+@click.option(
     "--cache/--no-cache",
     default=None,
     help="Use the signal cache in the cache folder (default: [model] cache).",
@@ -141,6 +147,7 @@ def classify(
     as_json: bool,
     model_dir: Path | None,
     backend: str | None,
+    runtime: str | None,
     cache: bool | None,
     chunk: int,
     config_path: Path | None,
@@ -153,6 +160,8 @@ def classify(
     classified twice by the same model.
     """
     settings = _with_model_overrides(settings_for(ctx, config_path), model_dir, backend)
+    if runtime is not None:
+        settings = settings.with_overrides(model={"runtime": runtime})
     setup_logging("warning" if settings.log.level == "info" else settings.log.level, "console")
     from bot.assemble import build_model, signal_cache
 

@@ -81,6 +81,7 @@ class ModelConfig(Section):
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     merge: bool = True
     trace: bool = True
+    runtime: Literal["onnx", "torch"] = "onnx"
     max_length: int = Field(0, ge=0, le=_MILLION)
     forward_batch_size: int = Field(128, ge=1, le=100_000)
     coalesce_wait: Duration = 0.0
