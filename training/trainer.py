@@ -36,7 +36,6 @@ from bot.errors import UserError
 from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
-from training.fast_dropout import fast_dropout
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
 from training.splits import Split, class_weights
@@ -285,12 +284,6 @@ class Trainer:
     # the loop
 
     def run(self) -> LoopResult:
-        """Train to the end (or an early stop), with the cheaper dropout masks of
-        `training.fast_dropout` while it trains and the model's own modules back afterwards."""
-        with fast_dropout(self.model):
-            return self._run()
-
-    def _run(self) -> LoopResult:
         from tqdm.auto import tqdm
 
         state = self.state
