@@ -38,6 +38,8 @@ class RiskGate:
     def __init__(self, params: RiskParams) -> None:
         self.params = params
         self.kill_switch = False
+        # the limit as a Decimal, once: `on_equity` runs on every marked bar
+        self._loss_limit = Decimal(repr(params.max_daily_loss))
         self._day: date | None = None
         self._day_start_equity: Decimal | None = None
         self._halted_day: date | None = None
@@ -62,10 +64,10 @@ class RiskGate:
             self._day_start_equity = equity
             return False
         start = self._day_start_equity
-        if start is None or start <= 0 or self._halted_day == today:
-            return False
+        if start is None or equity >= start or start <= 0 or self._halted_day == today:
+            return False  # no loss (equity >= start) cannot breach a positive limit
         loss = (start - equity) / start
-        if loss >= Decimal(repr(self.params.max_daily_loss)):
+        if loss >= self._loss_limit:
             self._halted_day = today
             return True
         return False

@@ -8,6 +8,7 @@ this number becomes an order.
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
 from bot.symbols import Instrument
 
@@ -25,12 +26,18 @@ def target_qty(
 ) -> Decimal:
     if direction == 0 or equity <= 0 or price <= 0:
         return ZERO
-    share = min(fraction * confidence, max_fraction)
-    notional = equity * Decimal(repr(round(share, 6)))
+    notional = equity * _share(min(fraction * confidence, max_fraction))
     qty = instrument.round_qty(notional / price)
     if qty < instrument.min_qty:
         return ZERO
     return qty if direction > 0 else -qty
+
+
+@lru_cache(maxsize=4096)
+def _share(share: float) -> Decimal:
+    """The share of equity as a Decimal of 6 places: shares repeat (a re-vote sizes the same
+    composite again at a new price), and the conversion costs more than the rest of sizing."""
+    return Decimal(repr(round(share, 6)))
 
 
 def within_band(current: Decimal, target: Decimal, band: float) -> bool:

@@ -88,6 +88,8 @@ class VoteStrategy(NewsStrategy):
         )
         if evaluation.outcome not in _STEADY or type(self).decide is not VoteStrategy.decide:
             return evaluation
+        if evaluation.outcome == "unchanged" and current:
+            return evaluation  # kept a position: a long or short, which no span covers
         window = self.signal_window
         span = window.steady_promise(symbol, now, evaluation.composite, instrument.can_short)
         if span is None:

@@ -68,6 +68,19 @@ def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "int8"]:
     return precision
 
 
+#: What a scorer's `warm_up` reads once, so the first real headline pays no first-call costs.
+WARM_UP_TEXT = "Warm-up headline: markets open flat ahead of the data."
+
+
+def encoder_ids(tokenizer: Any, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """An encoder's token ids for `texts`, unpadded: both scorers (torch here, ONNX Runtime in
+    onnx_scorer.py) group rows by length themselves, and must read exactly the same ids."""
+    encoded = tokenizer(
+        list(texts), truncation=True, max_length=max_length, add_special_tokens=True
+    )
+    return [list(ids) for ids in encoded["input_ids"]]
+
+
 @dataclass(frozen=True)
 class InferenceOptions:
     precision: Precision = "auto"
@@ -147,15 +160,12 @@ class Scorer:
         return f"{self.precision}-{merged}-len{self.max_length}"
 
     def warm_up(self) -> None:
-        self.probs(["Warm-up headline: markets open flat ahead of the data."])
+        self.probs([WARM_UP_TEXT])
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         if self.family == "decoder":
             return prompt_ids(self.tokenizer, self.template, texts, self.max_length)
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
-        )
-        return [list(ids) for ids in encoded["input_ids"]]
+        return encoder_ids(self.tokenizer, texts, self.max_length)
 
     def probs(self, texts: Sequence[str]) -> list[Probs]:
         if not texts:

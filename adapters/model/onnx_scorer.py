@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from adapters.model.compact_bert import CompactTokenizer
-from adapters.model.inference import SMALL_PASS_TOKENS, Probs
+from adapters.model.inference import SMALL_PASS_TOKENS, WARM_UP_TEXT, Probs, encoder_ids
 from adapters.model.onnx_graph import GRAPH, GraphPrecision
 from bot.errors import UserError
 
@@ -87,13 +87,10 @@ class OnnxScorer:
         return True
 
     def warm_up(self) -> None:
-        self.probs(["Warm-up headline: markets open flat ahead of the data."])
+        self.probs([WARM_UP_TEXT])
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        encoded = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, add_special_tokens=True
-        )
-        return [list(ids) for ids in encoded["input_ids"]]
+        return encoder_ids(self.tokenizer, texts, self.max_length)
 
     def probs(self, texts: Sequence[str]) -> list[Probs]:
         if not texts:
