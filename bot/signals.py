@@ -229,6 +229,7 @@ class SignalService:
             return
         asked = self._unanswered.pop(item.id, None)
         queued: list[int] = []
+        contexts: dict[int, MarketContext] = {}  # kept for the batcher once the item is queued
         for index in range(len(self.readers)) if asked is None else asked:
             reader = self.readers[index]
             market = reader.market
@@ -249,7 +250,7 @@ class SignalService:
                 )
             queued.append(index)
             if context is not None:
-                self._contexts[(item.id, index)] = context
+                contexts[index] = context
         if not queued:
             self._done(item)
             return
@@ -259,12 +260,12 @@ class SignalService:
             # back once the model has caught up (asking only the models still to answer).
             self.parked += 1
             self._unanswered[item.id] = tuple(queued)
-            for index in queued:
-                self._contexts.pop((item.id, index), None)
             log.warning(
                 "model backlog full: item parked for retry", news_id=item.id, parked=self.parked
             )
             return
+        for index, context in contexts.items():
+            self._contexts[(item.id, index)] = context
         self._in_flight.add(item.id)
         self._queue.put_nowait((item, tuple(queued)))
 
