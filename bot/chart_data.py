@@ -7,7 +7,9 @@ The charts are drawn from the run folder's files, never from the replay's memory
 decision changed a target, with their titles).
 
 `prices.csv` keeps every bar up to `MAX_PRICE_ROWS` per symbol, then every k-th close (and the
-last), so that a million-bar run does not write a million rows per symbol.
+last), so that a million-bar run does not write a million rows per symbol. Its rows are written
+and read back as columns (numpy), not row objects: at 100,000 rows a symbol the per-row
+`datetime` and dict of the plain CSV modules cost more than the replay's own last 100,000 bars.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
 
 from bot.errors import UserError
 from bot.events import Decision, Label, Outcome, iso, parse_time
 from bot.portfolio_figures import SymbolPrices
-from bot.recording import from_micros
+from bot.recording import from_micros, to_micros
 
 MAX_PRICE_ROWS = 100_000
 HEADLINE_COLUMNS = (
@@ -47,14 +53,24 @@ def write_prices(path: Path, prices: SymbolPrices, symbols: Sequence[str]) -> No
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["timestamp", "symbol", "close"])
         for symbol in symbols:
-            stamps, closes = prices.stamps.get(symbol, ()), prices.closes.get(symbol, ())
+            stamps = np.frombuffer(prices.stamps.get(symbol, b""), dtype=np.int64)
+            closes = prices.closes.get(symbol, ())
             n = len(stamps)
             step = max(1, math.ceil(n / MAX_PRICE_ROWS))
             indices = list(range(0, n, step))
             if n and indices[-1] != n - 1:
                 indices.append(n - 1)
-            for i in indices:
-                writer.writerow([iso(from_micros(stamps[i])), symbol, repr(closes[i])])
+            texts = iso_texts(stamps[indices])
+            writer.writerows(zip(texts, repeat(symbol), [repr(closes[i]) for i in indices]))
+
+
+def iso_texts(micros: npt.NDArray[np.int64]) -> list[str]:
+    """`iso()` of many epoch-microsecond stamps at once (whole seconds: numpy's formatter;
+    otherwise one by one), character for character the same."""
+    if len(micros) and not (micros % 1_000_000).any():
+        seconds = micros.astype("datetime64[us]").astype("datetime64[s]")
+        return [text + "Z" for text in np.datetime_as_string(seconds, unit="s").tolist()]
+    return [iso(from_micros(int(m))) for m in micros.tolist()]
 
 
 def write_headlines(path: Path, decisions: Sequence[Decision], titles: Mapping[str, str]) -> None:
@@ -110,10 +126,35 @@ class Headline:
     composite_confidence: float = 0.0
 
 
+def _no_stamps() -> npt.NDArray[np.datetime64]:
+    return np.empty(0, dtype="datetime64[us]")
+
+
+def _no_values() -> npt.NDArray[np.float64]:
+    return np.empty(0, dtype=np.float64)
+
+
 @dataclass
 class Series:
-    times: list[datetime] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
+    """A line over time as two arrays: `stamps` numpy datetime64[us] (UTC: numpy keeps no time
+    zone) and `values` float64, which both chart libraries take whole, with no per-point
+    conversion of 100,000 `datetime`s."""
+
+    stamps: npt.NDArray[np.datetime64] = field(default_factory=_no_stamps)
+    values: npt.NDArray[np.float64] = field(default_factory=_no_values)
+
+    @classmethod
+    def of(cls, times: Sequence[datetime], values: Sequence[float]) -> Series:
+        micros = np.array([to_micros(t) for t in times], dtype=np.int64)
+        return cls(micros.astype("datetime64[us]"), np.array(values, dtype=np.float64))
+
+    def __len__(self) -> int:
+        return len(self.stamps)
+
+    @property
+    def times(self) -> list[datetime]:
+        """The stamps as UTC datetimes (for tests and small windows: one object a point)."""
+        return [from_micros(m) for m in self.stamps.astype(np.int64).tolist()]
 
 
 @dataclass
@@ -144,31 +185,68 @@ def load(run_dir: Path, start: datetime | None = None, end: datetime | None = No
     def inside(ts: datetime) -> bool:
         return (start is None or ts >= start) and (end is None or ts <= end)
 
-    prices: dict[str, Series] = {}
-    for row in _rows(run_dir / "prices.csv", ("timestamp", "symbol", "close")):
-        ts = _time(row, run_dir / "prices.csv")
-        series = prices.setdefault(row["symbol"], Series())
-        if inside(ts):
-            series.times.append(ts)
-            series.values.append(float(row["close"]))
+    prices = _prices(run_dir / "prices.csv", start, end)
     symbols = list(prices)
-    composite: dict[str, Series] = {s: Series() for s in symbols}
+    lines: dict[str, tuple[list[datetime], list[float]]] = {s: ([], []) for s in symbols}
     decisions = run_dir / "decisions.csv"
     for row in _rows(decisions, ("ts", "symbol", "composite_label", "composite_confidence")):
         ts = _time(row, decisions, "ts")
-        if row["symbol"] in composite and inside(ts):
+        if row["symbol"] in lines and inside(ts):
             sign = _SIGN.get(row["composite_label"], 0.0)
-            composite[row["symbol"]].times.append(ts)
-            composite[row["symbol"]].values.append(sign * float(row["composite_confidence"]))
+            lines[row["symbol"]][0].append(ts)
+            lines[row["symbol"]][1].append(sign * float(row["composite_confidence"]))
     return ChartData(
         symbols,
         prices,
-        composite,
+        {symbol: Series.of(*line) for symbol, line in lines.items()},
         [t for t in _trades(run_dir / "trades.csv") if inside(t.ts)],
         [h for h in _headlines(run_dir / "headlines.csv") if inside(h.ts)],
         start,
         end,
     )
+
+
+def _prices(path: Path, start: datetime | None, end: datetime | None) -> dict[str, Series]:
+    """prices.csv as one Series a symbol (in the file's order of first appearance), cut to
+    [start, end]; a symbol with no row inside keeps an empty Series."""
+    times, symbols, closes = _columns(path, ("timestamp", "symbol", "close"))
+    stamps = _stamps(times, path)
+    try:
+        values = np.array(closes, dtype=np.float64)
+    except ValueError:
+        bad = next(c for c in closes if not _is_number(c))
+        raise UserError(f"{path}: {bad!r} is not a close price") from None
+    keep = np.ones(len(stamps), dtype=bool)
+    if start is not None:
+        keep &= stamps >= np.datetime64(to_micros(start), "us")
+    if end is not None:
+        keep &= stamps <= np.datetime64(to_micros(end), "us")
+    names = np.array(symbols)
+    series: dict[str, Series] = {}
+    for symbol in dict.fromkeys(symbols):
+        chosen = keep & (names == symbol)
+        series[symbol] = Series(stamps[chosen], values[chosen])
+    return series
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _stamps(texts: list[str], path: Path) -> npt.NDArray[np.datetime64]:
+    """ISO-8601 times as datetime64[us]: our own `...Z` form parsed by numpy in one call, any
+    other form (an offset, epoch numbers) one by one through `parse_time`."""
+    if all(text.endswith("Z") for text in texts):
+        try:
+            return np.array([text[:-1] for text in texts], dtype="datetime64[us]")
+        except ValueError:
+            pass  # find the bad one below, with the message every other file gives
+    micros = [to_micros(_time({"timestamp": text}, path)) for text in texts]
+    return np.array(micros, dtype=np.int64).astype("datetime64[us]")
 
 
 def _trades(path: Path) -> list[TradeMark]:
@@ -234,6 +312,27 @@ def _rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
         if missing:
             raise UserError(f"{path}: no column {', '.join(missing)}")
         return list(reader)
+
+
+def _columns(path: Path, columns: Sequence[str]) -> list[list[str]]:
+    """The named columns of a CSV as lists of text (one list a column, in `columns` order)."""
+    if not path.is_file():
+        raise UserError(
+            f"{path}: missing (a run folder written by `lorabot backtest` of this version has it)"
+        )
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, [])
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise UserError(f"{path}: no column {', '.join(missing)}")
+        at = [header.index(c) for c in columns]
+        width = max(at) + 1
+        rows = [row for row in reader if row]
+    short = next((row for row in rows if len(row) < width), None)
+    if short is not None:
+        raise UserError(f"{path}: a row with too few fields ({short})")
+    return [[row[i] for row in rows] for i in at]
 
 
 def _time(row: Mapping[str, str], path: Path, column: str = "timestamp") -> datetime:

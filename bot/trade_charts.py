@@ -15,9 +15,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from bot.chart_data import ChartData, TradeMark
 
 MAX_HEADLINES = 30
+LINE_BUCKETS = 2_000  # a PNG's price line: the low and high of each, about two a pixel column
 MAX_LABELLED = 40  # above this many fills in the window, reasons go in the legend only
 _MARKERS = {"long": "^", "short": "v", "exit": "X", "reduce": "o"}
 _PALETTE = ("#1f77b4", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#7f7f7f")
@@ -56,7 +60,8 @@ def price_png(data: ChartData, symbol: str, path: Path) -> Path:
     top = figure.add_subplot(grid[0])
     middle = figure.add_subplot(grid[1], sharex=top)
     bottom = figure.add_subplot(grid[3])
-    top.plot(prices.times, prices.values, color="#555555", linewidth=0.9, label=symbol)
+    stamps, values = envelope(prices.stamps, prices.values, LINE_BUCKETS)
+    top.plot(stamps, values, color="#555555", linewidth=0.9, label=symbol)
     _mark(top, data.trades_of(symbol))
     window = ""
     if data.start is not None or data.end is not None:
@@ -73,8 +78,8 @@ def price_png(data: ChartData, symbol: str, path: Path) -> Path:
     top.grid(alpha=0.3)
     top.legend(loc="upper left", fontsize=7, ncol=2)
     composite = data.composite.get(symbol)
-    if composite is not None and composite.times:
-        middle.step(composite.times, composite.values, where="post", color="#9467bd", lw=0.8)
+    if composite is not None and len(composite):
+        middle.step(composite.stamps, composite.values, where="post", color="#9467bd", lw=0.8)
     for h in headlines:
         middle.axvline(h.ts, color="#bbbbbb", linewidth=0.5, zorder=0)
     middle.axhline(0, color="#999999", linewidth=0.5)
@@ -135,6 +140,27 @@ def _mark(axes: Any, trades: list[TradeMark]) -> None:
                 fontsize=6,
                 color=colour[group],
             )
+
+
+def envelope(
+    stamps: npt.NDArray[np.datetime64], values: npt.NDArray[np.float64], buckets: int
+) -> tuple[npt.NDArray[np.datetime64], npt.NDArray[np.float64]]:
+    """The points a line drawn at this width shows: each bucket's lowest and highest, in time
+    order, and the first and last point (a spike survives, unlike every k-th point). Up to
+    2 x `buckets` points pass whole."""
+    n = len(values)
+    if n <= 2 * buckets:
+        return stamps, values
+    size = -(-n // buckets)  # ceil
+    starts = np.arange(0, n, size)
+    lows = np.minimum.reduceat(values, starts)
+    highs = np.maximum.reduceat(values, starts)
+    chosen = [0, n - 1]
+    for first, low, high in zip(starts.tolist(), lows.tolist(), highs.tolist(), strict=True):
+        part = values[first : first + size]
+        chosen += (first + int(np.argmax(part == low)), first + int(np.argmax(part == high)))
+    index = np.unique(np.array(chosen))
+    return stamps[index], values[index]
 
 
 def _headline_line(h: Any) -> str:

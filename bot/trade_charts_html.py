@@ -29,10 +29,10 @@ def figure(data: ChartData, symbol: str) -> Any:
         rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04
     )
     prices = data.prices[symbol]
-    step = max(1, len(prices.times) // MAX_POINTS)
+    step = max(1, len(prices) // MAX_POINTS)
     fig.add_trace(
         go.Scatter(
-            x=prices.times[::step],
+            x=prices.stamps[::step],
             y=prices.values[::step],
             mode="lines",
             name=symbol,
@@ -64,10 +64,10 @@ def figure(data: ChartData, symbol: str) -> Any:
             col=1,
         )
     composite = data.composite.get(symbol)
-    if composite is not None and composite.times:
+    if composite is not None and len(composite):
         fig.add_trace(
             go.Scatter(
-                x=composite.times,
+                x=composite.stamps,
                 y=composite.values,
                 mode="lines",
                 line={"shape": "hv", "color": "#9467bd", "width": 1},

@@ -33,7 +33,7 @@ def plot(run_dir: Path, start: str | None, end: str | None, out_dir: Path | None
     if first is not None and last is not None and last <= first:
         raise UserError(f"--to {last.isoformat()} is not after --from {first.isoformat()}")
     data = chart_data.load(run_dir, first, last)
-    if not any(series.times for series in data.prices.values()):
+    if not any(len(series) for series in data.prices.values()):
         raise UserError(f"{run_dir}: no bars between --from and --to")
     out = out_dir or run_dir
     try:
