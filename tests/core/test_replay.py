@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from pathlib import Path
@@ -276,3 +277,29 @@ def test_play_in_two_parts_records_like_one(tmp_path: Path) -> None:
     assert twice.n_bars == once.n_bars == len(bars)
     assert [t.side for t in twice.trades] == [t.side for t in once.trades] == ["buy", "sell"]
     assert list(twice.equity) == list(once.equity)
+
+
+def test_a_replay_runs_without_full_collections_and_restores_them(tmp_path: Path) -> None:
+    """The loop raises the full-collection threshold (what it keeps would be walked again on
+    every one) and puts the caller's thresholds back, also when the replay fails."""
+    import gc
+
+    from bot.replay import FULL_COLLECTION_EVERY, play
+
+    from .helpers import replay_parts
+
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+    parts = replay_parts(tmp_path, {})
+    parts.bus.subscribe(Bar, lambda _: seen.append(gc.get_threshold()))
+    play(parts, [bar(i, "100") for i in range(3)])
+    assert seen == [(before[0], before[1], max(before[2], FULL_COLLECTION_EVERY))] * 3
+    assert gc.get_threshold() == before
+
+    def broken() -> Iterator[Bar]:
+        yield bar(3, "100")
+        raise RuntimeError("the file went away")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        play(parts, broken())
+    assert gc.get_threshold() == before
