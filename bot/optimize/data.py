@@ -3,7 +3,8 @@
 Trials differ only in the strategy's parameters, so the news and bars are read once per worker
 (forked workers share them), the model is asked about every headline once (through the run's
 signal cache, so a second hyperopt on the same news asks nothing), and each trial replays from
-memory with those answers handed over directly (`given_signals`): no trial ever runs the model.
+memory with those answers in a memory-only `SignalCache` (keys already normalised, so it is
+filled directly rather than through `bot.replay.given_signals`): no trial ever runs the model.
 
 `replay_span` is the one function a trial replays through (the backtest's replay driver,
 `bot.replay.replay`, on an in-memory store, as the null models do); swap its body for a faster
