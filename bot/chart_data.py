@@ -22,6 +22,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from itertools import repeat
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -245,7 +246,7 @@ def _stamps(texts: list[str], path: Path) -> npt.NDArray[np.datetime64]:
             return np.array([text[:-1] for text in texts], dtype="datetime64[us]")
         except ValueError:
             pass  # find the bad one below, with the message every other file gives
-    micros = [to_micros(_time({"timestamp": text}, path)) for text in texts]
+    micros = [to_micros(_parse_time(text, path)) for text in texts]
     return np.array(micros, dtype=np.int64).astype("datetime64[us]")
 
 
@@ -302,30 +303,18 @@ def _headlines(path: Path) -> list[Headline]:
 
 
 def _rows(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise UserError(
-            f"{path}: missing (a run folder written by `lorabot backtest` of this version has it)"
-        )
-    with path.open(encoding="utf-8", newline="") as handle:
+    with _open(path) as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UserError(f"{path}: no column {', '.join(missing)}")
+        _require(path, reader.fieldnames or [], columns)
         return list(reader)
 
 
 def _columns(path: Path, columns: Sequence[str]) -> list[list[str]]:
     """The named columns of a CSV as lists of text (one list a column, in `columns` order)."""
-    if not path.is_file():
-        raise UserError(
-            f"{path}: missing (a run folder written by `lorabot backtest` of this version has it)"
-        )
-    with path.open(encoding="utf-8", newline="") as handle:
+    with _open(path) as handle:
         reader = csv.reader(handle)
         header = next(reader, [])
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise UserError(f"{path}: no column {', '.join(missing)}")
+        _require(path, header, columns)
         at = [header.index(c) for c in columns]
         width = max(at) + 1
         rows = [row for row in reader if row]
@@ -335,8 +324,26 @@ def _columns(path: Path, columns: Sequence[str]) -> list[list[str]]:
     return [[row[i] for row in rows] for i in at]
 
 
+def _open(path: Path) -> TextIO:
+    if not path.is_file():
+        raise UserError(
+            f"{path}: missing (a run folder written by `lorabot backtest` of this version has it)"
+        )
+    return path.open(encoding="utf-8", newline="")
+
+
+def _require(path: Path, header: Sequence[str], columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise UserError(f"{path}: no column {', '.join(missing)}")
+
+
 def _time(row: Mapping[str, str], path: Path, column: str = "timestamp") -> datetime:
+    return _parse_time(row[column], path)
+
+
+def _parse_time(text: str, path: Path) -> datetime:
     try:
-        return parse_time(row[column])
+        return parse_time(text)
     except ValueError:
-        raise UserError(f"{path}: {row[column]!r} is not a time") from None
+        raise UserError(f"{path}: {text!r} is not a time") from None

@@ -120,10 +120,10 @@ def young_collections_only() -> Iterator[None]:
     """The replay's loop without full (generation 2) garbage collections.
 
     What a replay keeps grows all the time (decision records, fills, orders), and every full
-    collection walks all of it again: on a million-bar replay these cost about 4% of the loop
-    and are its only part that grows faster than the events. The young generations still
-    collect every cycle that dies young; a long-lived one waits for the next full collection
-    after the replay (the first one then finds it), which costs a few MB on a million bars."""
+    collection walks all of it again: on the throughput benchmark's million events six of them
+    took 0.68 s of a 20 s loop, the only part of it that grows faster than the events. The young
+    generations still collect every cycle that dies young; one that dies old waits for the first
+    full collection after the replay (13 MB more peak memory on that run)."""
     young, middle, full = gc.get_threshold()
     gc.set_threshold(young, middle, max(full, FULL_COLLECTION_EVERY))
     try:
