@@ -94,6 +94,39 @@ def _sets_section(
     return [*lines, ""]
 
 
+def _teachers_section(teachers: dict[str, Any]) -> list[str]:
+    """What the distilled model learnt from, and how the ensemble it copies scored."""
+    lines = [
+        "## Distilled from an ensemble",
+        "",
+        f"The loss puts {teachers['distill_weight']:g} of its weight on the mean calibrated "
+        "answers of these models, the rest on the labels:",
+        "",
+    ]
+    for model in teachers["models"]:
+        command = model.get("command") or "command not recorded"
+        lines.append(
+            f"- `{model['folder']}` ({model.get('model_id', '')}, temperature "
+            f"{model.get('temperature', 1.0):g}): `{command}`"
+        )
+    lines += [
+        "",
+        "The ensemble itself (one forward pass per model), on the same rows:",
+        "",
+        "| set | scored on | examples | accuracy | macro-F1 | weighted-F1 | validation accuracy "
+        "| validation macro-F1 |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, scores in teachers["sets"].items():
+        valid = scores["valid"]
+        lines.append(
+            f"| {name} | {scores['split']} | {scores['n']:,} | {scores['accuracy']:.4f} "
+            f"| {scores['macro_f1']:.4f} | {scores['weighted_f1']:.4f} | {valid['accuracy']:.4f} "
+            f"| {valid['macro_f1']:.4f} |"
+        )
+    return [*lines, ""]
+
+
 def render_card(
     manifest: Manifest,
     report: dict[str, Any],
@@ -172,6 +205,7 @@ def render_card(
         *_per_class(test or valid),
         "",
         *(_sets_section(manifest, data, sets) if sets else []),
+        *(_teachers_section(report["teachers"]) if report.get("teachers") else []),
         "## Training",
         "",
         f"- method: {method}; settings: `{json.dumps(manifest.method_config)}`",

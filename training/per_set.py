@@ -88,9 +88,9 @@ def render_sets_table(sets: dict[str, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def sets_summary(sets: dict[str, dict[str, Any]], temperature: float) -> str:
+def sets_summary(sets: dict[str, dict[str, Any]], temperature: float, *, title: str = "") -> str:
     """The per-set lines of the progress output: scores and calibration of each set."""
-    lines = [f"calibration: temperature {temperature:g} (fitted on the validation rows)"]
+    lines = [title or f"calibration: temperature {temperature:g} (fitted on the validation rows)"]
     for name, scores in sets.items():
         cal = scores["calibration"]
         lines.append(
@@ -109,6 +109,7 @@ def write_eval_json(
     *,
     sets: dict[str, dict[str, Any]] | None = None,
     temperature: float | None = None,
+    teachers: dict[str, Any] | None = None,
 ) -> Path:
     """Scores with top-level `accuracy`, `macro_f1`, `weighted_f1` (fractions in [0, 1]); with
     `sets`, each named set's own under `sets.NAME`; with `temperature`, the calibration."""
@@ -121,6 +122,8 @@ def write_eval_json(
         document["sets"] = sets
     if temperature is not None:
         document["temperature"] = temperature
+    if teachers is not None:
+        document["teachers"] = teachers
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path

@@ -245,6 +245,7 @@ def train_model(
     echo: Callable[[str], None] | None = None,
     calibrate: bool = True,
     init_from: Path | None = None,
+    teachers: Sequence[Path] = (),
 ) -> TrainOutcome:
     from training.base_model import count_parameters, memory_footprint
     from training.classifier import SentimentClassifier
@@ -259,14 +260,20 @@ def train_model(
     the_split, info = split or prepare_split(request, cfg)
     _warn_missing_classes(the_split.train, warn)
     started = time.perf_counter()
+    teaching = None
+    if teachers:
+        teaching, info = _teach(teachers, the_split, info, cfg, say, warn)
 
     built = build_trainable(cfg)
     base, model, prompt = built.base, built.model, built.prompt
     if init_from is not None:
-        from training.warm_start import merge_spans, warm_start
+        from training.distill import widen_spans
+        from training.warm_start import warm_start
 
         info = dict(info)
-        merge_spans(info, warm_start(model, cfg.method, init_from))
+        seeded = warm_start(model, cfg.method, init_from)
+        widen_spans(info, seeded)
+        info["init_from"] = seeded
         say(f"starting from the weights of {init_from}")
     resolved = _resolved_settings(model, built.settings)
     trainable, total = count_parameters(model)
@@ -291,6 +298,8 @@ def train_model(
         "weights": [(part.name, part.weight) for part in the_split.sets],
         "init_from": str(init_from or ""),
     }
+    if teaching is not None:
+        identity["teachers"] = [source["model_id"] for source in teaching.sources]
     trainer = Trainer(
         model,
         cfg,
@@ -304,6 +313,7 @@ def train_model(
         out=out,
         fingerprint=fingerprint(cfg, identity, the_split),
         progress=progress,
+        soft_targets=teaching.train if teaching else None,
     )
     if resume:
         found = trainer.resume(resume if isinstance(resume, Path) else None)
@@ -336,6 +346,15 @@ def train_model(
     sets = per_set_scores(the_split, request.name, valid_raw, test_raw, temperature)
     if len(sets) > 1 or calibrate:
         say(sets_summary(sets, temperature))
+    teacher_sets = None
+    if teaching is not None:
+        teacher_sets = per_set_scores(
+            the_split, request.name, teaching.valid, teaching.test, temperature=1.0
+        )
+        say(
+            sets_summary(teacher_sets, 1.0, title=f"the {len(teachers)} teachers' mean "
+                         "(each with its own temperature)")
+        )  # fmt: skip
 
     from training.saving import save_trained
 
@@ -377,6 +396,14 @@ def train_model(
         "wall_seconds": round(seconds, 2),
         "history": loop.state.history,
     }
+    teachers_report: dict[str, Any] | None = None
+    if teaching is not None and teacher_sets is not None:
+        teachers_report = {
+            "models": teaching.sources,
+            "distill_weight": cfg.distill_weight,
+            "sets": teacher_sets,
+        }
+        report["teachers"] = teachers_report
     (out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_eval_json(
         out / "eval.json",
@@ -385,6 +412,7 @@ def train_model(
         loop.valid_scores,
         sets=sets,
         temperature=temperature,
+        teachers=teachers_report,
     )
     from training.calibration import reliability_chart
     from training.card import write_card
@@ -421,6 +449,36 @@ def train_model(
             batch_size=cfg.eval_batch_size,
         ),
     )
+
+
+def _teach(
+    folders: Sequence[Path],
+    split: Split,
+    info: dict[str, Any],
+    cfg: TrainingConfig,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> tuple[Any, dict[str, Any]]:
+    """The teachers' soft targets, and the split's description widened by what they saw."""
+    from training.distill import split_mismatch, teach, widen_spans
+
+    for folder in folders:
+        mismatch = split_mismatch(folder, cfg)
+        if mismatch:
+            warn(
+                f"warning: teacher {mismatch}: it may have trained on this run's validation "
+                "rows, which makes the validation figures (the student's and the ensemble's) "
+                "optimistic"
+            )
+    say(f"distilling {len(folders)} teacher(s), weight {cfg.distill_weight:g} on their answers")
+    teaching = teach(
+        folders, split.train, split.valid, split.test, batch_size=cfg.eval_batch_size, say=say
+    )
+    info = dict(info)
+    for source in teaching.sources:
+        widen_spans(info, source)
+    info["teachers"] = teaching.sources
+    return teaching, info
 
 
 def _warn_missing_classes(train: Sequence[Example], warn: Callable[[str], None]) -> None:

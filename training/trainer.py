@@ -116,6 +116,9 @@ def fingerprint(cfg: TrainingConfig, extra: dict[str, Any], split: Split) -> str
     settings = {
         k: v for k, v in cfg.model_dump(mode="json").items() if k not in _FINGERPRINT_IGNORES
     }
+    if not extra.get("teachers"):
+        # only a distilled run's loss reads it: older runs' checkpoints still resume
+        settings.pop("distill_weight", None)
     digest = hashlib.sha256(json.dumps([settings, extra], sort_keys=True, default=str).encode())
     for part in (split.train, split.valid):
         for example in part:
@@ -138,6 +141,12 @@ def example_loss(
     assert token_ids is not None
     targets = torch.tensor(token_ids, device=labels.device)[labels]
     return F.cross_entropy(vocab_logits, targets, reduction="none", label_smoothing=smoothing)
+
+
+def soft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Per-example cross-entropy against a distribution over the three labels (a teacher
+    ensemble's mean): its gradient is the student's probabilities minus the targets."""
+    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
 
 
 def evaluate_rows(
@@ -205,6 +214,7 @@ class Trainer:
         out: Path,
         fingerprint: str,
         progress: bool = True,
+        soft_targets: np.ndarray | None = None,
     ) -> None:
         self.model = model
         self.cfg = cfg
@@ -223,6 +233,10 @@ class Trainer:
         # each row's set weight (several sets of a data mix), times its class weight in the loss
         per_row = split.example_weights()
         self.row_weights = torch.tensor(per_row, dtype=torch.float32) if per_row else None
+        # distillation: the teachers' mean probabilities per training row (training.distill)
+        self.soft = None
+        if soft_targets is not None:
+            self.soft = torch.tensor(soft_targets, dtype=torch.float32)
         # several named sets: each is scored at every validation, and the weights kept are the
         # best by the mean over sets, so a small set counts as much as a big one
         self.parts = split.sets if len(split.sets) > 1 else ()
@@ -272,13 +286,14 @@ class Trainer:
 
     def _batch(
         self, indices: list[int]
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor | None]:
         batch = collate([self.train_data.rows[i] for i in indices], self.pad_id)
         labels = torch.tensor([self.train_data.labels[i] for i in indices])
         weight = self.weights[labels] if self.weights is not None else torch.ones(len(labels))
         if self.row_weights is not None:
             weight = weight * self.row_weights[indices]
-        return batch, labels, weight
+        soft = self.soft[indices] if self.soft is not None else None
+        return batch, labels, weight, soft
 
     # ---------------------------------------------------------------------------------------
     # the loop
@@ -346,11 +361,14 @@ class Trainer:
 
     def _step(self, group: list[list[int]]) -> float:
         batches = [self._batch(indices) for indices in group]
-        total_weight = float(sum(weight.sum() for _, _, weight in batches))
+        total_weight = float(sum(weight.sum() for _, _, weight, _ in batches))
         loss_sum = 0.0
-        for batch, labels, weight in batches:
+        for batch, labels, weight, soft in batches:
             logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
             losses = example_loss(logits, vocab, labels, self.token_ids, self.cfg.label_smoothing)
+            if soft is not None:
+                share = self.cfg.distill_weight
+                losses = (1 - share) * losses + share * soft_loss(logits, soft)
             loss = (losses * weight).sum() / total_weight
             loss.backward()
             loss_sum += float(loss.detach())

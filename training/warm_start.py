@@ -17,6 +17,7 @@ from torch import nn
 
 from bot.errors import UserError
 from bot.manifest import ManifestError, read_manifest
+from training.distill import source_record
 
 
 def warm_start(model: nn.Module, method: str, folder: Path) -> dict[str, Any]:
@@ -47,24 +48,4 @@ def warm_start(model: nn.Module, method: str, folder: Path) -> dict[str, Any]:
         raise UserError(
             f"--init-from {folder}: its weights do not fit this model (e.g. {unexpected[0]})"
         )
-    return {
-        "folder": str(folder),
-        "command": source.command,
-        "data": source.data.get("train", ""),
-        "span": source.data.get("span"),
-        "span_unknown": list(source.data.get("span_unknown") or [])
-        or ([] if source.data.get("span") else [str(source.data.get("train", folder))]),
-    }
-
-
-def merge_spans(info: dict[str, Any], seeded: dict[str, Any]) -> None:
-    """The new model saw its own data and its source's: widen `span`, add undated sets."""
-    spans = [s for s in (info.get("span"), seeded.get("span")) if s]
-    if spans:
-        info["span"] = {
-            "start": min(s["start"] for s in spans),
-            "end": max(s["end"] for s in spans),
-        }
-    unknown = [*info.get("span_unknown", []), *seeded.get("span_unknown", [])]
-    info["span_unknown"] = list(dict.fromkeys(unknown))
-    info["init_from"] = seeded
+    return source_record(folder, "--init-from")

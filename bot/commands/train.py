@@ -53,6 +53,19 @@ from bot.commands.training_options import (
     help="Start from this trained adapter's weights (same method and rank), e.g. the default.",
 )
 @click.option(
+    "--teacher",
+    "teachers",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Distil this trained model's answers into the new one (repeat it for an ensemble: "
+    "their mean is the soft target).",
+)
+@click.option(
+    "--distill-weight",
+    type=float,
+    help="With --teacher: the loss's share on the teachers' answers (default 0.5).",
+)
+@click.option(
     "--calibrate/--no-calibrate",
     default=True,
     help="Fit a temperature on the validation rows after training (default: on).",
@@ -69,7 +82,11 @@ def train(ctx: click.Context, **params: Any) -> None:
     Impact models: lorabot train --task impact --news NEWS --bars BARS --horizon 4h --out OUT
     """
     settings = setup_command(ctx, params["config_path"])
+    if params["distill_weight"] is not None and not params["teachers"]:
+        raise click.UsageError("--distill-weight weighs the teachers' answers: give --teacher")
     if params["task"] == "impact":
+        if params["teachers"]:
+            raise click.UsageError("--teacher distils sentiment models: not with --task impact")
         writable_folder(params["out"], "--out")
         fixed = {"method": params["method"]} if params["method"] else {}
         cfg = training_config(settings, params, **fixed)
@@ -94,6 +111,7 @@ def train(ctx: click.Context, **params: Any) -> None:
         echo=echo_err,
         calibrate=params["calibrate"],
         init_from=params["init_from"],
+        teachers=params["teachers"],
     )
     click.echo(f"model: {outcome.out}")
     click.echo(

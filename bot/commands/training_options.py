@@ -53,6 +53,7 @@ _HYPER_KEYS = {
     "max_grad_norm": "max_grad_norm",
     "class_weights": "class_weights",
     "label_smoothing": "label_smoothing",
+    "distill_weight": "distill_weight",
     "valid_fraction": "valid_fraction",
     "patience": "patience",
     "keep_best": "keep_best",

@@ -120,6 +120,7 @@ class TrainingConfig(Section):
     grad_accum: int = Field(1, ge=1, le=100_000)
     group_by_length: bool = True
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    distill_weight: float = Field(0.5, ge=0, le=1)
     class_weights: Literal["none", "balanced", "sqrt"] = "sqrt"
     valid_fraction: float = Field(0.1, gt=0, lt=1)
     eval_every: int = Field(0, ge=0, le=10**9)
