@@ -1,5 +1,7 @@
 """Teaching one adapter what an ensemble knows (`lorabot train --teacher A --teacher B ...`).
 
+`--teacher SET=FOLDER` limits a teacher to the named sets of a data mix.
+
 An ensemble of adapters (different seeds, data mixes or ranks) often scores better than any of
 its members, but it costs one forward pass per member, and the trading path has the budget of
 one model call per headline. Distillation keeps the single-adapter latency: the members'
@@ -29,7 +31,7 @@ import numpy as np
 from bot.config import TrainingConfig
 from bot.errors import UserError
 from bot.manifest import ManifestError, read_manifest
-from training.examples import Example
+from training.splits import Split
 
 
 @dataclass(frozen=True)
@@ -93,38 +95,88 @@ def split_mismatch(folder: Path, cfg: TrainingConfig) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class TeacherSpec:
+    """`--teacher FOLDER`, or `--teacher SET[,SET]=FOLDER`: a teacher of the named sets only."""
+
+    folder: Path
+    sets: tuple[str, ...] = ()  # empty: every set
+
+    @classmethod
+    def parse(cls, value: str) -> TeacherSpec:
+        """A folder that exists is a folder even with `=` in its name; otherwise the text
+        before the first `=` names the sets."""
+        names: tuple[str, ...] = ()
+        if Path(value).expanduser().is_dir() or "=" not in value:
+            folder = Path(value).expanduser()
+        else:
+            head, _, tail = value.partition("=")
+            folder = Path(tail).expanduser()
+            names = tuple(name.strip() for name in head.split(",") if name.strip())
+        if not folder.is_dir():
+            raise UserError(f"--teacher {value}: {folder} is not a folder")
+        return cls(folder, names)
+
+    def teaches(self, name: str) -> bool:
+        return not self.sets or name in self.sets
+
+
 def teach(
-    folders: Sequence[Path],
-    train: Sequence[Example],
-    valid: Sequence[Example],
-    test: Sequence[Example],
+    specs: Sequence[TeacherSpec],
+    split: Split,
+    name: str,
     *,
     batch_size: int,
     say: Callable[[str], None],
 ) -> Teaching:
-    """Each teacher's calibrated probabilities on every row, averaged over the teachers.
+    """For each set, the mean calibrated probabilities of the teachers that teach it, on
+    every row of that set.
 
-    Teachers are loaded one at a time and dropped before the next, so an ensemble of any size
-    needs the memory of one model beside the student."""
+    A teacher can be limited to some sets because an ensemble is only as good as its members
+    on each domain: a stock-tweet model averaged into the crypto rows teaches the crypto
+    headlines it gets wrong. Teachers are loaded one at a time and dropped before the next,
+    so an ensemble of any size needs the memory of one model beside the student."""
     from training.classifier import load_model
+    from training.per_set import parts_of
 
-    parts = (list(train), list(valid), list(test))
-    sums = [np.zeros((len(rows), 3)) for rows in parts]
+    parts = parts_of(split, name)  # `name`: what a split of one set calls it
+    known = [part.name for part in parts]
+    for spec in specs:
+        unknown = [name for name in spec.sets if name not in known]
+        if unknown:
+            raise UserError(
+                f"--teacher {spec.folder}: no set named {', '.join(unknown)} "
+                f"(the sets: {', '.join(known)})"
+            )
+    untaught = [part for part in known if not any(spec.teaches(part) for spec in specs)]
+    if untaught:
+        raise UserError(f"--teacher: no teacher for the set {', '.join(untaught)}")
+    sides = {"train": split.train, "valid": split.valid, "test": split.test}
+    sums = {side: np.zeros((len(rows), 3)) for side, rows in sides.items()}
+    counts = {side: np.zeros((len(rows), 1)) for side, rows in sides.items()}
     sources = []
-    for folder in folders:
-        sources.append(source_record(folder, f"--teacher {folder}"))
-        teacher = load_model(folder, batch_size=batch_size)
-        for total, rows in zip(sums, parts, strict=True):
-            if rows:
-                total += teacher.predict_proba([e.text for e in rows])
-        sources[-1]["model_id"] = teacher.model_id
-        sources[-1]["temperature"] = teacher.temperature
-        say(f"teacher {folder}: {teacher.model_id}, temperature {teacher.temperature:g}")
+    for spec in specs:
+        record = source_record(spec.folder, f"--teacher {spec.folder}")
+        teacher = load_model(spec.folder, batch_size=batch_size)
+        for side, rows in sides.items():
+            for part in parts:
+                where = part.rows(side)
+                texts = [e.text for e in rows[where]]
+                if texts and spec.teaches(part.name):
+                    sums[side][where] += teacher.predict_proba(texts)
+                    counts[side][where] += 1
+        record |= {"model_id": teacher.model_id, "temperature": teacher.temperature}
+        record["sets"] = list(spec.sets) or known
+        sources.append(record)
+        say(
+            f"teacher {spec.folder}: {teacher.model_id}, temperature {teacher.temperature:g}, "
+            f"teaching {', '.join(record['sets'])}"
+        )
         del teacher
-    count = len(folders)
+    mean = {side: sums[side] / np.maximum(counts[side], 1) for side in sides}
     return Teaching(
-        train=sums[0] / count,
-        valid=sums[1] / count,
-        test=sums[2] / count if test else None,
+        train=mean["train"],
+        valid=mean["valid"],
+        test=mean["test"] if split.test else None,
         sources=sources,
     )

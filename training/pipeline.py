@@ -245,7 +245,7 @@ def train_model(
     echo: Callable[[str], None] | None = None,
     calibrate: bool = True,
     init_from: Path | None = None,
-    teachers: Sequence[Path] = (),
+    teachers: Sequence[str] = (),
 ) -> TrainOutcome:
     from training.base_model import count_parameters, memory_footprint
     from training.classifier import SentimentClassifier
@@ -262,7 +262,7 @@ def train_model(
     started = time.perf_counter()
     teaching = None
     if teachers:
-        teaching, info = _teach(teachers, the_split, info, cfg, say, warn)
+        teaching, info = _teach(teachers, the_split, request.name, info, cfg, say, warn)
 
     built = build_trainable(cfg)
     base, model, prompt = built.base, built.model, built.prompt
@@ -452,28 +452,32 @@ def train_model(
 
 
 def _teach(
-    folders: Sequence[Path],
+    values: Sequence[str],
     split: Split,
+    name: str,
     info: dict[str, Any],
     cfg: TrainingConfig,
     say: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> tuple[Any, dict[str, Any]]:
     """The teachers' soft targets, and the split's description widened by what they saw."""
-    from training.distill import split_mismatch, teach, widen_spans
+    from training.distill import TeacherSpec, split_mismatch, teach, widen_spans
 
-    for folder in folders:
-        mismatch = split_mismatch(folder, cfg)
+    specs = [TeacherSpec.parse(value) for value in values]
+    for spec in specs:
+        mismatch = split_mismatch(spec.folder, cfg)
         if mismatch:
             warn(
                 f"warning: teacher {mismatch}: it may have trained on this run's validation "
                 "rows, which makes the validation figures (the student's and the ensemble's) "
                 "optimistic"
             )
-    say(f"distilling {len(folders)} teacher(s), weight {cfg.distill_weight:g} on their answers")
-    teaching = teach(
-        folders, split.train, split.valid, split.test, batch_size=cfg.eval_batch_size, say=say
-    )
+    say(f"distilling {len(specs)} teacher(s), weight {cfg.distill_weight:g} on their answers")
+    if cfg.num_threads:  # the teachers' passes run before the student sets it
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+    teaching = teach(specs, split, name, batch_size=cfg.eval_batch_size, say=say)
     info = dict(info)
     for source in teaching.sources:
         widen_spans(info, source)

@@ -56,9 +56,8 @@ from bot.commands.training_options import (
     "--teacher",
     "teachers",
     multiple=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Distil this trained model's answers into the new one (repeat it for an ensemble: "
-    "their mean is the soft target).",
+    "their mean is the soft target); SET[,SET]=FOLDER teaches those sets only.",
 )
 @click.option(
     "--distill-weight",

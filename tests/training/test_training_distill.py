@@ -108,3 +108,52 @@ def test_distill_weight_without_a_teacher_is_refused(tiny_bert: Path, tmp_path: 
     )  # fmt: skip
     assert result.exit_code == 2
     assert "--distill-weight weighs the teachers' answers: give --teacher" in result.output
+
+
+def test_a_teacher_limited_to_a_set_teaches_only_that_set(
+    teacher: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    _train(tiny_bert, FIXTURES / "news.csv", other, "--seed", "3")
+    mix = str(FIXTURES / "mix.toml")
+
+    def distil(out: str, *teachers: str) -> dict:  # type: ignore[type-arg]
+        args = ["--data-mix", mix, *(x for t in teachers for x in ("--teacher", t))]
+        result = CliRunner().invoke(
+            cli,
+            ["train", "--base", str(tiny_bert), "--out", str(tmp_path / out), *RUN, *args],
+            catch_exceptions=False,
+        )
+        assert result.exit_code == 0, result.output
+        return json.loads((tmp_path / out / "eval.json").read_text())["teachers"]
+
+    both = distil("both", f"news={teacher}", str(other))
+    alone = distil("alone", str(other))
+    assert [m["sets"] for m in both["models"]] == [["news"], ["news", "crypto"]]
+    # the crypto rows were taught by the unrestricted teacher alone, the news rows by both
+    assert both["sets"]["crypto"] == alone["sets"]["crypto"]
+    assert both["sets"]["news"]["calibration"] != alone["sets"]["news"]["calibration"]
+
+
+@pytest.mark.parametrize(
+    ("teachers", "message"),
+    [
+        (["crypto={t}"], "--teacher: no teacher for the set news"),
+        (["nope={t}"], "no set named nope (the sets: news, crypto)"),
+        (["news=/no/such/folder"], "/no/such/folder is not a folder"),
+    ],
+)
+def test_a_teacher_naming_a_wrong_set_or_folder_is_refused(
+    teachers: list[str], message: str, teacher: Path, tiny_bert: Path, tmp_path: Path
+) -> None:
+    from bot.errors import UserError
+
+    args = [x for t in teachers for x in ("--teacher", t.format(t=teacher))]
+    result = CliRunner().invoke(
+        cli,
+        ["train", "--data-mix", str(FIXTURES / "mix.toml"), "--base", str(tiny_bert), "--out",
+         str(tmp_path / "m"), *RUN, *args],
+    )  # fmt: skip
+    assert isinstance(result.exception, UserError), result.output
+    assert message in str(result.exception)
+    assert not (tmp_path / "m" / "lorabot.json").exists()
