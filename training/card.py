@@ -107,7 +107,8 @@ def _teachers_section(teachers: dict[str, Any]) -> list[str]:
         command = model.get("command") or "command not recorded"
         lines.append(
             f"- `{model['folder']}` ({model.get('model_id', '')}, temperature "
-            f"{model.get('temperature', 1.0):g}): `{command}`"
+            f"{model.get('temperature', 1.0):g}; teaching {', '.join(model.get('sets', []))}): "
+            f"`{command}`"
         )
     lines += [
         "",

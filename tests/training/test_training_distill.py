@@ -97,7 +97,8 @@ def test_a_distilled_model_records_its_teachers_and_what_they_saw(
     scores = ensemble["sets"]["news"]
     assert scores["n"] == sum(map(sum, scores["confusion_matrix"]))
     assert "teachers" in json.loads((out / "training.json").read_text())
-    assert "## Distilled from an ensemble" in (out / "README.md").read_text()
+    card = (out / "README.md").read_text()
+    assert "## Distilled from an ensemble" in card and "; teaching news): `lorabot train" in card
 
 
 def test_distill_weight_without_a_teacher_is_refused(tiny_bert: Path, tmp_path: Path) -> None:
