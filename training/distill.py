@@ -180,3 +180,48 @@ def teach(
         test=mean["test"] if split.test else None,
         sources=sources,
     )
+
+
+def prepare_teaching(
+    values: Sequence[str],
+    split: Split,
+    name: str,
+    info: dict[str, Any],
+    cfg: TrainingConfig,
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> tuple[Teaching, dict[str, Any]]:
+    """The teachers' soft targets, and the split's description widened by what they saw."""
+    specs = [TeacherSpec.parse(value) for value in values]
+    for spec in specs:
+        mismatch = split_mismatch(spec.folder, cfg)
+        if mismatch:
+            warn(
+                f"warning: teacher {mismatch}: it may have trained on this run's validation "
+                "rows, which makes the validation figures (the student's and the ensemble's) "
+                "optimistic"
+            )
+    say(f"distilling {len(specs)} teacher(s), weight {cfg.distill_weight:g} on their answers")
+    if cfg.num_threads:  # the teachers' passes run before the student sets it
+        import torch
+
+        torch.set_num_threads(cfg.num_threads)
+    teaching = teach(specs, split, name, batch_size=cfg.eval_batch_size, say=say)
+    info = dict(info)
+    for source in teaching.sources:
+        widen_spans(info, source)
+    info["teachers"] = teaching.sources
+    return teaching, info
+
+
+def score_teachers(
+    teaching: Teaching, split: Split, name: str, cfg: TrainingConfig, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """The ensemble's own per-set scores on the student's rows: what the student is measured
+    against (each teacher's temperature is already in the mean, hence none on top)."""
+    from training.per_set import per_set_scores, sets_summary
+
+    sets = per_set_scores(split, name, teaching.valid, teaching.test, temperature=1.0)
+    title = f"the {len(teaching.sources)} teachers' mean (each with its own temperature)"
+    say(sets_summary(sets, 1.0, title=title))
+    return {"models": teaching.sources, "distill_weight": cfg.distill_weight, "sets": sets}

@@ -262,7 +262,9 @@ def train_model(
     started = time.perf_counter()
     teaching = None
     if teachers:
-        teaching, info = _teach(teachers, the_split, request.name, info, cfg, say, warn)
+        from training.distill import prepare_teaching
+
+        teaching, info = prepare_teaching(teachers, the_split, request.name, info, cfg, say, warn)
 
     built = build_trainable(cfg)
     base, model, prompt = built.base, built.model, built.prompt
@@ -346,15 +348,6 @@ def train_model(
     sets = per_set_scores(the_split, request.name, valid_raw, test_raw, temperature)
     if len(sets) > 1 or calibrate:
         say(sets_summary(sets, temperature))
-    teacher_sets = None
-    if teaching is not None:
-        teacher_sets = per_set_scores(
-            the_split, request.name, teaching.valid, teaching.test, temperature=1.0
-        )
-        say(
-            sets_summary(teacher_sets, 1.0, title=f"the {len(teachers)} teachers' mean "
-                         "(each with its own temperature)")
-        )  # fmt: skip
 
     from training.saving import save_trained
 
@@ -396,13 +389,11 @@ def train_model(
         "wall_seconds": round(seconds, 2),
         "history": loop.state.history,
     }
-    teachers_report: dict[str, Any] | None = None
-    if teaching is not None and teacher_sets is not None:
-        teachers_report = {
-            "models": teaching.sources,
-            "distill_weight": cfg.distill_weight,
-            "sets": teacher_sets,
-        }
+    teachers_report = None
+    if teaching is not None:
+        from training.distill import score_teachers
+
+        teachers_report = score_teachers(teaching, the_split, request.name, cfg, say)
         report["teachers"] = teachers_report
     (out / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     write_eval_json(
@@ -449,40 +440,6 @@ def train_model(
             batch_size=cfg.eval_batch_size,
         ),
     )
-
-
-def _teach(
-    values: Sequence[str],
-    split: Split,
-    name: str,
-    info: dict[str, Any],
-    cfg: TrainingConfig,
-    say: Callable[[str], None],
-    warn: Callable[[str], None],
-) -> tuple[Any, dict[str, Any]]:
-    """The teachers' soft targets, and the split's description widened by what they saw."""
-    from training.distill import TeacherSpec, split_mismatch, teach, widen_spans
-
-    specs = [TeacherSpec.parse(value) for value in values]
-    for spec in specs:
-        mismatch = split_mismatch(spec.folder, cfg)
-        if mismatch:
-            warn(
-                f"warning: teacher {mismatch}: it may have trained on this run's validation "
-                "rows, which makes the validation figures (the student's and the ensemble's) "
-                "optimistic"
-            )
-    say(f"distilling {len(specs)} teacher(s), weight {cfg.distill_weight:g} on their answers")
-    if cfg.num_threads:  # the teachers' passes run before the student sets it
-        import torch
-
-        torch.set_num_threads(cfg.num_threads)
-    teaching = teach(specs, split, name, batch_size=cfg.eval_batch_size, say=say)
-    info = dict(info)
-    for source in teaching.sources:
-        widen_spans(info, source)
-    info["teachers"] = teaching.sources
-    return teaching, info
 
 
 def _warn_missing_classes(train: Sequence[Example], warn: Callable[[str], None]) -> None:

@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -36,6 +35,7 @@ from bot.errors import UserError
 from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
+from training.losses import example_loss, soft_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
 from training.splits import Split, class_weights
@@ -124,29 +124,6 @@ def fingerprint(cfg: TrainingConfig, extra: dict[str, Any], split: Split) -> str
         for example in part:
             digest.update(f"{example.label.value}\x00{example.text}\x01".encode())
     return digest.hexdigest()[:16]
-
-
-def example_loss(
-    logits: torch.Tensor,
-    vocab_logits: torch.Tensor | None,
-    labels: torch.Tensor,
-    token_ids: Sequence[int] | None,
-    smoothing: float = 0.0,
-) -> torch.Tensor:
-    """Per-example cross-entropy: over the 3 classes (encoders), or over the whole vocabulary
-    with the label word as the target (decoders), so the label words become the model's top
-    next tokens and a server's top-k logprobs always contain them."""
-    if vocab_logits is None:
-        return F.cross_entropy(logits, labels, reduction="none", label_smoothing=smoothing)
-    assert token_ids is not None
-    targets = torch.tensor(token_ids, device=labels.device)[labels]
-    return F.cross_entropy(vocab_logits, targets, reduction="none", label_smoothing=smoothing)
-
-
-def soft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-example cross-entropy against a distribution over the three labels (a teacher
-    ensemble's mean): its gradient is the student's probabilities minus the targets."""
-    return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
 
 
 def evaluate_rows(
