@@ -43,10 +43,6 @@ class Teaching:
     test: np.ndarray | None
     sources: list[dict[str, Any]] = field(default_factory=list)  # what the manifest records
 
-    @property
-    def folders(self) -> list[str]:
-        return [str(source["folder"]) for source in self.sources]
-
 
 def source_record(folder: Path, flag: str) -> dict[str, Any]:
     """What a model that seeds or teaches this run learnt from (its manifest's own words)."""
@@ -142,7 +138,7 @@ def teach(
     parts = parts_of(split, name)  # `name`: what a split of one set calls it
     known = [part.name for part in parts]
     for spec in specs:
-        unknown = [name for name in spec.sets if name not in known]
+        unknown = [wanted for wanted in spec.sets if wanted not in known]
         if unknown:
             raise UserError(
                 f"--teacher {spec.folder}: no set named {', '.join(unknown)} "
