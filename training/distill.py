@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.config import TrainingConfig
 from bot.errors import UserError
-from bot.manifest import ManifestError, read_manifest
+from bot.manifest import Manifest, ManifestError
 from training.splits import Split
 
 
@@ -44,12 +44,8 @@ class Teaching:
     sources: list[dict[str, Any]] = field(default_factory=list)  # what the manifest records
 
 
-def source_record(folder: Path, flag: str) -> dict[str, Any]:
+def source_record(folder: Path, source: Manifest) -> dict[str, Any]:
     """What a model that seeds or teaches this run learnt from (its manifest's own words)."""
-    try:
-        source = read_manifest(folder)
-    except ManifestError as error:
-        raise UserError(f"{flag}: {error}") from None
     return {
         "folder": str(folder),
         "command": source.command,
@@ -152,8 +148,12 @@ def teach(
     counts = {side: np.zeros((len(rows), 1)) for side, rows in sides.items()}
     sources = []
     for spec in specs:
-        record = source_record(spec.folder, f"--teacher {spec.folder}")
-        teacher = load_model(spec.folder, batch_size=batch_size)
+        try:
+            teacher = load_model(spec.folder, batch_size=batch_size)
+        except ManifestError as error:
+            raise UserError(f"--teacher {spec.folder}: {error}") from None
+        assert teacher.manifest is not None  # load_model reads it
+        record = source_record(spec.folder, teacher.manifest)
         for side, rows in sides.items():
             for part in parts:
                 where = part.rows(side)

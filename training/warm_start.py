@@ -48,4 +48,4 @@ def warm_start(model: nn.Module, method: str, folder: Path) -> dict[str, Any]:
         raise UserError(
             f"--init-from {folder}: its weights do not fit this model (e.g. {unexpected[0]})"
         )
-    return source_record(folder, "--init-from")
+    return source_record(folder, source)
