@@ -110,6 +110,9 @@ def _teachers_section(teachers: dict[str, Any]) -> list[str]:
             f"{model.get('temperature', 1.0):g}; teaching {', '.join(model.get('sets', []))}): "
             f"`{command}`"
         )
+    if teachers.get("untaught"):
+        lines += ["", f"No teacher taught {', '.join(teachers['untaught'])}: its rows learnt "
+                  "from their labels alone."]  # fmt: skip
     lines += [
         "",
         "The ensemble itself (one forward pass per model), on the same rows:",

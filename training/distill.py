@@ -42,6 +42,7 @@ class Teaching:
     valid: np.ndarray
     test: np.ndarray | None
     sources: list[dict[str, Any]] = field(default_factory=list)  # what the manifest records
+    taught: tuple[str, ...] = ()  # the sets some teacher teaches; the others' targets are zeros
 
 
 def source_record(folder: Path, source: Manifest) -> dict[str, Any]:
@@ -127,7 +128,9 @@ def teach(
     A teacher can be limited to some sets because an ensemble is only as good as its members
     on each domain: a stock-tweet model averaged into the crypto rows teaches the crypto
     headlines it gets wrong. Teachers are loaded one at a time and dropped before the next,
-    so an ensemble of any size needs the memory of one model beside the student."""
+    so an ensemble of any size needs the memory of one model beside the student. A set that no
+    teacher teaches gets all-zero targets, which `losses.distilled_loss` reads as "the label
+    alone": a domain expert can teach its own domain while the rest learn from their labels."""
     from training.classifier import load_model
     from training.per_set import parts_of
 
@@ -140,9 +143,10 @@ def teach(
                 f"--teacher {spec.folder}: no set named {', '.join(unknown)} "
                 f"(the sets: {', '.join(known)})"
             )
-    untaught = [part for part in known if not any(spec.teaches(part) for spec in specs)]
-    if untaught:
-        raise UserError(f"--teacher: no teacher for the set {', '.join(untaught)}")
+    taught = tuple(part for part in known if any(spec.teaches(part) for spec in specs))
+    for part in known:
+        if part not in taught:
+            say(f"set {part}: no teacher, its rows learn from their labels alone")
     sides = {"train": split.train, "valid": split.valid, "test": split.test}
     sums = {side: np.zeros((len(rows), 3)) for side, rows in sides.items()}
     counts = {side: np.zeros((len(rows), 1)) for side, rows in sides.items()}
@@ -175,6 +179,7 @@ def teach(
         valid=mean["valid"],
         test=mean["test"] if split.test else None,
         sources=sources,
+        taught=taught,
     )
 
 
@@ -215,9 +220,17 @@ def score_teachers(
 ) -> dict[str, Any]:
     """The ensemble's own per-set scores on the student's rows: what the student is measured
     against (each teacher's temperature is already in the mean, hence none on top)."""
-    from training.per_set import per_set_scores, sets_summary
+    from training.per_set import parts_of, per_set_scores, sets_summary
 
-    sets = per_set_scores(split, name, teaching.valid, teaching.test, temperature=1.0)
+    sets = per_set_scores(
+        split, name, teaching.valid, teaching.test, temperature=1.0, only=teaching.taught
+    )
     title = f"the {len(teaching.sources)} teachers' mean (each with its own temperature)"
     say(sets_summary(sets, 1.0, title=title))
-    return {"models": teaching.sources, "distill_weight": cfg.distill_weight, "sets": sets}
+    untaught = [part.name for part in parts_of(split, name) if part.name not in teaching.taught]
+    return {
+        "models": teaching.sources,
+        "distill_weight": cfg.distill_weight,
+        "sets": sets,
+        "untaught": untaught,
+    }

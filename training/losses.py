@@ -30,3 +30,12 @@ def soft_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Per-example cross-entropy against a distribution over the three labels (a teacher
     ensemble's mean): its gradient is the student's probabilities minus the targets."""
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1)
+
+
+def distilled_loss(
+    hard: torch.Tensor, logits: torch.Tensor, soft: torch.Tensor, weight: float
+) -> torch.Tensor:
+    """`(1 - w) x hard + w x soft` per example, except on rows whose target is all zeros (a set
+    no teacher teaches), which keep the hard loss whole rather than a `(1 - w)` share of it."""
+    share = torch.where(soft.sum(dim=-1) > 0, weight, 0.0)
+    return (1 - share) * hard + share * soft_loss(logits, soft)

@@ -8,7 +8,7 @@ weighted F1, and its calibration (ECE before and after the temperature).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +49,14 @@ def per_set_scores(
     valid_raw: np.ndarray,
     test_raw: np.ndarray | None,
     temperature: float,
+    only: Collection[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """{set name: its test scores (valid if it has no test rows), with `valid` and `split`}."""
+    """{set name: its test scores (valid if it has no test rows), with `valid` and `split`};
+    `only` names the sets to score (the ones a teacher ensemble answered)."""
     result: dict[str, dict[str, Any]] = {}
     for part in parts_of(split, name):
+        if only is not None and part.name not in only:
+            continue
         rows = part.rows("valid")
         valid = score_rows(split.valid[rows], valid_raw[rows], temperature)
         test = None

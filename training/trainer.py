@@ -35,7 +35,7 @@ from bot.errors import UserError
 from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
-from training.losses import example_loss, soft_loss
+from training.losses import distilled_loss, example_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
 from training.splits import Split, class_weights
@@ -344,8 +344,7 @@ class Trainer:
             logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
             losses = example_loss(logits, vocab, labels, self.token_ids, self.cfg.label_smoothing)
             if soft is not None:
-                share = self.cfg.distill_weight
-                losses = (1 - share) * losses + share * soft_loss(logits, soft)
+                losses = distilled_loss(losses, logits, soft, self.cfg.distill_weight)
             loss = (losses * weight).sum() / total_weight
             loss.backward()
             loss_sum += float(loss.detach())

@@ -134,12 +134,31 @@ def test_a_teacher_limited_to_a_set_teaches_only_that_set(
     # the crypto rows were taught by the unrestricted teacher alone, the news rows by both
     assert both["sets"]["crypto"] == alone["sets"]["crypto"]
     assert both["sets"]["news"]["calibration"] != alone["sets"]["news"]["calibration"]
+    assert both["untaught"] == []
+    # a set no teacher names learns from its labels alone, and the ensemble is not scored on it
+    crypto_only = distil("crypto_only", f"crypto={other}")
+    assert list(crypto_only["sets"]) == ["crypto"] and crypto_only["untaught"] == ["news"]
+    card = (tmp_path / "crypto_only" / "README.md").read_text()
+    assert "No teacher taught news: its rows learnt from their labels alone." in card
+
+
+def test_rows_no_teacher_taught_keep_the_whole_hard_loss() -> None:
+    import torch
+
+    from training.losses import distilled_loss, soft_loss
+
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    hard = torch.tensor([0.3, 1.2])
+    soft = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.7, 0.1]])
+    loss = distilled_loss(hard, logits, soft, 0.25)
+    assert float(loss[0]) == pytest.approx(0.3)  # untaught: not 0.75 x 0.3
+    expected = 0.75 * 1.2 + 0.25 * float(soft_loss(logits[1:], soft[1:])[0])
+    assert float(loss[1]) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
     ("teachers", "message"),
     [
-        (["crypto={t}"], "--teacher: no teacher for the set news"),
         (["nope={t}"], "no set named nope (the sets: news, crypto)"),
         (["news=/no/such/folder"], "/no/such/folder is not a folder"),
     ],
