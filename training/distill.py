@@ -143,10 +143,10 @@ def teach(
                 f"--teacher {spec.folder}: no set named {', '.join(unknown)} "
                 f"(the sets: {', '.join(known)})"
             )
-    taught = tuple(part for part in known if any(spec.teaches(part) for spec in specs))
-    for part in known:
-        if part not in taught:
-            say(f"set {part}: no teacher, its rows learn from their labels alone")
+    taught = tuple(set_name for set_name in known if any(s.teaches(set_name) for s in specs))
+    for set_name in known:
+        if set_name not in taught:
+            say(f"set {set_name}: no teacher, its rows learn from their labels alone")
     sides = {"train": split.train, "valid": split.valid, "test": split.test}
     sums = {side: np.zeros((len(rows), 3)) for side, rows in sides.items()}
     counts = {side: np.zeros((len(rows), 1)) for side, rows in sides.items()}
