@@ -137,6 +137,7 @@ def build(config: dict[str, Any]) -> Any:
             self.query = nn.Linear(hidden, hidden)
             self.key = nn.Linear(hidden, hidden)
             self.value = nn.Linear(hidden, hidden)
+            self.heads = heads  # read by the ONNX export's last layer (`onnx_graph`)
 
         def forward(self, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
             batch, length, _ = x.shape

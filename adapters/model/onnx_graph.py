@@ -9,6 +9,8 @@ What is exported: `compact_bert`'s classifier with the LoRA adapter merged (the 
 backend's fp32 model, so answers match it to float rounding), taking token ids only. Texts are
 batched by exact token length (`onnx_scorer`), so the graph never sees padding and needs no
 attention mask: one op less per layer, and a headline's answer cannot depend on its batch.
+The last layer runs at the first token only, the one the pooler reads (the same function,
+a seventh less work).
 `precision = "int8"` adds static int8 quantisation of the encoder's weight matmuls, calibrated on
 the sample headlines shipped in `bot/sample/news.jsonl` (fixed scales: unlike dynamic int8,
 answers do not move with the batch); the pooler and the head (Gemm ops) stay fp32.
@@ -36,7 +38,7 @@ from typing import Any, Literal
 
 from adapters.model.inference_loader import ModelLoadError, load_compact_model
 
-GRAPH_FORMAT = 2  # bump when the exported function or the layout changes
+GRAPH_FORMAT = 3  # bump when the exported function or the layout changes
 GRAPH = "model.onnx"
 TOKENIZER = "tokenizer.json"
 META = "graph.json"
@@ -178,12 +180,38 @@ def _ids_only(model: Any, torch: Any) -> Any:
         def forward(self, input_ids: Any) -> Any:
             bert = self.inner.bert
             x = bert.embeddings(input_ids)
-            for layer in bert.encoder.layer:
+            *layers, last = bert.encoder.layer
+            for layer in layers:
                 x = layer(x, None)
-            pooled = torch.tanh(bert.pooler.dense(x[:, 0]))
+            pooled = torch.tanh(bert.pooler.dense(_first_token_of_last_layer(last, x, torch)))
             return self.inner.classifier(pooled)
 
     return IdsOnly(model).eval()
+
+
+def _first_token_of_last_layer(layer: Any, x: Any, torch: Any) -> Any:
+    """The last layer's output at the first token only, which is all the pooler reads.
+
+    Every op of a layer but attention is per token, and attention's output at one position
+    needs that position's query alone (keys and values still come from every token), so the
+    last layer's query, attention output and feed-forward run on one row instead of the
+    headline's 20-odd: about a seventh of the graph's matmul work, the same function."""
+    attention = layer.attention.self
+    batch, length, hidden = x.shape
+    heads = attention.heads
+    width = hidden // heads
+
+    def split(t: Any, rows: int) -> Any:
+        return t.view(batch, rows, heads, width).transpose(1, 2)
+
+    first = x[:, :1]
+    context = torch.nn.functional.scaled_dot_product_attention(
+        split(attention.query(first), 1), split(attention.key(x), length),
+        split(attention.value(x), length),
+    )  # fmt: skip
+    first = layer.attention.output(context.transpose(1, 2).reshape(batch, 1, hidden), first)
+    out = layer.output(torch.nn.functional.gelu(layer.intermediate.dense(first)), first)
+    return out[:, 0]
 
 
 def _export_fp32(model: Any, tokenizer: Any, out: Path, torch: Any) -> None:
