@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import operator
 from collections import Counter
 from collections.abc import Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,10 @@ from adapters.files.timestamps import LATEST, read_iso_time
 from bot.events import Bar
 
 HEAD = 200  # rows read before the interval is inferred
+CHUNK = 256  # rows checked and built a column at a time (larger chunks fall out of the cache)
+_FROMISO = datetime.fromisoformat
+_TZINFO = operator.attrgetter("tzinfo")
+_ZERO = Decimal(0)
 
 
 def infer_interval(stamps: Sequence[datetime]) -> timedelta | None:
@@ -104,12 +109,24 @@ class _CsvLayout:
         return number, ts, values
 
 
+class _Cursor:
+    """Where the CSV path stands between chunks: the row number, the last bar's open time, and
+    the text that makes the file's naive times UTC ("" until a naive time is seen)."""
+
+    __slots__ = ("last", "number", "suffix")
+
+    def __init__(self, number: int, last: datetime | None) -> None:
+        self.number, self.last, self.suffix = number, last, ""
+
+
 def _csv_rows(
     reader: Any, symbol: str, interval: timedelta | None, problems: Problems
 ) -> Iterator[Bar]:
     """The CSV path. It runs once per bar — a million times in a big replay — so after the first
-    rows (which also give the interval) parsing and checking are fused into one tight loop that
-    falls back to the careful parser for any row it does not like."""
+    rows (which also give the interval) the rows are read in chunks: a chunk whose every row is
+    clean is checked and built a column at a time (`_clean_chunk`, C-level maps), and any other
+    chunk goes row by row (`_each_row`), which falls back to the careful parser for a row it
+    does not like. Both give the same bars, errors and line numbers."""
     header = next(reader, None)
     if header is None:
         return
@@ -127,16 +144,78 @@ def _csv_rows(
         interval = _head_interval(head, problems)
         if interval is None:
             return
-    last = yield from _bars(iter(head), symbol, interval, problems)
+    cursor = _Cursor(number, (yield from _bars(iter(head), symbol, interval, problems)))
+    while chunk := list(itertools.islice(reader, CHUNK)):
+        bars = _clean_chunk(chunk, layout, cursor, symbol, interval)
+        if bars is None:
+            yield from _each_row(chunk, layout, cursor, symbol, interval, problems)
+            continue
+        cursor.number += len(chunk)
+        cursor.last = bars[-1].ts_open
+        if not problems.refused:  # keep checking, stop releasing: the file will be refused
+            yield from bars
+
+
+def _clean_chunk(
+    chunk: list[list[str]],
+    layout: _CsvLayout,
+    cursor: _Cursor,
+    symbol: str,
+    interval: timedelta,
+) -> list[Bar] | None:
+    """The chunk's bars if every row is clean (the right width, UTC times in ascending order,
+    finite prices in range with low <= open, close <= high), else None: the caller then takes
+    the chunk row by row, which says what is wrong where. Nothing here is Python-level per value
+    but the range check: the columns come from one `zip`, the numbers from `map(Decimal, ...)`."""
+    if set(map(len, chunk)) != {layout.width}:
+        return None
+    it, io, ih, il, ic, iv = layout.indices
+    columns = list(zip(*chunk, strict=True))
+    try:
+        texts = columns[it]
+        if cursor.suffix:  # naive times, which mean UTC (an offset of its own cannot parse)
+            stamps = list(map(_FROMISO, map(str.__add__, texts, itertools.repeat(cursor.suffix))))
+        else:  # times with their offsets: all UTC, or the row loop converts (or learns naive)
+            stamps = list(map(_FROMISO, texts))
+            if set(map(_TZINFO, stamps)) != {UTC}:
+                return None
+        opens, highs, lows, closes, volumes = (
+            list(map(Decimal, columns[i])) for i in (io, ih, il, ic, iv)
+        )
+        for o, h, low, c, v in zip(opens, highs, lows, closes, volumes, strict=True):
+            # NaN compares by raising InvalidOperation; inf and 1e400 fail the limits.
+            if not (_ZERO < low <= o <= h < LIMIT and low <= c <= h and _ZERO <= v < LIMIT):
+                return None
+    except (ValueError, InvalidOperation):
+        return None  # a time with an offset of its own, or a number that is not one
+    following = stamps[1:]
+    if not all(map(operator.lt, stamps, following)) or not stamps[-1] < LATEST:
+        return None
+    if cursor.last is not None and not cursor.last < stamps[0]:
+        return None
+    closing = map(operator.add, stamps, itertools.repeat(interval))
+    rows = zip(itertools.repeat(symbol), stamps, closing, opens, highs, lows, closes, volumes)
+    return list(map(tuple.__new__, itertools.repeat(Bar), rows))  # what Bar._make does
+
+
+def _each_row(
+    rows: list[list[str]],
+    layout: _CsvLayout,
+    cursor: _Cursor,
+    symbol: str,
+    interval: timedelta,
+    problems: Problems,
+) -> Iterator[Bar]:
+    """A chunk row by row: a fused fast check per row, the careful parser for any other."""
     it, io, ih, il, ic, iv = layout.indices
     width = layout.width
-    fromiso = datetime.fromisoformat
-    suffix = ""  # becomes "+00:00" once the file shows naive times (naive means UTC)
+    fromiso = _FROMISO
     make = tuple.__new__  # what Bar._make does, without its Python-level frame (once a bar)
     dec = Decimal
-    latest, limit, zero = LATEST, LIMIT, Decimal(0)  # Decimal with Decimal compares fastest
+    latest, limit, zero = LATEST, LIMIT, _ZERO  # Decimal with Decimal compares fastest
     refused = problems.refused  # changes only when a problem is added (read once a bar is slow)
-    for row in reader:
+    number, last, suffix = cursor.number, cursor.last, cursor.suffix
+    for row in rows:
         number += 1
         try:
             if len(row) != width:
@@ -175,6 +254,7 @@ def _csv_rows(
         if refused:
             continue  # keep checking, stop releasing: the file will be refused
         yield make(Bar, (symbol, ts_open, ts_open + interval, o, h, low, c, v))
+    cursor.number, cursor.last, cursor.suffix = number, last, suffix
 
 
 def _head_interval(head: list[Row], problems: Problems) -> timedelta | None:
