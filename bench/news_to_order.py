@@ -22,6 +22,7 @@ It measures and prints markdown for bench/RESULTS.md; it decides nothing.
     python bench/news_to_order.py                       # max_wait 20ms and 0, ~2 minutes
     python bench/news_to_order.py --max-wait 0 --samples 50 --no-rss
     python bench/news_to_order.py --max-wait 0 --runtime onnx,torch --no-rss   # before/after
+    python bench/news_to_order.py --max-wait 0 --runtime onnx,onnx:int8 --no-rss
 """
 
 from __future__ import annotations
@@ -73,6 +74,12 @@ def headline(n: int) -> str:
     return pool[(n // 2) % len(pool)].format(n=n % 97 + 2) + f", report {n}"
 
 
+def _runtime(value: str) -> dict[str, str]:
+    """`onnx`, `torch`, or `RUNTIME:PRECISION` (e.g. `onnx:int8`): the `[model]` keys."""
+    runtime, _, precision = value.partition(":")
+    return {"runtime": runtime, **({"precision": precision} if precision else {})}
+
+
 def settings(
     sim: Simulator, folder: Path, max_wait: float, feed: str | None, runtime: str = "onnx"
 ) -> Settings:
@@ -86,7 +93,7 @@ def settings(
             "commit_interval": "50ms",
             "cache_dir": str(folder / "cache"),
         },
-        model={"max_wait": max_wait, "runtime": runtime},
+        model={"max_wait": max_wait, **_runtime(runtime)},
         news=news,
         strategy={
             "half_life": "50ms",
@@ -325,7 +332,7 @@ if __name__ == "__main__":
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument(
         "--runtime", type=lambda text: text.split(","), default=["onnx"],
-        help="[model] runtime values to run, comma-separated (onnx, torch)",
+        help="[model] runtime values to run, comma-separated (onnx, torch, onnx:int8)",
     )  # fmt: skip
     # the ONNX graph comes from the user's graph cache (exported there once), not per daemon
     from adapters.model.embedded import GRAPH_CACHE_ENV, default_graph_cache

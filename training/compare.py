@@ -27,12 +27,14 @@ from bot.log import get_logger
 from training.data import load_examples, write_jsonl
 from training.methods import METHODS
 from training.pipeline import DataRequest, prepare_split, train_model
+from training.precision import resolve_training_precision
 from training.splits import Split
 
 log = get_logger(__name__)
 
 COLUMNS = (
     ("method", "method", "{}"),
+    ("precision", "precision", "{}"),
     ("trainable", "trainable", "{:,}"),
     ("trainable %", "trainable_pct", "{:.2f}"),
     ("s/epoch", "seconds_per_epoch", "{:.1f}"),
@@ -99,6 +101,7 @@ def run_method(
     scores = outcome.test or outcome.valid
     return {
         "method": cfg.method,
+        "precision": resolve_training_precision(cfg.precision, cfg.method),  # what trained
         "trainable": outcome.trainable,
         "total": outcome.total,
         "trainable_pct": 100 * outcome.trainable / outcome.total,

@@ -376,6 +376,7 @@ def train_model(
     seconds = time.perf_counter() - started
     report = {
         "settings": cfg.model_dump(mode="json"),
+        "precision": trainer.precision,  # what `precision` resolved to on this CPU
         "learning_rate": learning_rate,
         "class_weights": trainer.class_weights,
         "data": info,

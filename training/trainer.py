@@ -38,6 +38,7 @@ from training.families import Family, collate, label_logits
 from training.losses import distilled_loss, example_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
+from training.precision import resolve_training_precision, training_autocast
 from training.splits import Split, class_weights
 
 log = get_logger(__name__)
@@ -119,6 +120,9 @@ def fingerprint(cfg: TrainingConfig, extra: dict[str, Any], split: Split) -> str
     if not extra.get("teachers"):
         # only a distilled run's loss reads it: older runs' checkpoints still resume
         settings.pop("distill_weight", None)
+    settings.pop("precision", None)  # what it resolves to on this CPU counts, below
+    if resolve_training_precision(cfg.precision, cfg.method) == "bf16":
+        settings["precision"] = "bf16"  # fp32 (every run before the setting) adds nothing
     digest = hashlib.sha256(json.dumps([settings, extra], sort_keys=True, default=str).encode())
     for part in (split.train, split.valid):
         for example in part:
@@ -235,6 +239,8 @@ class Trainer:
         self.state = LoopState()
         self._rng_at_step: torch.Tensor | None = None
         self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.precision = resolve_training_precision(cfg.precision, cfg.method)
+        self.autocast = training_autocast(self.precision)
         if not self.trainable:
             raise UserError("nothing to train: the method left no trainable parameter")
 
@@ -341,7 +347,11 @@ class Trainer:
         total_weight = float(sum(weight.sum() for _, _, weight, _ in batches))
         loss_sum = 0.0
         for batch, labels, weight, soft in batches:
-            logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
+            with self.autocast():
+                logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
+            if self.precision != "fp32":  # the loss and its gradient's start stay fp32
+                logits = logits.float()
+                vocab = vocab.float() if vocab is not None else None
             losses = example_loss(logits, vocab, labels, self.token_ids, self.cfg.label_smoothing)
             if soft is not None:
                 losses = distilled_loss(losses, logits, soft, self.cfg.distill_weight)

@@ -60,6 +60,7 @@ _HYPER_KEYS = {
     "eval_every": "eval_every",
     "checkpoint_every": "checkpoint_every",
     "threads": "num_threads",
+    "precision": "precision",
     "r": "lora_r",
     "alpha": "lora_alpha",
     "dropout": "lora_dropout",
@@ -125,6 +126,12 @@ def hyper_options(function: F) -> F:
         click.option("--eval-every", type=int, help="Steps between validations (0: epoch)."),
         click.option("--checkpoint-every", type=int, help="Steps between checkpoints."),
         click.option("--threads", type=int, help="torch CPU threads (0: default)."),
+        click.option(
+            "--precision",
+            type=click.Choice(["auto", "fp32", "bf16"]),
+            help="Training forward passes: bf16 autocast or fp32 (auto: bf16 where the CPU "
+            "has native bf16).",
+        ),
         click.option("--r", "r", type=int, help="LoRA/QLoRA rank."),
         click.option("--alpha", type=int, help="LoRA/QLoRA alpha."),
         click.option("--dropout", type=float, help="LoRA/QLoRA dropout."),

@@ -129,6 +129,8 @@ class TrainingConfig(Section):
     checkpoint_every: int = Field(0, ge=0, le=10**9)
     keep_checkpoints: int = Field(2, ge=1, le=_MILLION)
     num_threads: int = Field(0, ge=0, le=1024)
+    # bf16 autocast of the training forward passes; auto: where the CPU has native bf16
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     lora_r: int = Field(16, ge=1, le=65_536)
     lora_alpha: int = Field(32, ge=1, le=_MILLION)
     lora_dropout: float = Field(0.1, ge=0, lt=1)

@@ -48,7 +48,7 @@ def test_compare_in_subprocesses_reports_qlora_memory_against_lora(
     assert [r["method"] for r in document["results"]] == ["lora", "qlora"]
     assert (out / "compare.png").read_bytes().startswith(PNG)
     table = (out / "compare.md").read_text()
-    assert table.splitlines()[0].startswith("| method | trainable |")
+    assert table.splitlines()[0].startswith("| method | precision | trainable |")
     assert "| qlora |" in table
     # The same split for every method, on disk.
     assert (out / "split" / "train.jsonl").is_file() and (out / "split" / "valid.jsonl").is_file()
