@@ -278,7 +278,7 @@ def histogram(label: str, values: list[float]) -> list[str]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    setup_logging("error", "text")
+    setup_logging("error", "console")
     print(
         f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, embedded default model, paper daemon, "
