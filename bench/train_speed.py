@@ -59,14 +59,12 @@ def no_dropout(model: object) -> Iterator[None]:
 @contextlib.contextmanager
 def use_precision(trainer: object, precision: str) -> Iterator[None]:
     """The trainer's forward passes in `precision` for the duration (what the setting picks)."""
-    from training.precision import training_autocast
-
-    saved = trainer.autocast  # type: ignore[attr-defined]
-    trainer.autocast = training_autocast(precision)  # type: ignore[attr-defined]
+    saved = trainer.precision  # type: ignore[attr-defined]
+    trainer.precision = precision  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        trainer.autocast = saved  # type: ignore[attr-defined]
+        trainer.precision = saved  # type: ignore[attr-defined]
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Literal
 
-TrainingPrecision = Literal["auto", "fp32", "bf16"]
-
 
 def resolve_training_precision(precision: str, method: str) -> Literal["fp32", "bf16"]:
     """What `[training] precision` means on this CPU for this method."""

@@ -240,7 +240,6 @@ class Trainer:
         self._rng_at_step: torch.Tensor | None = None
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         self.precision = resolve_training_precision(cfg.precision, cfg.method)
-        self.autocast = training_autocast(self.precision)
         if not self.trainable:
             raise UserError("nothing to train: the method left no trainable parameter")
 
@@ -347,7 +346,7 @@ class Trainer:
         total_weight = float(sum(weight.sum() for _, _, weight, _ in batches))
         loss_sum = 0.0
         for batch, labels, weight, soft in batches:
-            with self.autocast():
+            with training_autocast(self.precision)():
                 logits, vocab = label_logits(self.model, batch, self.family, self.token_ids)
             if self.precision != "fp32":  # the loss and its gradient's start stay fp32
                 logits = logits.float()
