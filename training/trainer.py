@@ -35,6 +35,7 @@ from bot.errors import UserError
 from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
+from training.fast_dropout import fast_dropout
 from training.losses import distilled_loss, example_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
@@ -281,6 +282,15 @@ class Trainer:
     # the loop
 
     def run(self) -> LoopResult:
+        """Train to the end (or an early stop). A bf16 run draws its dropout masks the cheaper
+        way of `training.fast_dropout` while it trains, with the model's own modules back
+        afterwards; an fp32 run keeps `nn.Dropout` and so repeats every fp32 run before it."""
+        if self.precision != "bf16":
+            return self._run()
+        with fast_dropout(self.model):
+            return self._run()
+
+    def _run(self) -> LoopResult:
         from tqdm.auto import tqdm
 
         state = self.state

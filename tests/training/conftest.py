@@ -114,6 +114,10 @@ def make_tiny_config(**overrides: object) -> TrainingConfig:
         "prefix_tokens": 4,
         "prompt_tokens": 4,
         "adapter_size": 8,
+        # The tiny runs learn or not by their draw (dropout masks, rounding): seeds 5 and 6 of
+        # torch's own masks do not, nor 2 of 5 of a textbook torch.rand dropout. Pinned to fp32
+        # they give the same answer on every host; bf16 and its masks are tested on their own.
+        "precision": "fp32",
     }
     values.update(overrides)
     return TrainingConfig.model_validate(values)

@@ -54,7 +54,7 @@ def test_interrupted_run_resumes_to_identical_weights(
     tmp_path: Path,
     tiny_config: Callable[..., TrainingConfig],
 ) -> None:
-    # Dropout on (hidden and LoRA), so the random state must be restored too.
+    # Dropout on (LoRA), so the random state must be restored too.
     cfg = tiny_config(base=str(tiny_bert), learning_rate=2e-2, lora_dropout=0.1, epochs=3)
     straight = _trainer(cfg, news_csv, tmp_path / "straight")
     straight.run()
