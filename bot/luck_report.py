@@ -106,11 +106,11 @@ def training_span(settings: Settings) -> tuple[datetime, datetime] | None:
     ISO-8601, "end": ISO-8601}`, written by `lorabot train` where the data has dates); None
     where the backend has no manifest or the manifest no span."""
     from bot.events import parse_time
-    from bot.manifest import ManifestError, default_model_dir, read_manifest
+    from bot.manifest import ManifestError, model_folder, read_manifest
 
     if settings.model.backend not in ("embedded", "vllm"):
         return None
-    folder = Path(settings.model.path) if settings.model.path else default_model_dir()
+    folder = model_folder(settings.model.path)
     try:
         span = read_manifest(folder).data.get("span")
     except ManifestError:

@@ -101,6 +101,8 @@ def temper(probs: Sequence[float], temperature: float) -> list[float]:
 
 def read_manifest(folder: str | Path) -> Manifest:
     path = Path(folder).expanduser() / MANIFEST_NAME
+    if not path.parent.is_dir():
+        raise ManifestError(missing_model(folder))
     if not path.is_file():
         raise ManifestError(f"{path.parent}: no {MANIFEST_NAME} (is it a `lorabot train` folder?)")
     try:
@@ -206,9 +208,47 @@ def resolve_base(reference: str) -> str:
     return reference
 
 
+def shipped_models_dir() -> Path:
+    """Where the committed adapters live: inside the package, so an installed wheel has them."""
+    return Path(__file__).resolve().parent.parent / "adapters" / "model" / "weights"
+
+
 def default_model_dir() -> Path:
     """The committed default adapter (trained by the fine-tuning toolkit), shipped in the wheel."""
-    return Path(__file__).resolve().parent.parent / "adapters" / "model" / "weights" / "default"
+    return shipped_models_dir() / "default"
+
+
+def shipped_model_names() -> list[str]:
+    """The names `[model] path` and `--model` accept for the committed adapters."""
+    root = shipped_models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file())
+
+
+def missing_model(folder: str | Path, where: str = "") -> str:
+    """The error for a model folder that is not there; a bare name also lists the names a
+    committed adapter goes by, since that is what its user most likely meant."""
+    message = f"{folder}: model folder not found{f' ({where})' if where else ''}"
+    text = str(folder)
+    if "/" not in text and "\\" not in text and (names := shipped_model_names()):
+        message += f"; the shipped models are {', '.join(names)}"
+    return message
+
+
+def model_folder(reference: str | Path | None) -> Path:
+    """The folder a `[model] path` / `--model` value names: empty means the shipped default; an
+    existing path is itself; a bare name of a committed adapter (`tfns-only`) is that adapter,
+    so an installed wheel's alternatives need no path into site-packages. Anything else is
+    returned as a path, for the loader to report as missing with its own message."""
+    if reference is None or not str(reference):
+        return default_model_dir()
+    path = Path(reference).expanduser()
+    text = str(reference)
+    if path.exists() or "/" in text or "\\" in text:
+        return path
+    shipped = shipped_models_dir() / text
+    return shipped if (shipped / MANIFEST_NAME).is_file() else path
 
 
 def folder_digest(folder: str | Path) -> str:

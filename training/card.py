@@ -131,6 +131,17 @@ def _teachers_section(teachers: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _mix_check(sets: list[dict[str, Any]]) -> str:
+    """`lorabot eval` on each set's own test file, where one is a file `--data` can read (a
+    known format; a CSV with its own columns needs the mix file instead)."""
+    parts = [
+        f" --data {entry['test']} --format {entry.get('format', 'auto')}"
+        for entry in sets
+        if entry.get("test") and entry.get("format") not in (None, "columns", "mix")
+    ]
+    return "lorabot eval --model FOLDER" + "".join(parts) if parts else ""
+
+
 def render_card(
     manifest: Manifest,
     report: dict[str, Any],
@@ -144,7 +155,9 @@ def render_card(
     trainable = manifest.trainable_params or 0
     total = manifest.total_params or 1
     check = ""
-    if test is not None and data.get("test"):
+    if test is not None and data.get("format") == "mix":
+        check = _mix_check(data.get("sets", []))
+    elif test is not None and data.get("test"):
         source = str(data["test"]).removesuffix(" (its held-out split)")
         fmt = data.get("format", "auto")
         check = f"lorabot eval --model FOLDER --data {source}" + (

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from bot.errors import UserError
 from bot.manifest import (
     Manifest,
-    default_model_dir,
     folder_digest,
+    model_folder,
     read_manifest,
 )
 
@@ -138,7 +138,7 @@ def load_model(
         import torch
 
         torch.set_num_threads(num_threads)
-    path = Path(folder).expanduser() if folder else default_model_dir()
+    path = model_folder(folder)
     manifest = read_manifest(path)
     model, tokenizer, prompt = restore_model(manifest, path, base=base)
     model.eval()

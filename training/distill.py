@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.config import TrainingConfig
 from bot.errors import UserError
-from bot.manifest import Manifest, ManifestError
+from bot.manifest import Manifest, ManifestError, model_folder
 from training.splits import Split
 
 
@@ -101,10 +101,10 @@ class TeacherSpec:
         before the first `=` names the sets."""
         names: tuple[str, ...] = ()
         if Path(value).expanduser().is_dir() or "=" not in value:
-            folder = Path(value).expanduser()
+            folder = model_folder(value)
         else:
             head, _, tail = value.partition("=")
-            folder = Path(tail).expanduser()
+            folder = model_folder(tail)
             names = tuple(name.strip() for name in head.split(",") if name.strip())
         if not folder.is_dir():
             raise UserError(f"--teacher {value}: {folder} is not a folder")

@@ -31,7 +31,13 @@ from adapters.model.inference_loader import (
 from adapters.model.onnx_graph import GraphPrecision, onnxruntime_version
 from bot.config import Settings
 from bot.log import get_logger
-from bot.manifest import Manifest, default_model_dir, read_manifest
+from bot.manifest import (
+    Manifest,
+    default_model_dir,
+    missing_model,
+    model_folder,
+    read_manifest,
+)
 from bot.protocols import ModelUnavailable, Prediction
 
 log = get_logger(__name__)
@@ -69,7 +75,7 @@ class EmbeddedModel:
     ) -> None:
         self.folder = Path(folder).expanduser()
         if not self.folder.is_dir():
-            raise ModelLoadError(f"{self.folder}: model folder not found ([model] path)")
+            raise ModelLoadError(missing_model(self.folder, "[model] path"))
         self.manifest: Manifest = read_manifest(self.folder)
         self.options = options or InferenceOptions()
         self._base_override = base
@@ -237,7 +243,7 @@ class EmbeddedModel:
 
 def build_embedded(settings: Settings) -> EmbeddedModel:
     config = settings.model
-    folder = Path(config.path).expanduser() if config.path else default_model_dir()
+    folder = model_folder(config.path) if config.path else default_model_dir()
     if not config.path and not (folder / "lorabot.json").is_file():
         raise ModelLoadError(
             f"the shipped default model is missing ({folder}); set [model] path to a folder made "

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.errors import UserError
-from bot.manifest import Manifest, read_manifest, resolve_base
+from bot.manifest import Manifest, missing_model, read_manifest, resolve_base
 
 if TYPE_CHECKING:
     import torch
@@ -83,7 +83,7 @@ def load_model(
     (seconds less to start); False always loads through transformers."""
     path = Path(folder).expanduser()
     if not path.is_dir():
-        raise ModelLoadError(f"{path}: model folder not found")
+        raise ModelLoadError(missing_model(path))
     manifest = read_manifest(path)
     base = base_reference(manifest, path, base_override)
     if compact and merge:

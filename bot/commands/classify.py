@@ -115,7 +115,8 @@ async def _classify_all(
     "model_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Model folder made by `lorabot train`/`export` (overrides [model] path).",
+    help="Model folder made by `lorabot train`/`export`, or a shipped model's name (overrides "
+    "[model] path).",
 )
 @click.option(
     "--backend",

@@ -139,8 +139,8 @@ def train(ctx: click.Context, **params: Any) -> None:
 @click.option(
     "--model",
     "model_dir",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Model folder (default: the shipped default adapter).",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Model folder, or a shipped model's name (default: the shipped default adapter).",
 )
 @click.option("--base", help="Override the base model named in the model's manifest.")
 @set_options

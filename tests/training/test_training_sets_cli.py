@@ -53,6 +53,7 @@ def test_training_on_a_mix_scores_and_describes_each_set(mixed_model: tuple[Path
     card = (out / "README.md").read_text()
     assert "## Scores per data set" in card and "| crypto | test |" in card
     assert "training span 2021-01-" in card
+    assert "--format mix" not in card  # not a command that runs: `--data` has no mix format
     assert (out / "reliability.png").stat().st_size > 1000
     history = json.loads((out / "training.json").read_text())["history"]
     assert set(history[0]["sets"]) == {"news", "crypto"}  # per-set scores at each validation
@@ -166,3 +167,15 @@ def test_init_from_starts_where_the_source_model_stopped(
     mismatch = CliRunner().invoke(cli, [*args, "--overwrite"])
     assert isinstance(mismatch.exception, UserError)
     assert str(mismatch.exception).startswith(f"--init-from {source}: its weights do not fit")
+
+
+def test_a_mix_cards_check_command_scores_each_readable_test_file() -> None:
+    from training.card import _mix_check
+
+    sets = [
+        {"name": "tfns", "format": "tfns", "test": "valid.csv"},
+        {"name": "crypto", "format": "columns", "test": "events.csv"},  # needs the mix's columns
+        {"name": "mine", "format": "auto", "test": ""},
+    ]
+    assert _mix_check(sets) == "lorabot eval --model FOLDER --data valid.csv --format tfns"
+    assert _mix_check(sets[1:]) == ""
