@@ -44,7 +44,7 @@ def test_a_path_wins_over_a_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_a_missing_name_lists_the_shipped_ones(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"nosuch: model folder not found; the shipped mod"):
         read_manifest("nosuch")
-    with pytest.raises(ManifestError, match="not found$"):
+    with pytest.raises(ManifestError, match=r"not found$"):
         read_manifest(tmp_path / "nosuch")  # a path: no list of names, it was not meant
 
 
