@@ -226,12 +226,16 @@ def shipped_model_names() -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST_NAME).is_file())
 
 
+def _bare_name(reference: str | Path) -> bool:
+    """No folder separator: what a committed model's name looks like, not a path."""
+    return "/" not in str(reference) and "\\" not in str(reference)
+
+
 def missing_model(folder: str | Path, where: str = "") -> str:
     """The error for a model folder that is not there; a bare name also lists the names a
     committed adapter goes by, since that is what its user most likely meant."""
     message = f"{folder}: model folder not found{f' ({where})' if where else ''}"
-    text = str(folder)
-    if "/" not in text and "\\" not in text and (names := shipped_model_names()):
+    if _bare_name(folder) and (names := shipped_model_names()):
         message += f"; the shipped models are {', '.join(names)}"
     return message
 
@@ -244,10 +248,9 @@ def model_folder(reference: str | Path | None) -> Path:
     if reference is None or not str(reference):
         return default_model_dir()
     path = Path(reference).expanduser()
-    text = str(reference)
-    if path.exists() or "/" in text or "\\" in text:
+    if path.exists() or not _bare_name(reference):
         return path
-    shipped = shipped_models_dir() / text
+    shipped = shipped_models_dir() / str(reference)
     return shipped if (shipped / MANIFEST_NAME).is_file() else path
 
 

@@ -22,7 +22,7 @@ untouched (dropout is the identity there), and attention-probability dropout is 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 import torch
 from torch import nn
@@ -87,3 +87,9 @@ def fast_dropout(model: nn.Module) -> Iterator[int]:
             current = getattr(parent, name)
             original.train(current.training)
             setattr(parent, name, original)
+
+
+def masks_for(precision: str, model: nn.Module) -> AbstractContextManager[int]:
+    """The dropout a training run of `precision` draws: the fast masks for bf16, the model's
+    own `nn.Dropout` (nothing swapped) for fp32, for the reason in the module docstring."""
+    return fast_dropout(model) if precision == "bf16" else nullcontext(0)

@@ -35,7 +35,7 @@ from bot.errors import UserError
 from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
-from training.fast_dropout import fast_dropout
+from training.fast_dropout import masks_for
 from training.losses import distilled_loss, example_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
@@ -282,12 +282,9 @@ class Trainer:
     # the loop
 
     def run(self) -> LoopResult:
-        """Train to the end (or an early stop). A bf16 run draws its dropout masks the cheaper
-        way of `training.fast_dropout` while it trains, with the model's own modules back
-        afterwards; an fp32 run keeps `nn.Dropout` and so repeats every fp32 run before it."""
-        if self.precision != "bf16":
-            return self._run()
-        with fast_dropout(self.model):
+        """Train to the end (or an early stop), a bf16 run with the cheaper dropout masks of
+        `training.fast_dropout` while it trains (the model's own modules back afterwards)."""
+        with masks_for(self.precision, self.model):
             return self._run()
 
     def _run(self) -> LoopResult:
