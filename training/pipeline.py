@@ -250,8 +250,9 @@ def train_model(
     from training.base_model import count_parameters, memory_footprint
     from training.classifier import SentimentClassifier
     from training.families import encode_texts
+    from training.loop_state import fingerprint
     from training.methods import get_method
-    from training.trainer import Encoded, Trainer, evaluate_rows, fingerprint
+    from training.trainer import Encoded, Trainer, evaluate_rows
 
     say = echo or (lambda message: log.info(message))
     warn = echo or (lambda message: log.warning(message))

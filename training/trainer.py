@@ -14,14 +14,13 @@ resumed run sees the same batches an uninterrupted one would have.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from bot.log import get_logger
 from training.data import Example
 from training.families import Family, collate, label_logits
 from training.fast_dropout import masks_for
+from training.loop_state import CHECKPOINTS, LoopResult, LoopState, latest_checkpoint
 from training.losses import distilled_loss, example_loss
 from training.methods import load_trainable_state, trainable_state
 from training.metrics import evaluate_predictions, validation_by_set
@@ -43,17 +43,6 @@ from training.precision import resolve_training_precision, training_autocast
 from training.splits import Split, class_weights
 
 log = get_logger(__name__)
-
-CHECKPOINTS = "checkpoints"
-RUN_FILE = "run.json"
-_FINGERPRINT_IGNORES = {
-    "patience",
-    "keep_checkpoints",
-    "checkpoint_every",
-    "eval_every",
-    "num_threads",
-    "eval_batch_size",
-}
 
 
 @dataclass
@@ -66,69 +55,6 @@ class Encoded:
     @classmethod
     def of(cls, examples: Sequence[Example], encode: Any) -> Encoded:
         return cls(encode([e.text for e in examples]), [int(e.label) for e in examples])
-
-
-@dataclass
-class LoopState:
-    step: int = 0  # optimiser steps done
-    epoch: int = 0
-    micro: int = 0  # micro-batches done in `epoch`
-    best_loss: float = math.inf  # for early stopping
-    best_score: float = -math.inf  # of the `keep_best` measure, higher is better
-    best_step: int = 0  # the kept weights' step
-    bad_evals: int = 0
-    stopped_early: bool = False
-    train_seconds: float = 0.0
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        data = dict(self.__dict__)
-        data["best_loss"] = None if math.isinf(self.best_loss) else self.best_loss
-        data["best_score"] = None if math.isinf(self.best_score) else self.best_score
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LoopState:
-        state = cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
-        if data.get("best_loss") is None:
-            state.best_loss = math.inf
-        if data.get("best_score") is None:
-            state.best_score = -math.inf
-        return state
-
-
-@dataclass
-class LoopResult:
-    state: LoopState
-    steps_per_epoch: int
-    total_steps: int
-    valid_scores: dict[str, Any]
-
-    @property
-    def epochs_done(self) -> float:
-        return self.state.step / self.steps_per_epoch if self.steps_per_epoch else 0.0
-
-    @property
-    def seconds_per_epoch(self) -> float:
-        return self.state.train_seconds / self.epochs_done if self.epochs_done else 0.0
-
-
-def fingerprint(cfg: TrainingConfig, extra: dict[str, Any], split: Split) -> str:
-    """What must not change between a run and its resumption."""
-    settings = {
-        k: v for k, v in cfg.model_dump(mode="json").items() if k not in _FINGERPRINT_IGNORES
-    }
-    if not extra.get("teachers"):
-        # only a distilled run's loss reads it: older runs' checkpoints still resume
-        settings.pop("distill_weight", None)
-    settings.pop("precision", None)  # what it resolves to on this CPU counts, below
-    if resolve_training_precision(cfg.precision, cfg.method) == "bf16":
-        settings["precision"] = "bf16"  # fp32 (every run before the setting) adds nothing
-    digest = hashlib.sha256(json.dumps([settings, extra], sort_keys=True, default=str).encode())
-    for part in (split.train, split.valid):
-        for example in part:
-            digest.update(f"{example.label.value}\x00{example.text}\x01".encode())
-    return digest.hexdigest()[:16]
 
 
 def evaluate_rows(
@@ -496,8 +422,3 @@ class Trainer:
         self.state = LoopState.from_json(saved["loop"])
         log.info("resumed", checkpoint=str(folder), step=self.state.step, of=self.total_steps)
         return True
-
-
-def latest_checkpoint(folder: Path) -> Path | None:
-    found = sorted(p for p in folder.glob("step-*[0-9]") if (p / "state.json").is_file())
-    return found[-1] if found else None

@@ -15,8 +15,9 @@ from bot.config import TrainingConfig
 from bot.errors import UserError
 from training.data import load_examples
 from training.families import encode_texts
+from training.loop_state import fingerprint, latest_checkpoint
 from training.pipeline import DataRequest, build_trainable, prepare_split, train_model
-from training.trainer import Encoded, Trainer, fingerprint, latest_checkpoint
+from training.trainer import Encoded, Trainer
 
 
 def _trainer(cfg: TrainingConfig, news_csv: Path, out: Path) -> Trainer:

@@ -14,9 +14,9 @@ from adapters.model.inference import cpu_has_native_bf16
 from bot.cli import cli
 from bot.config import TrainingConfig
 from training.data import load_examples
+from training.loop_state import fingerprint
 from training.precision import resolve_training_precision, training_autocast
 from training.splits import Split
-from training.trainer import fingerprint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "training"
 
