@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import functools
 import os
 import platform
 import subprocess
@@ -146,7 +147,7 @@ def run_variants(
     for name, options, merge in variants:
         model = EmbeddedModel(folder, InferenceOptions(**options), merge=merge)
         _ = model.scorer  # load outside the timing
-        seconds, probs = best_of(repeat, lambda m=model: m.scorer.probs(texts))
+        seconds, probs = best_of(repeat, functools.partial(model.scorer.probs, texts))
         if fp32_probs is None:
             fp32_probs = probs
         flips = sum(
@@ -375,7 +376,7 @@ def single_and_batches(
                 await onnx_models["fp32"].classify(chunk)
 
         ours_s, _ = best_of(args.repeat, lambda: loop.run(ours()))
-        ref_s, _ = best_of(args.repeat, lambda b=batch: reference.probs(sample, b))
+        ref_s, _ = best_of(args.repeat, functools.partial(reference.probs, sample, batch))
         say(
             f"| {batch} | {len(sample) / ours_s:.0f} | {len(sample) / ref_s:.0f} | "
             f"{ref_s / ours_s:.1f}x |"

@@ -113,6 +113,7 @@ def make_decoder_adapter(base: Path, out: Path, seed: int, method: str = "lora")
     from transformers import LlamaForCausalLM
 
     model = LlamaForCausalLM.from_pretrained(str(base))
+    config: LoraConfig | PromptTuningConfig
     if method == "lora":
         config = LoraConfig(
             r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"
