@@ -16,7 +16,15 @@ from bot.backtest import run_backtest
 from bot.config import Settings
 from bot.daemon import DaemonOptions, ReplayFiles, run_daemon
 
-BAR = timedelta(milliseconds=200)
+# Real time passes in the daemon's half: every interval below is a multiple of the bar, and the
+# bar is long enough that a loaded machine (a late start, a slow batch) still answers each
+# headline within the bar it arrived in.
+BAR = timedelta(milliseconds=400)
+LEAD = timedelta(seconds=3)  # the daemon's start-up before the first bar
+
+
+def ms(span: timedelta) -> str:
+    return f"{span // timedelta(milliseconds=1)}ms"
 
 
 def scenario(tmp_path: Path, start: datetime) -> tuple[Path, Path, datetime]:
@@ -61,21 +69,21 @@ def config(tmp_path: Path, name: str) -> Settings:
             "cache_dir": str(tmp_path / name),
             "commit_interval": 0.05,
         },
-        strategy={"window": "1500ms", "half_life": 0, "reevaluate_interval": 0},
-        risk={"max_price_age": "1s"},
-        engine={"snapshot_interval": "1s", "heartbeat_interval": "10s"},
+        strategy={"window": ms(BAR * 7.5), "half_life": 0, "reevaluate_interval": 0},
+        risk={"max_price_age": ms(BAR * 5)},
+        engine={"snapshot_interval": ms(BAR * 5), "heartbeat_interval": "10s"},
         model={"backend": "lexicon", "max_wait": "5ms"},
     )
 
 
 async def test_paper_daemon_and_replay_place_the_same_orders(tmp_path: Path) -> None:
-    start = datetime.now(UTC) + timedelta(seconds=1.5)
+    start = datetime.now(UTC) + LEAD
     news, bars, end = scenario(tmp_path, start)
 
     stop = asyncio.Event()
 
     async def stopper() -> None:
-        await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 0.6)
+        await asyncio.sleep((end - datetime.now(UTC)).total_seconds() + 3 * BAR.total_seconds())
         stop.set()
 
     task = asyncio.create_task(stopper())
