@@ -4,6 +4,7 @@ bars, or the same error naming the same lines, whatever row of a chunk is wrong.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -31,15 +32,16 @@ def _write(path: Path, rows: list[list[str]]) -> Path:
 
 def _read(path: Path, *, chunked: bool, skip: bool = False) -> list[object] | str:
     """The bars, or the error's type and text."""
-    saved = bars_module._clean_chunk
-    if not chunked:
-        bars_module._clean_chunk = lambda *args: None  # every chunk row by row: the reference
+    saved = bars_module._clean_chunk, bars_module._plain_rows
+    if not chunked:  # the reference: the csv module reads every line, and row by row
+        bars_module._clean_chunk = lambda *args: None
+        bars_module._plain_rows = lambda lines: None
     try:
         return list(iter_bars(path, "BTCUSDT", skip_bad_rows=skip))
     except Exception as error:  # compared, not swallowed: both paths must fail alike
         return f"{type(error).__name__}: {error}"
     finally:
-        bars_module._clean_chunk = saved
+        bars_module._clean_chunk, bars_module._plain_rows = saved
 
 
 def _same_both_ways(path: Path, skip: bool = False) -> list[object] | str:
@@ -75,6 +77,16 @@ def _with(change: str) -> list[list[str]]:
         rows[BAD] = []
     elif change == "zero volume":
         row[5] = "0"
+    elif change == "quoted price":  # the csv module reads the rest of the file from here
+        row[1] = f'"{row[1]}"'
+    elif change == "quoted line break":  # one row on two lines: the line numbers after it shift
+        row[5] = '"12.5\n"'
+    elif change == "quoted line break at a chunk's end":  # the row's end is in the next chunk
+        rows[bars_module.HEAD + bars_module.CHUNK - 1][5] = '"12.5\n"'
+    elif change == "CRLF ending":
+        row[5] += "\r"
+    elif change == "NUL":
+        row[4] += "\0"
     return rows
 
 
@@ -82,14 +94,17 @@ def _with(change: str) -> list[list[str]]:
     "change",
     ["none", "nan", "high below low", "short row", "repeated time",
      "repeated time at a chunk's start", "another offset, same instant", "text price",
-     "blank line", "zero volume"],
+     "blank line", "zero volume", "quoted price", "quoted line break",
+     "quoted line break at a chunk's end", "CRLF ending", "NUL"],
 )  # fmt: skip
 def test_a_row_wrong_inside_a_chunk_reads_as_it_does_row_by_row(
     change: str, tmp_path: Path
 ) -> None:
     path = _write(tmp_path / "bars.csv", _with(change))
     result = _same_both_ways(path)
-    if change in ("none", "another offset, same instant", "zero volume", "blank line"):
+    if change in ("none", "another offset, same instant", "zero volume", "blank line",
+                  "quoted price", "quoted line break", "quoted line break at a chunk's end",
+                  "CRLF ending"):  # fmt: skip
         assert isinstance(result, list) and len(result) == N - (change == "blank line")
     else:
         line = bars_module.HEAD + bars_module.CHUNK + 2 if "chunk" in change else BAD + 2
@@ -111,7 +126,8 @@ def test_utc_times_with_their_offset_and_epoch_times_read_alike(tmp_path: Path) 
 
 CORRUPTIONS = st.sampled_from(
     ["nan", "high below low", "short row", "repeated time", "text price", "blank line", "inf",
-     "zero low", "Z time", "offset time", "earlier time"]
+     "zero low", "Z time", "offset time", "earlier time", "quoted", "quoted break", "CRLF",
+     "lone CR", "NUL", "long field"]
 )  # fmt: skip
 
 
@@ -158,4 +174,43 @@ def test_any_rows_read_the_same_chunked_or_row_by_row(
                 row[0] = (when + timedelta(hours=1)).isoformat() + "+01:00"
             case "earlier time":
                 row[0] = (when - STEP * 3).isoformat()
+            case "quoted":
+                row[2] = f'"{row[2]}"'
+            case "quoted break":
+                row[5] = '"12.5\n"'
+            case "CRLF":
+                row[5] += "\r"
+            case "lone CR":
+                row[5] = row[5][:1] + "\r" + row[5][1:]
+            case "NUL":
+                row[1] += "\0"
+            case "long field":  # the csv module refuses a field over its limit
+                row[5] = "1" * 200_000
     _same_both_ways(_write(tmp_path / "bars.csv", rows), skip=skip)
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n"])
+def test_plain_lines_are_split_without_the_csv_module(
+    ending: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path is taken, not merely correct: in a clean file, LF or CRLF, only the chunk
+    that learns the file's times are naive (UTC) goes through the csv module."""
+    through_csv: list[int] = []
+    csv_lines = bars_module._csv_lines
+
+    def counted(lines: list[str], *args: object) -> list[list[str]]:
+        through_csv.append(len(lines))
+        return csv_lines(lines, *args)  # type: ignore[arg-type]
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("a plain file was handed to the csv module for good")
+
+    monkeypatch.setattr(bars_module, "_csv_lines", counted)
+    monkeypatch.setattr(bars_module, "_csv_chunks", refuse)
+    rows = [_row(i) for i in range(N)]
+    lines = ["timestamp,open,high,low,close,volume", *(",".join(r) for r in rows)]
+    path = tmp_path / "bars.csv"
+    path.write_bytes((ending.join(lines) + ending).encode())
+    bars = list(iter_bars(path, "BTCUSDT"))
+    assert len(bars) == N and bars[-1].close == Decimal(rows[-1][4])
+    assert through_csv == [bars_module.CHUNK]  # of N - HEAD = 3 chunks and 17 rows
