@@ -259,7 +259,8 @@ def main() -> None:
         SECTION,
         "",
         f"Machine: {machine}. Date: {datetime.now(UTC):%Y-%m-%d}. "
-        f"Command: `python bench/engine_throughput.py --rounds {args.rounds} --write` (bars: `{args.bars.name}`, "
+        f"Command: `python bench/engine_throughput.py --rounds {args.rounds} --write` "
+        f"(bars: `{args.bars.name}`, "
         f"tiled to {n_big:,}).",
         "",
         f"Full engine in replay, the event loop alone (the tiled bars + one headline every 60 "

@@ -10,14 +10,15 @@ high/low, ascending times) and a file with a bad row is refused as a whole, nami
 from __future__ import annotations
 
 import csv
+import functools
 import itertools
 import operator
 from collections import Counter
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 from adapters.files.bars_json import ALIASES, FIELDS, Row, rows_json
 from adapters.files.problems import LIMIT, Problems, bad_values, not_utf8, open_text
@@ -143,7 +144,7 @@ def _csv_rows(
             if len(head) >= HEAD:
                 break
     except csv.Error as error:
-        problems.fatal(reader.line_num, f"not a readable CSV row ({error})")
+        _unreadable(problems, reader.line_num, error)
     if interval is None:
         interval = _head_interval(head, problems)
         if interval is None:
@@ -156,15 +157,8 @@ def _csv_rows(
             rest = csv.reader(itertools.chain(lines, handle))
             yield from _csv_chunks(rest, lines_read, layout, cursor, symbol, interval, problems)
             return
-        bars = _clean_chunk(rows, layout, cursor, symbol, interval)
-        if bars is None:
-            rows = _csv_lines(lines, lines_read, problems)
-            yield from _each_row(rows, layout, cursor, symbol, interval, problems)
-        else:
-            cursor.number += len(rows)
-            cursor.last = bars[-1].ts_open
-            if not problems.refused:  # keep checking, stop releasing: the file will be refused
-                yield from bars
+        again = functools.partial(_csv_lines, lines, lines_read, problems)
+        yield from _chunk(rows, again, layout, cursor, symbol, interval, problems)
         lines_read += len(lines)
 
 
@@ -188,13 +182,17 @@ def _plain_rows(lines: list[str]) -> list[list[str]] | None:
     return list(map(str.split, parts, itertools.repeat(",")))
 
 
+def _unreadable(problems: Problems, line: int, error: csv.Error) -> NoReturn:
+    problems.fatal(line, f"not a readable CSV row ({error})")
+
+
 def _csv_lines(lines: list[str], lines_read: int, problems: Problems) -> list[list[str]]:
     """Plain lines through the csv module (each is one row, so they parse alone)."""
     reader = csv.reader(lines)
     try:
         return list(reader)
     except csv.Error as error:
-        problems.fatal(lines_read + reader.line_num, f"not a readable CSV row ({error})")
+        _unreadable(problems, lines_read + reader.line_num, error)
 
 
 def _csv_chunks(
@@ -211,17 +209,31 @@ def _csv_chunks(
         try:
             chunk = list(itertools.islice(reader, CHUNK))
         except csv.Error as error:
-            problems.fatal(lines_read + reader.line_num, f"not a readable CSV row ({error})")
+            _unreadable(problems, lines_read + reader.line_num, error)
         if not chunk:
             return
-        bars = _clean_chunk(chunk, layout, cursor, symbol, interval)
-        if bars is None:
-            yield from _each_row(chunk, layout, cursor, symbol, interval, problems)
-            continue
-        cursor.number += len(chunk)
-        cursor.last = bars[-1].ts_open
-        if not problems.refused:  # keep checking, stop releasing: the file will be refused
-            yield from bars
+        yield from _chunk(chunk, None, layout, cursor, symbol, interval, problems)
+
+
+def _chunk(
+    rows: list[list[str]],
+    again: Callable[[], list[list[str]]] | None,
+    layout: _CsvLayout,
+    cursor: _Cursor,
+    symbol: str,
+    interval: timedelta,
+    problems: Problems,
+) -> Iterator[Bar]:
+    """One chunk's bars: built a column at a time when every row is clean, else row by row,
+    on the rows `again` gives (the csv module's reading of split lines) or on `rows`."""
+    bars = _clean_chunk(rows, layout, cursor, symbol, interval)
+    if bars is None:
+        yield from _each_row(again() if again else rows, layout, cursor, symbol, interval, problems)
+        return
+    cursor.number += len(rows)
+    cursor.last = bars[-1].ts_open
+    if not problems.refused:  # keep checking, stop releasing: the file will be refused
+        yield from bars
 
 
 def _clean_chunk(
