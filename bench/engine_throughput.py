@@ -197,6 +197,8 @@ def main() -> None:
     )
     parser.add_argument("--write", action="store_true", help="update bench/RESULTS.md")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not args.bars.exists():
         sys.exit(f"{args.bars} not found: pass --bars with a 1-minute canonical bars CSV")
     folder = Path(tempfile.mkdtemp(prefix="lorabot-bench-"))
@@ -207,17 +209,22 @@ def main() -> None:
     engine = engine_events_per_second(big, folder)
     # Interleaved rounds, each run's shortest wall and CPU time kept (the least disturbed by
     # the machine's other load), the same way for both tools; every round's ratio is printed.
-    best: dict[str, list[float]] = {}
+    best_wall: dict[str, float] = {}
+    best_cpu: dict[str, float] = {}
     bars_of: dict[str, int] = {"lorabot small": n_small, "lorabot big": n_big}
     round_ratios: list[str] = []
 
     def keep(key: str, wall: float) -> None:
-        cpu = CHILD_CPU[-1]
-        old = best.get(key)
-        best[key] = [min(old[0], wall), min(old[1], cpu)] if old else [wall, cpu]
+        best_wall[key] = min(best_wall.get(key, wall), wall)
+        best_cpu[key] = min(best_cpu.get(key, CHILD_CPU[-1]), CHILD_CPU[-1])
+
+    def rate(tool: str, seconds: dict[str, float]) -> float:
+        """Marginal bars/s: the extra bars of the big run over its extra seconds."""
+        extra = bars_of[f"{tool} big"] - bars_of[f"{tool} small"]
+        return extra / (seconds[f"{tool} big"] - seconds[f"{tool} small"])
 
     for index in range(args.rounds):
-        walls = {}
+        walls: dict[str, float] = {}
         for size, path in (("small", args.bars), ("big", big)):
             walls[f"lorabot {size}"] = lorabot_backtest(path, folder / f"{size}{index}")
             keep(f"lorabot {size}", walls[f"lorabot {size}"])
@@ -230,27 +237,19 @@ def main() -> None:
                 walls[f"nautilus {size}"] = found["seconds"]
                 keep(f"nautilus {size}", found["seconds"])
         if "nautilus big" in walls:
-            ours = (n_big - n_small) / (walls["lorabot big"] - walls["lorabot small"])
-            theirs = (bars_of["nautilus big"] - bars_of["nautilus small"]) / (
-                walls["nautilus big"] - walls["nautilus small"]
-            )
-            round_ratios.append(f"{ours / theirs:.2f}x")
+            round_ratios.append(f"{rate('lorabot', walls) / rate('nautilus', walls):.2f}x")
 
-    def rate(tool: str, column: int) -> float:
-        extra = bars_of[f"{tool} big"] - bars_of[f"{tool} small"]
-        return extra / (best[f"{tool} big"][column] - best[f"{tool} small"][column])
-
-    marginal, marginal_cpu = rate("lorabot", 0), rate("lorabot", 1)
-    small_s, big_s = best["lorabot small"][0], best["lorabot big"][0]
+    marginal, marginal_cpu = rate("lorabot", best_wall), rate("lorabot", best_cpu)
+    small_s, big_s = best_wall["lorabot small"], best_wall["lorabot big"]
     rows = [
         f"| lorabot backtest | {n_small:,} | {small_s:.2f} | {n_small / small_s:,.0f} |",
         f"| lorabot backtest | {n_big:,} | {big_s:.2f} | {n_big / big_s:,.0f} |",
     ]
     nt_marginal = nt_marginal_cpu = None
-    if "nautilus big" in best and "nautilus small" in best:
-        nt_marginal, nt_marginal_cpu = rate("nautilus", 0), rate("nautilus", 1)
+    if "nautilus big" in best_wall and "nautilus small" in best_wall:
+        nt_marginal, nt_marginal_cpu = rate("nautilus", best_wall), rate("nautilus", best_cpu)
         for size in ("small", "big"):
-            n, seconds = bars_of[f"nautilus {size}"], best[f"nautilus {size}"][0]
+            n, seconds = bars_of[f"nautilus {size}"], best_wall[f"nautilus {size}"]
             rows.append(
                 f"| nautilus_trader BacktestEngine | {n:,} | {seconds:.2f} | {n / seconds:,.0f} |"
             )
